@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Errors of the shared core, and the errno each one becomes.
+
+use core::fmt;
+
+/// `EINVAL`: not an rxfs filesystem, or a request that makes no sense.
+pub const EINVAL: i32 = 22;
+/// `EUCLEAN`, which XFS calls `EFSCORRUPTED`: metadata failed verification.
+pub const EUCLEAN: i32 = 117;
+/// `EFBIG`: the filesystem is larger than its device.
+pub const EFBIG: i32 = 27;
+
+/// What a verifier found wrong. Each variant names the field at fault so that
+/// the kernel's log line and fsck's report can say exactly what is damaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The magic number is not rxfs's: this is not (or no longer) an rxfs
+    /// filesystem. Mount says EINVAL, as for any foreign filesystem.
+    BadMagic { found: u32 },
+    /// The stored crc32c does not match the contents.
+    BadChecksum { stored: u32, computed: u32 },
+    /// A format version this code does not know.
+    BadVersion { found: u32 },
+    /// Incompatible feature bits this code does not know.
+    UnknownIncompat { bits: u64 },
+    /// A field is out of its valid range.
+    BadField { field: &'static str, value: u64 },
+    /// The buffer handed to a decoder is too small.
+    ShortBuffer { need: usize, have: usize },
+    /// The filesystem claims more blocks than its device has.
+    DeviceTooSmall { fs_blocks: u64, dev_blocks: u64 },
+}
+
+impl Error {
+    /// The errno this error is reported as (positive).
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::BadMagic { .. } | Error::UnknownIncompat { .. } | Error::ShortBuffer { .. } => {
+                EINVAL
+            }
+            Error::DeviceTooSmall { .. } => EFBIG,
+            Error::BadChecksum { .. } | Error::BadVersion { .. } | Error::BadField { .. } => {
+                EUCLEAN
+            }
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::BadMagic { found } => write!(f, "bad magic 0x{found:08x}"),
+            Error::BadChecksum { stored, computed } => write!(
+                f,
+                "checksum mismatch (stored 0x{stored:08x}, computed 0x{computed:08x})"
+            ),
+            Error::BadVersion { found } => write!(f, "unsupported format version {found}"),
+            Error::UnknownIncompat { bits } => {
+                write!(f, "unknown incompatible features 0x{bits:x}")
+            }
+            Error::BadField { field, value } => write!(f, "bad {field} {value}"),
+            Error::ShortBuffer { need, have } => {
+                write!(f, "buffer of {have} bytes, need {need}")
+            }
+            Error::DeviceTooSmall { fs_blocks, dev_blocks } => write!(
+                f,
+                "filesystem has {fs_blocks} blocks but the device only {dev_blocks}"
+            ),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rxfs core: on-disk format and pure logic, shared verbatim by the
+//! kernel module and the user-space tools, as `fs/xfs/libxfs` is shared with
+//! xfsprogs.
+//!
+//! Rules for this code, because the kernel compiles it too:
+//! - `no_std`, no allocation: callers hand in buffers.
+//! - No panics on input: every value read from disk goes through a checked
+//!   decoder that returns [`Error`]; no indexing that can fail on such values.
+//! - Modules refer to each other with `super::`, never `crate::`: in the
+//!   kernel this tree is a module of the rxfs crate, not a crate of its own.
+
+#![cfg_attr(not(test), no_std)]
+
+pub mod crc32c;
+pub mod error;
+pub mod format;
+pub mod le;
+
+pub use error::Error;

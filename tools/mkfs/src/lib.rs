@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! mkfs.rxfs: make an rxfs filesystem. The binary is `src/main.rs`.
+//!
+//! ```text
+//! mkfs.rxfs [-b SIZE] [-L LABEL] [-f] [-q] DEVICE|FILE [BLOCKS]
+//! ```
+//!
+//! Never reads standard input (fstests pipes `yes` into mkfs), never asks:
+//! an existing filesystem signature is refused unless `-f` is given.
+
+use librxfs::format::{self, Superblock};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileTypeExt;
+
+pub mod signature;
+
+pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-f] [-q] DEVICE|FILE [BLOCKS]";
+
+pub struct Opts {
+    block_size: u32,
+    label: Option<String>,
+    force: bool,
+    quiet: bool,
+    target: String,
+    blocks: Option<u64>,
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
+        (i, 'm' | 'M') => (&s[..i], 1 << 20),
+        (i, 'g' | 'G') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+pub fn parse_args(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        block_size: format::DEFAULT_BLOCK_SIZE,
+        label: None,
+        force: false,
+        quiet: false,
+        target: String::new(),
+        blocks: None,
+    };
+    let mut pos = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-f" => o.force = true,
+            "-q" => o.quiet = true,
+            "-b" => {
+                let v = it.next().ok_or("-b needs a block size")?;
+                let v = v.strip_prefix("size=").unwrap_or(v);
+                let bs = parse_size(v)
+                    .and_then(|b| u32::try_from(b).ok())
+                    .ok_or_else(|| format!("invalid block size '{v}'"))?;
+                format::block_log_of(bs)
+                    .map_err(|_| format!("invalid block size {bs}: must be 1024, 2048 or 4096"))?;
+                o.block_size = bs;
+            }
+            "-L" => {
+                let v = it.next().ok_or("-L needs a label")?;
+                if v.len() >= format::LABEL_LEN {
+                    return Err(format!("label '{v}' is longer than {} bytes", format::LABEL_LEN - 1));
+                }
+                o.label = Some(v.clone());
+            }
+            "-h" | "--help" => return Err(String::new()),
+            s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option '{s}'")),
+            _ => pos.push(a.clone()),
+        }
+    }
+    match pos.len() {
+        1 | 2 => {}
+        0 => return Err("no device given".into()),
+        _ => return Err("too many arguments".into()),
+    }
+    o.target = pos[0].clone();
+    if let Some(b) = pos.get(1) {
+        let n = b
+            .parse::<u64>()
+            .map_err(|_| format!("invalid block count '{b}'"))?;
+        o.blocks = Some(n);
+    }
+    Ok(o)
+}
+
+fn random_uuid() -> [u8; 16] {
+    let mut u = [0u8; 16];
+    if File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut u)).is_err() {
+        // Fall back to time and pid: unique enough for a test image.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        u.copy_from_slice(&(t ^ ((std::process::id() as u128) << 64)).to_le_bytes());
+    }
+    u[6] = (u[6] & 0x0f) | 0x40; // version 4
+    u[8] = (u[8] & 0x3f) | 0x80; // RFC 4122 variant
+    u
+}
+
+fn fmt_uuid(u: &[u8; 16]) -> String {
+    let h: Vec<String> = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h[..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..].concat()
+    )
+}
+
+pub fn run(o: &Opts) -> Result<(), String> {
+    let t = &o.target;
+    let meta = std::fs::metadata(t).map_err(|e| format!("cannot open {t}: {e}"))?;
+    let is_blockdev = meta.file_type().is_block_device();
+    if !is_blockdev && !meta.is_file() {
+        return Err(format!("{t} is not a block device or a regular file"));
+    }
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(t)
+        .map_err(|e| format!("cannot open {t} for writing: {e}"))?;
+    let dev_bytes = f
+        .seek(SeekFrom::End(0))
+        .map_err(|e| format!("cannot size {t}: {e}"))?;
+
+    let bs = o.block_size as u64;
+    let dev_blocks = dev_bytes / bs;
+    let blocks = match o.blocks {
+        Some(n) if n > dev_blocks => {
+            return Err(format!(
+                "{t} has {dev_blocks} blocks of {bs} bytes; cannot make a filesystem of {n} blocks"
+            ))
+        }
+        Some(n) => n,
+        None => dev_blocks,
+    };
+    let min = format::MIN_FS_BYTES / bs;
+    if blocks < min {
+        return Err(format!(
+            "{t} is too small: {blocks} blocks of {bs} bytes, rxfs needs at least {min} ({} KiB)",
+            format::MIN_FS_BYTES >> 10
+        ));
+    }
+
+    if !o.force {
+        let mut head = vec![0u8; signature::PROBE_BYTES];
+        f.seek(SeekFrom::Start(0)).map_err(|e| format!("{t}: {e}"))?;
+        let n = read_full(&mut f, &mut head).map_err(|e| format!("cannot read {t}: {e}"))?;
+        head.truncate(n);
+        if let Some(kind) = signature::probe(&head) {
+            return Err(format!(
+                "{t} contains an existing {kind} filesystem; use -f to overwrite it"
+            ));
+        }
+    }
+
+    let mut sb = Superblock::new(o.block_size, blocks, random_uuid())
+        .map_err(|e| format!("cannot make a filesystem of {blocks} blocks: {e}"))?;
+    if let Some(l) = &o.label {
+        sb.label[..l.len()].copy_from_slice(l.as_bytes());
+    }
+
+    // Zero the fixed metadata region and the start of the device (old
+    // signatures at 64 KiB, btrfs, or 32 KiB, iso9660), then the superblock.
+    let wipe = (sb.meta_blocks * bs).max(signature::PROBE_BYTES as u64).min(blocks * bs);
+    let zeros = vec![0u8; wipe as usize];
+    let mut block0 = vec![0u8; bs as usize];
+    sb.encode(&mut block0).map_err(|e| format!("internal error: {e}"))?;
+    let io = |f: &mut File| -> std::io::Result<()> {
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&zeros)?;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&block0)?;
+        f.sync_all()
+    };
+    io(&mut f).map_err(|e| format!("cannot write {t}: {e}"))?;
+
+    if !o.quiet {
+        println!(
+            "rxfs: {t}: format version {}, uuid {}",
+            format::FORMAT_VERSION,
+            fmt_uuid(&sb.uuid)
+        );
+        println!(
+            "     block size {bs}, {blocks} blocks ({:.2} MiB), {} metadata, {} free",
+            (blocks * bs) as f64 / (1u64 << 20) as f64,
+            sb.meta_blocks,
+            sb.free_blocks
+        );
+    }
+    Ok(())
+}
+
+fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parses_options() {
+        let o = parse_args(&args("-b 1024 -f -q dev 2048")).unwrap();
+        assert_eq!((o.block_size, o.force, o.quiet), (1024, true, true));
+        assert_eq!((o.target.as_str(), o.blocks), ("dev", Some(2048)));
+        assert_eq!(parse_args(&args("-b 2k dev")).unwrap().block_size, 2048);
+        assert_eq!(parse_args(&args("-b size=4096 dev")).unwrap().block_size, 4096);
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        for a in ["", "-b 512 dev", "-b 3000 dev", "-b", "-x dev", "dev 12x", "a b c"] {
+            assert!(parse_args(&args(a)).is_err(), "accepted '{a}'");
+        }
+    }
+}
