@@ -8,8 +8,6 @@ use core::fmt;
 pub const EINVAL: i32 = 22;
 /// `EUCLEAN`, which XFS calls `EFSCORRUPTED`: metadata failed verification.
 pub const EUCLEAN: i32 = 117;
-/// `EFBIG`: the filesystem is larger than its device.
-pub const EFBIG: i32 = 27;
 
 /// What a verifier found wrong. Each variant names the field at fault so that
 /// the kernel's log line and fsck's report can say exactly what is damaged.
@@ -36,10 +34,12 @@ impl Error {
     /// The errno this error is reported as (positive).
     pub fn errno(&self) -> i32 {
         match self {
-            Error::BadMagic { .. } | Error::UnknownIncompat { .. } | Error::ShortBuffer { .. } => {
-                EINVAL
-            }
-            Error::DeviceTooSmall { .. } => EFBIG,
+            // A filesystem larger than its device is EINVAL, not XFS's
+            // EFBIG: mount reports EINVAL or EUCLEAN for every bad device.
+            Error::BadMagic { .. }
+            | Error::UnknownIncompat { .. }
+            | Error::ShortBuffer { .. }
+            | Error::DeviceTooSmall { .. } => EINVAL,
             Error::BadChecksum { .. } | Error::BadVersion { .. } | Error::BadField { .. } => {
                 EUCLEAN
             }

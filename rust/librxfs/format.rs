@@ -366,7 +366,7 @@ mod tests {
         assert!(sb.check_device(sb.block_count << 12).is_ok());
         assert_eq!(
             sb.check_device((sb.block_count << 12) - 1).unwrap_err().errno(),
-            super::super::error::EFBIG
+            super::super::error::EINVAL
         );
     }
 

@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rxfs top-level Makefile. Kbuild reads ./Kbuild; this file is for people.
+#
+#   make            build rxfs.ko against KDIR (default: the cached test
+#                   kernel, built by scripts/build-kernel if missing)
+#   make tools      build mkfs.rxfs and friends into build/bin
+#   make check      build what is missing and run every test tier
+#   make demo       set up, build, boot a VM, make and mount an rxfs
+#   make setup      install the toolchain (Debian packages, bindgen-cli)
+#   make kernel     build the test kernel (KERNEL_VARIANT=debug for debug)
+#   make clean
+
+SHELL := /bin/bash
+KERNEL_VARIANT ?= lean
+variant_flag := $(if $(filter debug,$(KERNEL_VARIANT)),--debug,)
+KDIR ?= $(shell scripts/build-kernel $(variant_flag) --print-kdir)
+BINDGEN ?= $(shell bash -c '. scripts/lib/env.sh; echo $$RXFS_BINDGEN')
+KMAKE_ARGS := LLVM=-19 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=$(BINDGEN)
+
+.PHONY: all module tools check demo setup kernel clean
+
+all: module
+
+module: kernel
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_ARGS) modules
+
+kernel: setup
+	@[ -e $(KDIR)/.rxfs-built ] || scripts/build-kernel $(variant_flag) >/dev/null
+
+setup:
+	@scripts/setup
+
+tools: setup
+	cd tools && cargo build --release --quiet
+	mkdir -p build/bin
+	install -m 755 tools/target/release/mkfs-rxfs build/bin/mkfs.rxfs
+
+check:
+	scripts/check
+
+demo:
+	scripts/demo
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_ARGS) clean 2>/dev/null
+	rm -rf build
+	cd tools && cargo clean

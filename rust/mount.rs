@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Mounting rxfs: read and verify the on-disk superblock, set up the VFS
+//! superblock, report statfs. Safe Rust over [`crate::vfs`].
+
+use crate::librxfs::format::{self, Superblock};
+use crate::vfs::{self, FileSystem, NewSuperBlock, StatFs, SuperBlock};
+use kernel::prelude::*;
+
+/// The rxfs filesystem type.
+pub struct Rxfs;
+
+/// Per-mount data.
+pub struct FsInfo {
+    /// The superblock as verified at mount.
+    pub sb: Superblock,
+}
+
+impl FileSystem for Rxfs {
+    type Info = FsInfo;
+
+    fn fill_super(sb: &NewSuperBlock<'_>, silent: bool) -> Result<FsInfo> {
+        let mut raw = [0u8; format::SB_SIZE];
+        let dev = sb.device_bytes();
+        if dev < format::SB_SIZE as u64 {
+            if !silent {
+                pr_err!("{}: device of {} bytes is too small to hold an rxfs superblock\n", sb.id(), dev);
+            }
+            return Err(EINVAL);
+        }
+        sb.read(0, &mut raw)?;
+        let dsb = match Superblock::decode(&raw) {
+            Ok(s) => s,
+            Err(e) => {
+                // A foreign or blank device is not worth a line while the
+                // kernel probes filesystem types; corruption always is.
+                if !(silent && matches!(e, crate::librxfs::Error::BadMagic { .. })) {
+                    pr_err!("{}: superblock: {}; not mounting\n", sb.id(), e);
+                }
+                return Err(vfs::errno(e.errno()));
+            }
+        };
+        if let Err(e) = dsb.check_device(dev) {
+            pr_err!("{}: superblock: {}; not mounting\n", sb.id(), e);
+            return Err(vfs::errno(e.errno()));
+        }
+        if dsb.needs_readonly() && !sb.is_rdonly() {
+            pr_err!(
+                "{}: unknown read-only compatible features 0x{:x}; mount read-only\n",
+                sb.id(),
+                dsb.ro_compat
+            );
+            return Err(EINVAL);
+        }
+        if dsb.block_size() < sb.sector_size() {
+            pr_err!(
+                "{}: block size {} is smaller than the device's sector size {}\n",
+                sb.id(),
+                dsb.block_size(),
+                sb.sector_size()
+            );
+            return Err(EINVAL);
+        }
+        sb.setup(dsb.block_size(), format::STATFS_MAGIC, &dsb.uuid)?;
+        sb.make_root(dsb.root_ino)?;
+        pr_info!(
+            "{}: mounted: block size {}, {} blocks, {} free\n",
+            sb.id(),
+            dsb.block_size(),
+            dsb.block_count,
+            dsb.free_blocks
+        );
+        Ok(FsInfo { sb: dsb })
+    }
+
+    fn statfs(sb: &SuperBlock<'_, Self>) -> Result<StatFs> {
+        let s = &sb.info().sb;
+        let uuid = s.uuid;
+        let mut lo = [0u8; 8];
+        let mut hi = [0u8; 8];
+        lo.copy_from_slice(&uuid[..8]);
+        hi.copy_from_slice(&uuid[8..]);
+        Ok(StatFs {
+            fs_type: format::SB_MAGIC,
+            bsize: s.block_size(),
+            blocks: s.block_count,
+            bfree: s.free_blocks,
+            bavail: s.free_blocks,
+            // Inodes are allocated dynamically, at most one per free block.
+            files: s.inode_count.saturating_add(s.free_blocks),
+            ffree: s.free_blocks,
+            fsid: u64::from_le_bytes(lo) ^ u64::from_le_bytes(hi),
+            namelen: format::NAME_MAX,
+        })
+    }
+}

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rxfs: a small on-disk block filesystem whose data path is the kernel's
+//! iomap library, written in Rust.
+//!
+//! Layout of the crate:
+//! - [`vfs`]: the abstraction layer over the C VFS (and `rust/shim.c`). All
+//!   `unsafe` code and every raw binding lives there.
+//! - [`librxfs`]: the on-disk format and pure logic, shared with the
+//!   user-space tools (`tools/`) and unit-tested there with `cargo test`.
+//! - [`mount`]: mounting, the superblock and statfs, in safe Rust.
+
+use kernel::prelude::*;
+
+#[allow(unused_attributes)] // librxfs's `#![no_std]` is for its cargo build
+#[path = "librxfs/lib.rs"]
+pub mod librxfs;
+pub mod mount;
+pub mod vfs;
+
+module! {
+    type: RxfsModule,
+    name: "rxfs",
+    author: "rxfs developers",
+    description: "rxfs: an iomap-based block filesystem in Rust",
+    license: "GPL",
+}
+
+/// The loaded module: holds the filesystem type's registration.
+struct RxfsModule {
+    _registration: vfs::Registration,
+}
+
+impl kernel::Module for RxfsModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let registration = vfs::Registration::new()?;
+        pr_info!(
+            "filesystem type registered (format version {})\n",
+            librxfs::format::FORMAT_VERSION
+        );
+        Ok(RxfsModule { _registration: registration })
+    }
+}

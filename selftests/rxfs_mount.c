@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Mount, statfs and bad-device tests for rxfs.
+ *
+ * Needs the rxfs module loaded, mkfs.rxfs on PATH and a scratch block device
+ * (RXFS_TEST_DEV, default /dev/vda) of at least 16 MiB.
+ */
+#include <dirent.h>
+#include "rxfs_test.h"
+#include "kselftest_harness.h"
+
+FIXTURE(blocksize) {
+	const char *dev;
+};
+
+FIXTURE_VARIANT(blocksize) {
+	int bs;
+};
+
+FIXTURE_VARIANT_ADD(blocksize, bs1k) { .bs = 1024 };
+FIXTURE_VARIANT_ADD(blocksize, bs2k) { .bs = 2048 };
+FIXTURE_VARIANT_ADD(blocksize, bs4k) { .bs = 4096 };
+
+FIXTURE_SETUP(blocksize)
+{
+	self->dev = rxfs_dev();
+	umount(RXFS_MNT);
+	ASSERT_EQ(0, rxfs_mkfs(self->dev, variant->bs));
+}
+
+FIXTURE_TEARDOWN(blocksize)
+{
+	umount(RXFS_MNT);
+}
+
+/* A fresh filesystem mounts, reports its geometry and has an empty root. */
+TEST_F(blocksize, mount_statfs_empty_root)
+{
+	uint64_t blocks = rxfs_dev_bytes(self->dev) / variant->bs;
+	struct statfs st;
+	struct dirent *de;
+	struct stat sst;
+	DIR *d;
+	int n = 0;
+
+	ASSERT_EQ(0, rxfs_mount(self->dev));
+	ASSERT_EQ(0, statfs(RXFS_MNT, &st));
+	EXPECT_EQ(RXFS_MAGIC, (unsigned int)st.f_type);
+	EXPECT_EQ(variant->bs, st.f_bsize);
+	EXPECT_EQ(blocks, st.f_blocks);
+	/* mkfs uses one block (the superblock); every other block is free. */
+	EXPECT_EQ(blocks - 1, st.f_bfree);
+	EXPECT_EQ(st.f_bfree, st.f_bavail);
+	EXPECT_EQ(255, st.f_namelen);
+
+	ASSERT_EQ(0, stat(RXFS_MNT, &sst));
+	EXPECT_TRUE(S_ISDIR(sst.st_mode));
+	EXPECT_EQ(1, sst.st_ino);
+	d = opendir(RXFS_MNT);
+	ASSERT_NE(NULL, d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	EXPECT_EQ(0, n);
+	EXPECT_EQ(0, umount(RXFS_MNT));
+}
+
+/* The filesystem survives umount and a second mount, read-only too. */
+TEST_F(blocksize, remount_and_readonly)
+{
+	struct statfs st;
+
+	ASSERT_EQ(0, rxfs_mount(self->dev));
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	ASSERT_EQ(0, mount(self->dev, RXFS_MNT, "rxfs", MS_RDONLY, NULL));
+	ASSERT_EQ(0, statfs(RXFS_MNT, &st));
+	EXPECT_EQ(variant->bs, st.f_bsize);
+	EXPECT_TRUE(st.f_flags & ST_RDONLY);
+	EXPECT_EQ(0, mount(NULL, RXFS_MNT, NULL, MS_REMOUNT, NULL));
+	EXPECT_EQ(0, umount(RXFS_MNT));
+}
+
+/* An unknown mount option is refused. */
+TEST_F(blocksize, unknown_option)
+{
+	mkdir(RXFS_MNT, 0755);
+	EXPECT_EQ(-1, mount(self->dev, RXFS_MNT, "rxfs", 0, "nosuchoption"));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/*
+ * Bad devices: each must fail to mount with the expected errno, log exactly
+ * one line naming the problem, and leave the device untouched.
+ */
+FIXTURE(baddev) {
+	const char *dev;
+	unsigned char *orig;
+	size_t len;
+};
+
+FIXTURE_SETUP(baddev)
+{
+	self->dev = rxfs_dev();
+	self->len = 64 * 1024;
+	self->orig = malloc(self->len);
+	umount(RXFS_MNT);
+	ASSERT_NE(NULL, self->orig);
+	ASSERT_EQ(0, rxfs_mkfs(self->dev, 4096));
+}
+
+FIXTURE_TEARDOWN(baddev)
+{
+	umount(RXFS_MNT);
+	free(self->orig);
+}
+
+/* Mounts @dev expecting failure with @err and one log line with @what. */
+static void expect_bad_mount(struct __test_metadata *_metadata, const char *dev,
+			     const unsigned char *orig, size_t len, int err,
+			     const char *what)
+{
+	unsigned char *after = malloc(len);
+	char last[512] = "";
+	int kfd = rxfs_kmsg_open();
+
+	ASSERT_NE(NULL, after);
+	ASSERT_LE(0, kfd);
+	EXPECT_EQ(-err, rxfs_mount(dev));
+	EXPECT_EQ(1, rxfs_kmsg_count(kfd, "rxfs", last, sizeof(last)));
+	TH_LOG("log: %s", last);
+	EXPECT_NE(NULL, strstr(last, what));
+	close(kfd);
+	/* Nothing was written: the device reads back as it was. */
+	ASSERT_EQ(0, rxfs_dev_read(dev, 0, after, len));
+	EXPECT_EQ(0, memcmp(orig, after, len));
+	free(after);
+}
+
+TEST_F(baddev, zeroed)
+{
+	memset(self->orig, 0, self->len);
+	ASSERT_EQ(0, rxfs_dev_write(self->dev, 0, self->orig, self->len));
+	expect_bad_mount(_metadata, self->dev, self->orig, self->len, EINVAL, "bad magic");
+}
+
+TEST_F(baddev, garbage)
+{
+	unsigned int x = 12345;
+
+	for (size_t i = 0; i < self->len; i++) {
+		x = x * 1103515245 + 12345;
+		self->orig[i] = x >> 16;
+	}
+	ASSERT_EQ(0, rxfs_dev_write(self->dev, 0, self->orig, self->len));
+	expect_bad_mount(_metadata, self->dev, self->orig, self->len, EINVAL, "bad magic");
+}
+
+TEST_F(baddev, wrong_checksum)
+{
+	ASSERT_EQ(0, rxfs_dev_read(self->dev, 0, self->orig, self->len));
+	self->orig[100] ^= 0x5a;	/* inside the superblock, past the magic */
+	ASSERT_EQ(0, rxfs_dev_write(self->dev, 0, self->orig, self->len));
+	expect_bad_mount(_metadata, self->dev, self->orig, self->len, EUCLEAN, "checksum");
+}
+
+TEST_F(baddev, wrong_stored_checksum)
+{
+	ASSERT_EQ(0, rxfs_dev_read(self->dev, 0, self->orig, self->len));
+	self->orig[RXFS_SB_SIZE - 1] ^= 0x01;	/* the crc32c field itself */
+	ASSERT_EQ(0, rxfs_dev_write(self->dev, 0, self->orig, self->len));
+	expect_bad_mount(_metadata, self->dev, self->orig, self->len, EUCLEAN, "checksum");
+}
+
+/* A filesystem image cut short: the superblock claims more blocks. */
+TEST_F(baddev, truncated)
+{
+	char img[] = "/tmp/rxfs-trunc.XXXXXX";
+	char loopdev[64] = "";
+	FILE *p;
+	int fd = mkstemp(img);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 8 << 20));
+	close(fd);
+	ASSERT_EQ(0, rxfs_sh("mkfs.rxfs -q %s", img));
+	ASSERT_EQ(0, truncate(img, 4 << 20));
+	p = popen("losetup -f --show /tmp/rxfs-trunc.* 2>&1", "r");
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, fgets(loopdev, sizeof(loopdev), p));
+	pclose(p);
+	loopdev[strcspn(loopdev, "\n")] = 0;
+	ASSERT_EQ(0, strncmp(loopdev, "/dev/loop", 9)) TH_LOG("losetup: %s", loopdev);
+	ASSERT_EQ(0, rxfs_dev_read(loopdev, 0, self->orig, self->len));
+	expect_bad_mount(_metadata, loopdev, self->orig, self->len, EINVAL, "blocks");
+	rxfs_sh("losetup -d %s", loopdev);
+	unlink(img);
+}
+
+/* A device too small to hold a superblock at all. */
+TEST_F(baddev, tiny_device)
+{
+	char img[] = "/tmp/rxfs-tiny.XXXXXX";
+	char loopdev[64] = "";
+	FILE *p;
+	int fd = mkstemp(img);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	close(fd);
+	p = popen("losetup -f --show /tmp/rxfs-tiny.* 2>&1", "r");
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, fgets(loopdev, sizeof(loopdev), p));
+	pclose(p);
+	loopdev[strcspn(loopdev, "\n")] = 0;
+	ASSERT_EQ(0, strncmp(loopdev, "/dev/loop", 9)) TH_LOG("losetup: %s", loopdev);
+	mkdir(RXFS_MNT, 0755);
+	EXPECT_NE(0, mount(loopdev, RXFS_MNT, "rxfs", 0, NULL));
+	rxfs_sh("losetup -d %s", loopdev);
+	unlink(img);
+}
+
+TEST_HARNESS_MAIN
