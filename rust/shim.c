@@ -21,11 +21,6 @@
 
 #include "shim.h"
 
-/* Implemented in Rust: rust/vfs/super_block.rs. */
-int rxfs_rs_fill_super(struct super_block *sb, int silent);
-void rxfs_rs_kill_sb(void *fs_info);
-int rxfs_rs_statfs(struct super_block *sb, struct rxfs_statfs *st);
-
 static_assert(sizeof(struct rxfs_statfs) == 64);
 
 static int rxfs_statfs(struct dentry *dentry, struct kstatfs *buf)

@@ -15,19 +15,48 @@ pub const EUCLEAN: i32 = 117;
 pub enum Error {
     /// The magic number is not rxfs's: this is not (or no longer) an rxfs
     /// filesystem. Mount says EINVAL, as for any foreign filesystem.
-    BadMagic { found: u32 },
+    BadMagic {
+        /// The magic number found.
+        found: u32,
+    },
     /// The stored crc32c does not match the contents.
-    BadChecksum { stored: u32, computed: u32 },
+    BadChecksum {
+        /// The checksum stored on disk.
+        stored: u32,
+        /// The checksum of the contents.
+        computed: u32,
+    },
     /// A format version this code does not know.
-    BadVersion { found: u32 },
+    BadVersion {
+        /// The version found.
+        found: u32,
+    },
     /// Incompatible feature bits this code does not know.
-    UnknownIncompat { bits: u64 },
+    UnknownIncompat {
+        /// The unknown bits.
+        bits: u64,
+    },
     /// A field is out of its valid range.
-    BadField { field: &'static str, value: u64 },
+    BadField {
+        /// The field's name.
+        field: &'static str,
+        /// The value found.
+        value: u64,
+    },
     /// The buffer handed to a decoder is too small.
-    ShortBuffer { need: usize, have: usize },
+    ShortBuffer {
+        /// Bytes needed.
+        need: usize,
+        /// Bytes given.
+        have: usize,
+    },
     /// The filesystem claims more blocks than its device has.
-    DeviceTooSmall { fs_blocks: u64, dev_blocks: u64 },
+    DeviceTooSmall {
+        /// Blocks the filesystem claims.
+        fs_blocks: u64,
+        /// Blocks the device has.
+        dev_blocks: u64,
+    },
 }
 
 impl Error {

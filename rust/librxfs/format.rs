@@ -55,23 +55,23 @@ pub mod features {
 
 // Byte offsets of the superblock fields.
 mod off {
-    pub const MAGIC: usize = 0;
-    pub const VERSION: usize = 4;
-    pub const BLOCK_SIZE: usize = 8;
-    pub const BLOCK_LOG: usize = 12; // u32, must equal log2(block_size)
-    pub const BLOCK_COUNT: usize = 16;
-    pub const UUID: usize = 24; // 16 bytes
-    pub const LABEL: usize = 40; // 32 bytes
-    pub const COMPAT: usize = 72;
-    pub const RO_COMPAT: usize = 80;
-    pub const INCOMPAT: usize = 88;
-    pub const FREE_BLOCKS: usize = 96;
-    pub const INODE_COUNT: usize = 104;
-    pub const ROOT_INO: usize = 112;
-    pub const META_BLOCKS: usize = 120;
+    pub(super) const MAGIC: usize = 0;
+    pub(super) const VERSION: usize = 4;
+    pub(super) const BLOCK_SIZE: usize = 8;
+    pub(super) const BLOCK_LOG: usize = 12; // u32, must equal log2(block_size)
+    pub(super) const BLOCK_COUNT: usize = 16;
+    pub(super) const UUID: usize = 24; // 16 bytes
+    pub(super) const LABEL: usize = 40; // 32 bytes
+    pub(super) const COMPAT: usize = 72;
+    pub(super) const RO_COMPAT: usize = 80;
+    pub(super) const INCOMPAT: usize = 88;
+    pub(super) const FREE_BLOCKS: usize = 96;
+    pub(super) const INODE_COUNT: usize = 104;
+    pub(super) const ROOT_INO: usize = 112;
+    pub(super) const META_BLOCKS: usize = 120;
     // 128..SB_CRC_OFFSET: reserved for the metadata roots (free-space and
     // inode B+trees, orphan list, refcount tree, journal); must be zero.
-    pub const RESERVED: usize = 128;
+    pub(super) const RESERVED: usize = 128;
 }
 
 /// The decoded superblock. Only [`Superblock::decode`] builds one from disk,

@@ -12,6 +12,7 @@
 use super::ffi::{self, RawSuperBlock};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
+use core::marker::PhantomData;
 use kernel::str::CStr;
 
 /// What a filesystem implements. rxfs has one implementation,
