@@ -177,7 +177,6 @@ TEST_F(baddev, truncated)
 {
 	char img[] = "/tmp/rxfs-trunc.XXXXXX";
 	char loopdev[64] = "";
-	FILE *p;
 	int fd = mkstemp(img);
 
 	ASSERT_LE(0, fd);
@@ -185,12 +184,7 @@ TEST_F(baddev, truncated)
 	close(fd);
 	ASSERT_EQ(0, rxfs_sh("mkfs.rxfs -q %s", img));
 	ASSERT_EQ(0, truncate(img, 4 << 20));
-	p = popen("losetup -f --show /tmp/rxfs-trunc.* 2>&1", "r");
-	ASSERT_NE(NULL, p);
-	ASSERT_NE(NULL, fgets(loopdev, sizeof(loopdev), p));
-	pclose(p);
-	loopdev[strcspn(loopdev, "\n")] = 0;
-	ASSERT_EQ(0, strncmp(loopdev, "/dev/loop", 9)) TH_LOG("losetup: %s", loopdev);
+	ASSERT_EQ(0, rxfs_losetup(img, loopdev, sizeof(loopdev))) TH_LOG("losetup: %s", loopdev);
 	ASSERT_EQ(0, rxfs_dev_read(loopdev, 0, self->orig, self->len));
 	expect_bad_mount(_metadata, loopdev, self->orig, self->len, EINVAL, "blocks");
 	rxfs_sh("losetup -d %s", loopdev);
@@ -203,19 +197,13 @@ TEST_F(baddev, tiny_device)
 	char img[] = "/tmp/rxfs-tiny.XXXXXX";
 	char loopdev[64] = "";
 	unsigned char block0[4096];
-	FILE *p;
 	int fd = mkstemp(img);
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, rxfs_dev_read(self->dev, 0, block0, sizeof(block0)));
 	ASSERT_EQ((ssize_t)sizeof(block0), write(fd, block0, sizeof(block0)));
 	close(fd);
-	p = popen("losetup -f --show /tmp/rxfs-tiny.* 2>&1", "r");
-	ASSERT_NE(NULL, p);
-	ASSERT_NE(NULL, fgets(loopdev, sizeof(loopdev), p));
-	pclose(p);
-	loopdev[strcspn(loopdev, "\n")] = 0;
-	ASSERT_EQ(0, strncmp(loopdev, "/dev/loop", 9)) TH_LOG("losetup: %s", loopdev);
+	ASSERT_EQ(0, rxfs_losetup(img, loopdev, sizeof(loopdev))) TH_LOG("losetup: %s", loopdev);
 	ASSERT_EQ(0, rxfs_dev_read(loopdev, 0, self->orig, sizeof(block0)));
 	expect_bad_mount(_metadata, loopdev, self->orig, sizeof(block0), EINVAL, "blocks");
 	rxfs_sh("losetup -d %s", loopdev);

@@ -102,6 +102,23 @@ static inline int rxfs_dev_read(const char *dev, off_t off, void *buf, size_t le
 	return ret;
 }
 
+/* Attaches @img to a free loop device, named in @loopdev; 0 or -1. */
+static inline int rxfs_losetup(const char *img, char *loopdev, size_t len)
+{
+	char cmd[256];
+	FILE *p;
+	int ok;
+
+	snprintf(cmd, sizeof(cmd), "losetup -f --show %s 2>&1", img);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	ok = fgets(loopdev, len, p) != NULL;
+	pclose(p);
+	loopdev[strcspn(loopdev, "\n")] = 0;
+	return ok && !strncmp(loopdev, "/dev/loop", 9) ? 0 : -1;
+}
+
 /* An open /dev/kmsg positioned at its end, to collect what comes next. */
 static inline int rxfs_kmsg_open(void)
 {
@@ -135,7 +152,7 @@ static inline int rxfs_kmsg_count(int fd, const char *needle, char *last, size_t
 		if (strstr(text, needle)) {
 			n++;
 			if (last && lastlen)
-				snprintf(last, lastlen, "%s", text);
+				snprintf(last, lastlen, "%.*s", (int)lastlen - 1, text);
 		}
 	}
 	return n;
