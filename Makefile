@@ -15,18 +15,19 @@ SHELL := /bin/bash
 KERNEL_VARIANT ?= lean
 variant_flag := $(if $(filter debug,$(KERNEL_VARIANT)),--debug,)
 KDIR ?= $(shell scripts/build-kernel $(variant_flag) --print-kdir)
-BINDGEN ?= $(shell bash -c '. scripts/lib/env.sh; echo $$RXFS_BINDGEN')
-KMAKE_ARGS := LLVM=-19 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=$(BINDGEN)
+# LLVM, RUSTC, RUSTDOC, BINDGEN: defined once, in scripts/lib/env.sh.
+KMAKE_ARGS := $(shell bash -c '. scripts/lib/env.sh; echo "$${RXFS_KMAKE_ARGS[@]}"')
 
 .PHONY: all module tools check demo setup kernel clean
 
 all: module
 
-module: kernel
+# Only the default KDIR is ours to build; a given KDIR must already be built.
+module: $(if $(filter file,$(origin KDIR)),kernel)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_ARGS) modules
 
 kernel: setup
-	@[ -e $(KDIR)/.rxfs-built ] || scripts/build-kernel $(variant_flag) >/dev/null
+	@scripts/build-kernel $(variant_flag) >/dev/null
 
 setup:
 	@scripts/setup

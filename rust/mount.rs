@@ -29,7 +29,8 @@ impl FileSystem for Rxfs {
             return Err(EINVAL);
         }
         sb.read(0, &mut raw)?;
-        let dsb = match Superblock::decode(&raw) {
+        let verified = Superblock::decode(&raw).and_then(|s| s.check_device(dev).map(|()| s));
+        let dsb = match verified {
             Ok(s) => s,
             Err(e) => {
                 // A foreign or blank device is not worth a line while the
@@ -40,10 +41,6 @@ impl FileSystem for Rxfs {
                 return Err(vfs::errno(e.errno()));
             }
         };
-        if let Err(e) = dsb.check_device(dev) {
-            pr_err!("{}: superblock: {}; not mounting\n", sb.id(), e);
-            return Err(vfs::errno(e.errno()));
-        }
         if dsb.needs_readonly() && !sb.is_rdonly() {
             pr_err!(
                 "{}: unknown read-only compatible features 0x{:x}; mount read-only\n",
