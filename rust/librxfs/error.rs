@@ -8,6 +8,16 @@ use core::fmt;
 pub const EINVAL: i32 = 22;
 /// `EUCLEAN`, which XFS calls `EFSCORRUPTED`: metadata failed verification.
 pub const EUCLEAN: i32 = 117;
+/// `ENOSPC`: no free blocks.
+pub const ENOSPC: i32 = 28;
+/// `ENOENT`: no such name or record.
+pub const ENOENT: i32 = 2;
+/// `EEXIST`: the name or record exists.
+pub const EEXIST: i32 = 17;
+/// `ENAMETOOLONG`: a name or symlink target too long for the format.
+pub const ENAMETOOLONG: i32 = 36;
+/// `EFBIG`: a file or tree would outgrow what the format can address.
+pub const EFBIG: i32 = 27;
 
 /// What a verifier found wrong. Each variant names the field at fault so that
 /// the kernel's log line and fsck's report can say exactly what is damaged.
@@ -50,6 +60,27 @@ pub enum Error {
         /// Bytes given.
         have: usize,
     },
+    /// A metadata block or record failed verification.
+    Corrupt {
+        /// The structure: "inode", "extent tree", "directory", ...
+        what: &'static str,
+        /// The block it was read from.
+        blkno: u64,
+        /// What was wrong.
+        why: &'static str,
+    },
+    /// No free blocks (ENOSPC).
+    NoSpace,
+    /// No such record or name (ENOENT).
+    NotFound,
+    /// The record or name exists (EEXIST).
+    Exists,
+    /// A name or link target too long (ENAMETOOLONG).
+    NameTooLong,
+    /// A file or tree would outgrow the format (EFBIG).
+    TooBig,
+    /// An I/O error from the block store, as a positive errno.
+    Io(i32),
     /// The filesystem claims more blocks than its device has.
     DeviceTooSmall {
         /// Blocks the filesystem claims.
@@ -69,9 +100,16 @@ impl Error {
             | Error::UnknownIncompat { .. }
             | Error::ShortBuffer { .. }
             | Error::DeviceTooSmall { .. } => EINVAL,
-            Error::BadChecksum { .. } | Error::BadVersion { .. } | Error::BadField { .. } => {
-                EUCLEAN
-            }
+            Error::BadChecksum { .. }
+            | Error::BadVersion { .. }
+            | Error::BadField { .. }
+            | Error::Corrupt { .. } => EUCLEAN,
+            Error::NoSpace => ENOSPC,
+            Error::NotFound => ENOENT,
+            Error::Exists => EEXIST,
+            Error::NameTooLong => ENAMETOOLONG,
+            Error::TooBig => EFBIG,
+            Error::Io(e) => *e,
         }
     }
 }
@@ -92,6 +130,15 @@ impl fmt::Display for Error {
             Error::ShortBuffer { need, have } => {
                 write!(f, "buffer of {have} bytes, need {need}")
             }
+            Error::Corrupt { what, blkno, why } => {
+                write!(f, "corrupt {what} in block {blkno}: {why}")
+            }
+            Error::NoSpace => write!(f, "no space left"),
+            Error::NotFound => write!(f, "not found"),
+            Error::Exists => write!(f, "exists"),
+            Error::NameTooLong => write!(f, "name too long"),
+            Error::TooBig => write!(f, "too big"),
+            Error::Io(e) => write!(f, "I/O error {e}"),
             Error::DeviceTooSmall { fs_blocks, dev_blocks } => write!(
                 f,
                 "filesystem has {fs_blocks} blocks but the device only {dev_blocks}"

@@ -7,6 +7,7 @@
 //! All integers are little-endian. Block 0 holds the superblock in its first
 //! [`SB_SIZE`] bytes; the rest of block 0 is zero.
 
+use super::alloc::Geometry;
 use super::crc32c;
 use super::error::Error;
 use super::le;
@@ -37,8 +38,6 @@ pub const MIN_FS_BYTES: u64 = 1 << 20;
 pub const MAX_BLOCKS: u64 = 1 << 48;
 /// Length of the volume label, NUL padded.
 pub const LABEL_LEN: usize = 32;
-/// The root directory's inode number.
-pub const ROOT_INO: u64 = 1;
 /// Longest file name.
 pub const NAME_MAX: u32 = 255;
 
@@ -69,9 +68,11 @@ mod off {
     pub(super) const INODE_COUNT: usize = 104;
     pub(super) const ROOT_INO: usize = 112;
     pub(super) const META_BLOCKS: usize = 120;
-    // 128..SB_CRC_OFFSET: reserved for the metadata roots (free-space and
-    // inode B+trees, orphan list, refcount tree, journal); must be zero.
-    pub(super) const RESERVED: usize = 128;
+    pub(super) const ORPHAN_HEAD: usize = 128;
+    pub(super) const HASH_SEED: usize = 136; // u32
+    pub(super) const GENERATION: usize = 140; // u32
+    // 144..SB_CRC_OFFSET: reserved (refcount tree root, journal); zero.
+    pub(super) const RESERVED: usize = 144;
 }
 
 /// The decoded superblock. Only [`Superblock::decode`] builds one from disk,
@@ -100,6 +101,12 @@ pub struct Superblock {
     pub root_ino: u64,
     /// Blocks at the start of the device that hold fixed metadata.
     pub meta_blocks: u64,
+    /// First inode of the orphan list (unlinked, still open), or 0.
+    pub orphan_head: u64,
+    /// Seed of the directory name hash.
+    pub hash_seed: u32,
+    /// Next inode generation number.
+    pub generation: u32,
 }
 
 impl Superblock {
@@ -112,7 +119,10 @@ impl Superblock {
     pub fn new(block_size: u32, block_count: u64, uuid: [u8; 16]) -> Result<Self, Error> {
         let block_log = block_log_of(block_size)?;
         check_block_count(block_log, block_count)?;
-        let meta_blocks = 1;
+        let meta_blocks = Geometry::new(block_size, block_count).meta_blocks();
+        if meta_blocks + 16 > block_count {
+            return Err(Error::BadField { field: "block_count", value: block_count });
+        }
         Ok(Superblock {
             block_log,
             block_count,
@@ -121,10 +131,13 @@ impl Superblock {
             compat: 0,
             ro_compat: 0,
             incompat: 0,
-            free_blocks: block_count - meta_blocks,
+            free_blocks: block_count - meta_blocks - 1,
             inode_count: 1,
-            root_ino: ROOT_INO,
+            root_ino: meta_blocks,
             meta_blocks,
+            orphan_head: 0,
+            hash_seed: crc32c::crc32c(&uuid),
+            generation: 1,
         })
     }
 
@@ -150,6 +163,9 @@ impl Superblock {
         le::put_u64(sb, off::INODE_COUNT, self.inode_count);
         le::put_u64(sb, off::ROOT_INO, self.root_ino);
         le::put_u64(sb, off::META_BLOCKS, self.meta_blocks);
+        le::put_u64(sb, off::ORPHAN_HEAD, self.orphan_head);
+        le::put_u32(sb, off::HASH_SEED, self.hash_seed);
+        le::put_u32(sb, off::GENERATION, self.generation);
         let crc = crc32c::block_crc(sb, SB_CRC_OFFSET).ok_or(Error::ShortBuffer {
             need: SB_SIZE,
             have,
@@ -194,7 +210,7 @@ impl Superblock {
         let block_count = u64f(off::BLOCK_COUNT)?;
         check_block_count(block_log, block_count)?;
         let meta_blocks = u64f(off::META_BLOCKS)?;
-        if meta_blocks == 0 || meta_blocks >= block_count {
+        if meta_blocks != Geometry::new(block_size, block_count).meta_blocks() || meta_blocks >= block_count {
             return Err(Error::BadField { field: "meta_blocks", value: meta_blocks });
         }
         let free_blocks = u64f(off::FREE_BLOCKS)?;
@@ -202,12 +218,16 @@ impl Superblock {
             return Err(Error::BadField { field: "free_blocks", value: free_blocks });
         }
         let root_ino = u64f(off::ROOT_INO)?;
-        if root_ino != ROOT_INO {
+        if root_ino < meta_blocks || root_ino >= block_count {
             return Err(Error::BadField { field: "root_ino", value: root_ino });
         }
         let inode_count = u64f(off::INODE_COUNT)?;
-        if inode_count == 0 {
-            return Err(Error::BadField { field: "inode_count", value: 0 });
+        if inode_count == 0 || inode_count > block_count {
+            return Err(Error::BadField { field: "inode_count", value: inode_count });
+        }
+        let orphan_head = u64f(off::ORPHAN_HEAD)?;
+        if orphan_head != 0 && (orphan_head < meta_blocks || orphan_head >= block_count) {
+            return Err(Error::BadField { field: "orphan_head", value: orphan_head });
         }
         if sb
             .get(off::RESERVED..SB_CRC_OFFSET)
@@ -229,7 +249,20 @@ impl Superblock {
             inode_count,
             root_ino,
             meta_blocks,
+            orphan_head,
+            hash_seed: le::u32_at(sb, off::HASH_SEED).ok_or(short)?,
+            generation: le::u32_at(sb, off::GENERATION).ok_or(short)?,
         })
+    }
+
+    /// The allocator geometry.
+    pub fn geometry(&self) -> Geometry {
+        Geometry::new(self.block_size(), self.block_count)
+    }
+
+    /// The fsid every metadata header carries.
+    pub fn fsid(&self) -> u64 {
+        super::meta::fsid_of(&self.uuid)
     }
 
     /// Checks the filesystem fits on a device of `dev_bytes` bytes.
@@ -338,7 +371,8 @@ mod tests {
             (off::BLOCK_COUNT, &u64::MAX.to_le_bytes()),
             (off::FREE_BLOCKS, &u64::MAX.to_le_bytes()),
             (off::META_BLOCKS, &0u64.to_le_bytes()),
-            (off::ROOT_INO, &7u64.to_le_bytes()),
+            (off::ROOT_INO, &0u64.to_le_bytes()),
+            (off::ORPHAN_HEAD, &3u64.to_le_bytes()),
             (off::INCOMPAT, &1u64.to_le_bytes()),
             (off::RESERVED + 10, &[1u8]),
         ];
@@ -374,6 +408,7 @@ mod tests {
     fn geometry_limits() {
         assert!(Superblock::new(4096, 255, [0; 16]).is_err());
         assert!(Superblock::new(4096, 256, [0; 16]).is_ok());
+        assert_eq!(Superblock::new(4096, 256, [0; 16]).unwrap().meta_blocks, 3);
         assert!(Superblock::new(1024, 1023, [0; 16]).is_err());
         assert!(Superblock::new(4096, MAX_BLOCKS + 1, [0; 16]).is_err());
         assert!(Superblock::new(3000, 4096, [0; 16]).is_err());

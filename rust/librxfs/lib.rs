@@ -11,11 +11,19 @@
 //! - Modules refer to each other with `super::`, never `crate::`: in the
 //!   kernel this tree is a module of the rxfs crate, not a crate of its own.
 
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 
+pub mod alloc;
+pub mod btree;
 pub mod crc32c;
+pub mod dir;
 pub mod error;
+pub mod extmap;
 pub mod format;
+pub mod inode;
 pub mod le;
+pub mod meta;
+pub mod mkfs;
+pub mod orphan;
 
 pub use error::Error;

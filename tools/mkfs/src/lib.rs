@@ -10,6 +10,9 @@
 //! an existing filesystem signature is refused unless `-f` is given.
 
 use librxfs::format::{self, Superblock};
+use librxfs::inode::Ts;
+use librxfs::meta::{mem::MemStore, Store};
+use librxfs::mkfs;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileTypeExt;
@@ -169,20 +172,23 @@ pub fn run(o: &Opts) -> Result<(), String> {
         sb.label[..l.len()].copy_from_slice(l.as_bytes());
     }
 
-    // Zero the fixed metadata region and the start of the device (old
-    // signatures at 64 KiB, btrfs, or 32 KiB, iso9660), then the superblock.
-    let wipe = (sb.meta_blocks * bs).max(signature::PROBE_BYTES as u64).min(blocks * bs);
-    let zeros = vec![0u8; wipe as usize];
-    let mut block0 = vec![0u8; bs as usize];
-    sb.encode(&mut block0).map_err(|e| format!("internal error: {e}"))?;
+    // Zero the start of the device (old signatures at 64 KiB, btrfs, or
+    // 32 KiB, iso9660), then write the fixed metadata and the root directory.
+    let wipe = (signature::PROBE_BYTES as u64).min(blocks * bs);
     let io = |f: &mut File| -> std::io::Result<()> {
         f.seek(SeekFrom::Start(0))?;
-        f.write_all(&zeros)?;
-        f.seek(SeekFrom::Start(0))?;
-        f.write_all(&block0)?;
+        f.write_all(&vec![0u8; wipe as usize])?;
         f.sync_all()
     };
     io(&mut f).map_err(|e| format!("cannot write {t}: {e}"))?;
+    let store = MemStore::new(bs as usize, blocks, sb.fsid());
+    for b in 0..=sb.root_ino {
+        // Fresh blocks: nothing to read from the device.
+        drop(store.read(b).map_err(|e| format!("internal error: {e}"))?);
+    }
+    let store = MemStore { file: Some(f), ..store };
+    mkfs::format(&store, &sb, now()).map_err(|e| format!("internal error: {e}"))?;
+    store.flush().map_err(|e| format!("cannot write {t}: {e}"))?;
 
     if !o.quiet {
         println!(
@@ -198,6 +204,13 @@ pub fn run(o: &Opts) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+fn now() -> Ts {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ts { sec: d.as_secs() as i64, nsec: d.subsec_nanos() }
 }
 
 fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Free-space management: a bitmap per group and a summary of free counts.
+//!
+//! The device is cut into groups of [`Geometry::bits_per_group`] blocks; each
+//! group has one bitmap block (a set bit is a block in use). Summary blocks
+//! hold each group's free count, so an allocation reads one summary block to
+//! find a group with space and one bitmap block to find the blocks: the cost
+//! does not grow with the device. At 4 KiB a group is 32512 blocks (127 MiB)
+//! and one summary block covers 1016 groups (126 GiB); a 16 TiB filesystem
+//! has 130 summary blocks.
+//!
+//! Layout from block 1: the summary blocks, then the bitmap blocks; blocks
+//! `0..meta_blocks` are marked in use. Bits past the end of the filesystem
+//! in the last bitmap block are set, so they are never handed out.
+
+use super::error::Error;
+use super::le;
+use super::meta::{self, Store, HDR_SIZE};
+
+/// Fixed geometry of the allocator, derived from block size and count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Block size.
+    pub block_size: u32,
+    /// Blocks in the filesystem.
+    pub block_count: u64,
+    /// Blocks covered by one bitmap block.
+    pub bits_per_group: u64,
+    /// Number of groups (= bitmap blocks).
+    pub groups: u64,
+    /// Group counts per summary block.
+    pub sums_per_block: u64,
+    /// First summary block (always 1).
+    pub summary_start: u64,
+    /// Number of summary blocks.
+    pub summary_blocks: u64,
+    /// First bitmap block.
+    pub bitmap_start: u64,
+}
+
+impl Geometry {
+    /// The geometry of a filesystem of `block_count` blocks of `block_size`.
+    pub fn new(block_size: u32, block_count: u64) -> Self {
+        let payload = (block_size as u64).saturating_sub(HDR_SIZE as u64);
+        let bits_per_group = payload * 8;
+        let groups = block_count.div_ceil(bits_per_group.max(1));
+        let sums_per_block = payload / 4;
+        let summary_blocks = groups.div_ceil(sums_per_block.max(1));
+        Geometry {
+            block_size,
+            block_count,
+            bits_per_group,
+            groups,
+            sums_per_block,
+            summary_start: 1,
+            summary_blocks,
+            bitmap_start: 1 + summary_blocks,
+        }
+    }
+
+    /// Blocks taken by the superblock, summary and bitmaps.
+    pub fn meta_blocks(&self) -> u64 {
+        self.bitmap_start + self.groups
+    }
+
+    /// Blocks in group `g` (the last group may be short).
+    pub fn group_len(&self, g: u64) -> u64 {
+        let start = g * self.bits_per_group;
+        self.block_count.saturating_sub(start).min(self.bits_per_group)
+    }
+}
+
+/// The allocator: geometry plus the free and reserved counters.
+#[derive(Debug)]
+pub struct Alloc {
+    /// Geometry.
+    pub geo: Geometry,
+    /// Blocks free on disk.
+    pub free: u64,
+    /// Blocks promised to delayed allocations, not yet allocated.
+    pub reserved: u64,
+}
+
+const SUMMARY: &str = "free-space summary";
+const BITMAP: &str = "free-space bitmap";
+
+fn bit(b: &[u8], i: u64) -> bool {
+    le::bytes::<1>(b, HDR_SIZE + (i / 8) as usize).is_some_and(|[x]| x & (1 << (i % 8)) != 0)
+}
+
+fn set_bit(b: &mut [u8], i: u64, v: bool) {
+    if let Some(x) = b.get_mut(HDR_SIZE + (i / 8) as usize) {
+        if v {
+            *x |= 1 << (i % 8);
+        } else {
+            *x &= !(1 << (i % 8));
+        }
+    }
+}
+
+impl Alloc {
+    /// An allocator over `geo` with `free` blocks free.
+    pub fn new(geo: Geometry, free: u64) -> Self {
+        Alloc { geo, free, reserved: 0 }
+    }
+
+    /// Blocks that can still be promised: free minus reserved.
+    pub fn available(&self) -> u64 {
+        self.free.saturating_sub(self.reserved)
+    }
+
+    fn summary_loc(&self, g: u64) -> (u64, usize) {
+        let blk = self.geo.summary_start + g / self.geo.sums_per_block;
+        (blk, HDR_SIZE + ((g % self.geo.sums_per_block) * 4) as usize)
+    }
+
+    fn read_summary<'s, S: Store>(&self, s: &'s S, g: u64) -> Result<(S::Buf<'s>, usize), Error> {
+        let (blk, off) = self.summary_loc(g);
+        let buf = s.read(blk)?;
+        meta::verify(&buf, SUMMARY, meta::MAGIC_SUMMARY, blk, Some(g / self.geo.sums_per_block), s.fsid())?;
+        Ok((buf, off))
+    }
+
+    /// Free count of group `g` from its summary block.
+    pub fn group_free<S: Store>(&self, s: &S, g: u64) -> Result<u64, Error> {
+        let (buf, off) = self.read_summary(s, g)?;
+        let n = le::u32_at(&buf, off).unwrap_or(u32::MAX) as u64;
+        if n > self.geo.group_len(g) {
+            return Err(Error::Corrupt { what: SUMMARY, blkno: self.summary_loc(g).0, why: "free count larger than group" });
+        }
+        Ok(n)
+    }
+
+    fn add_group_free<S: Store>(&self, s: &S, g: u64, delta: i64) -> Result<(), Error> {
+        let (mut buf, off) = self.read_summary(s, g)?;
+        let n = le::u32_at(&buf, off).unwrap_or(0) as i64 + delta;
+        if n < 0 || n as u64 > self.geo.group_len(g) {
+            return Err(Error::Corrupt { what: SUMMARY, blkno: self.summary_loc(g).0, why: "free count out of range" });
+        }
+        le::put_u32(&mut buf, off, n as u32);
+        meta::commit(s, &mut buf);
+        Ok(())
+    }
+
+    /// Reads and verifies group `g`'s bitmap block.
+    pub fn read_bitmap<'s, S: Store>(&self, s: &'s S, g: u64) -> Result<S::Buf<'s>, Error> {
+        let blk = self.geo.bitmap_start + g;
+        let buf = s.read(blk)?;
+        meta::verify(&buf, BITMAP, meta::MAGIC_BITMAP, blk, Some(g), s.fsid())?;
+        Ok(buf)
+    }
+
+    /// Whether block `b` is marked in use.
+    pub fn is_used<S: Store>(&self, s: &S, b: u64) -> Result<bool, Error> {
+        let g = b / self.geo.bits_per_group;
+        let buf = self.read_bitmap(s, g)?;
+        Ok(bit(&buf, b % self.geo.bits_per_group))
+    }
+
+    /// Allocates up to `maxlen` contiguous blocks, the first free run at or
+    /// after `goal` (wrapping around). Returns (start, length).
+    pub fn alloc<S: Store>(&mut self, s: &S, goal: u64, maxlen: u64) -> Result<(u64, u64), Error> {
+        if self.free == 0 || maxlen == 0 {
+            return Err(Error::NoSpace);
+        }
+        let goal = if goal >= self.geo.block_count { 0 } else { goal };
+        let g0 = goal / self.geo.bits_per_group;
+        // g0 from the goal, the other groups in order, then g0 from its start.
+        for round in 0..=self.geo.groups {
+            let g = (g0 + round) % self.geo.groups;
+            let from = if round == 0 { goal % self.geo.bits_per_group } else { 0 };
+            if self.group_free(s, g)? == 0 {
+                continue;
+            }
+            if let Some(r) = self.alloc_in_group(s, g, from, maxlen)? {
+                return Ok(r);
+            }
+        }
+        Err(Error::Corrupt { what: SUMMARY, blkno: self.geo.summary_start, why: "free blocks counted but none found" })
+    }
+
+    fn alloc_in_group<S: Store>(&mut self, s: &S, g: u64, from: u64, maxlen: u64) -> Result<Option<(u64, u64)>, Error> {
+        let len = self.geo.group_len(g);
+        let mut buf = self.read_bitmap(s, g)?;
+        let mut i = from;
+        while i < len {
+            // Skip whole bytes in use.
+            if i % 8 == 0 && le::bytes::<1>(&buf, HDR_SIZE + (i / 8) as usize) == Some([0xff]) {
+                i += 8;
+                continue;
+            }
+            if bit(&buf, i) {
+                i += 1;
+                continue;
+            }
+            let mut n = 0;
+            while i + n < len && n < maxlen && !bit(&buf, i + n) {
+                set_bit(&mut buf, i + n, true);
+                n += 1;
+            }
+            meta::commit(s, &mut buf);
+            drop(buf);
+            self.add_group_free(s, g, -(n as i64))?;
+            self.free = self.free.saturating_sub(n);
+            return Ok(Some((g * self.geo.bits_per_group + i, n)));
+        }
+        if from == 0 {
+            return Err(Error::Corrupt { what: BITMAP, blkno: self.geo.bitmap_start + g, why: "summary says free, bitmap full" });
+        }
+        Ok(None)
+    }
+
+    /// Allocates exactly one block for metadata, near `goal`.
+    pub fn alloc_meta<S: Store>(&mut self, s: &S, goal: u64) -> Result<u64, Error> {
+        self.alloc(s, goal, 1).map(|(b, _)| b)
+    }
+
+    /// Frees one metadata block.
+    pub fn free_meta<S: Store>(&mut self, s: &S, blk: u64) -> Result<(), Error> {
+        self.free(s, blk, 1)
+    }
+
+    /// Marks `start..start+len` free. Freeing a block that is already free,
+    /// or one of the fixed metadata blocks, is corruption of the caller's
+    /// structure (a double reference), reported without changing anything.
+    pub fn free<S: Store>(&mut self, s: &S, start: u64, len: u64) -> Result<(), Error> {
+        self.set_range(s, start, len, false)
+    }
+
+    /// Marks `start..start+len` in use (mkfs, and tests).
+    pub fn mark_used<S: Store>(&mut self, s: &S, start: u64, len: u64) -> Result<(), Error> {
+        self.set_range(s, start, len, true)
+    }
+
+    fn set_range<S: Store>(&mut self, s: &S, start: u64, len: u64, used: bool) -> Result<(), Error> {
+        let end = start.checked_add(len).ok_or(Error::BadField { field: "extent", value: start })?;
+        if end > self.geo.block_count || (!used && start < self.geo.meta_blocks()) {
+            return Err(Error::Corrupt { what: "extent", blkno: start, why: "block range outside the data area" });
+        }
+        let mut b = start;
+        while b < end {
+            let g = b / self.geo.bits_per_group;
+            let gstart = g * self.geo.bits_per_group;
+            let gend = (gstart + self.geo.group_len(g)).min(end);
+            let mut buf = self.read_bitmap(s, g)?;
+            for i in b - gstart..gend - gstart {
+                if bit(&buf, i) == used {
+                    return Err(Error::Corrupt {
+                        what: BITMAP,
+                        blkno: self.geo.bitmap_start + g,
+                        why: if used { "block already in use" } else { "block freed twice" },
+                    });
+                }
+            }
+            for i in b - gstart..gend - gstart {
+                set_bit(&mut buf, i, used);
+            }
+            meta::commit(s, &mut buf);
+            drop(buf);
+            let n = gend - b;
+            self.add_group_free(s, g, if used { -(n as i64) } else { n as i64 })?;
+            if used {
+                self.free = self.free.saturating_sub(n);
+            } else {
+                self.free += n;
+            }
+            b = gend;
+        }
+        Ok(())
+    }
+
+    /// Writes empty summary and bitmap blocks (mkfs): everything free except
+    /// the fixed metadata and the bits past the end.
+    pub fn format<S: Store>(geo: Geometry, s: &S) -> Result<Self, Error> {
+        let fsid = s.fsid();
+        for i in 0..geo.summary_blocks {
+            let blk = geo.summary_start + i;
+            let mut buf = s.read(blk)?;
+            buf.fill(0);
+            meta::init(&mut buf, meta::MAGIC_SUMMARY, blk, i, fsid);
+            for j in 0..geo.sums_per_block {
+                let g = i * geo.sums_per_block + j;
+                if g < geo.groups {
+                    le::put_u32(&mut buf, HDR_SIZE + (j * 4) as usize, geo.group_len(g) as u32);
+                }
+            }
+            meta::commit(s, &mut buf);
+        }
+        for g in 0..geo.groups {
+            let blk = geo.bitmap_start + g;
+            let mut buf = s.read(blk)?;
+            buf.fill(0);
+            meta::init(&mut buf, meta::MAGIC_BITMAP, blk, g, fsid);
+            for i in geo.group_len(g)..geo.bits_per_group {
+                set_bit(&mut buf, i, true);
+            }
+            meta::commit(s, &mut buf);
+        }
+        let mut a = Alloc::new(geo, geo.block_count);
+        a.mark_used(s, 0, geo.meta_blocks())?;
+        Ok(a)
+    }
+}

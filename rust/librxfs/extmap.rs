@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A file's extent map: a [`btree`](super::btree) keyed by file block.
+//!
+//! Value (16 bytes): disk block (8), length in blocks (4), flags (4; bit 0:
+//! unwritten, so reads see zeroes until written). Extents never overlap and
+//! are at most [`MAX_LEN`] blocks.
+
+use super::alloc::Alloc;
+use super::btree::{Desc, Tree};
+use super::error::Error;
+use super::inode::FORK_OFF;
+use super::le;
+use super::meta::{Store, MAGIC_EXTENT};
+
+/// Bytes of a value.
+pub const VAL_SIZE: usize = 16;
+/// Longest extent, in blocks (2^21, as XFS).
+pub const MAX_LEN: u64 = 1 << 21;
+/// Flag: allocated but unwritten.
+pub const UNWRITTEN: u32 = 1;
+/// The tree kind.
+pub static DESC: Desc = Desc { magic: MAGIC_EXTENT, val_size: VAL_SIZE, what: "extent tree" };
+
+/// One extent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// First file block.
+    pub lblk: u64,
+    /// First disk block.
+    pub pblk: u64,
+    /// Length in blocks.
+    pub len: u64,
+    /// Unwritten (reads as zeroes).
+    pub unwritten: bool,
+}
+
+impl Extent {
+    /// One past the last file block.
+    pub fn end(&self) -> u64 {
+        self.lblk + self.len
+    }
+}
+
+/// What a file block maps to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Map {
+    /// An extent covering the block.
+    Mapped(Extent),
+    /// A hole of this many blocks (to the next extent, or `u64::MAX`).
+    Hole(u64),
+}
+
+/// The extent tree of inode `ino`.
+pub fn tree(ino: u64) -> Tree {
+    Tree::new(&DESC, ino, FORK_OFF)
+}
+
+fn decode(ino: u64, lblk: u64, v: &[u8], block_count: u64) -> Result<Extent, Error> {
+    let bad = |why| Error::Corrupt { what: "extent tree", blkno: ino, why };
+    let pblk = le::u64_at(v, 0).ok_or(bad("short record"))?;
+    let len = le::u32_at(v, 8).ok_or(bad("short record"))? as u64;
+    let flags = le::u32_at(v, 12).ok_or(bad("short record"))?;
+    if len == 0 || len > MAX_LEN {
+        return Err(bad("extent length out of range"));
+    }
+    if pblk == 0 || pblk.checked_add(len).is_none_or(|e| e > block_count) {
+        return Err(bad("extent outside the filesystem"));
+    }
+    if lblk.checked_add(len).is_none_or(|e| e > i64::MAX as u64) {
+        return Err(bad("extent beyond the largest file"));
+    }
+    if flags & !UNWRITTEN != 0 {
+        return Err(bad("unknown extent flags"));
+    }
+    Ok(Extent { lblk, pblk, len, unwritten: flags & UNWRITTEN != 0 })
+}
+
+/// Decodes a leaf record as [`btree::Tree::walk`](super::btree::Tree::walk)
+/// hands it out (for fsck).
+pub fn decode_rec(ino: u64, key: u64, v: &[u8], block_count: u64) -> Result<Extent, Error> {
+    decode(ino, key, v, block_count)
+}
+
+fn encode(e: &Extent) -> [u8; VAL_SIZE] {
+    let mut v = [0u8; VAL_SIZE];
+    le::put_u64(&mut v, 0, e.pblk);
+    le::put_u32(&mut v, 8, e.len as u32);
+    le::put_u32(&mut v, 12, if e.unwritten { UNWRITTEN } else { 0 });
+    v
+}
+
+/// The mapping of file block `lblk`.
+pub fn lookup<S: Store>(s: &S, ino: u64, lblk: u64) -> Result<Map, Error> {
+    let t = tree(ino);
+    let mut v = [0u8; VAL_SIZE];
+    if let Some(k) = t.lookup_le(s, lblk, &mut v)? {
+        let e = decode(ino, k, &v, s.block_count())?;
+        if lblk < e.end() {
+            return Ok(Map::Mapped(e));
+        }
+    }
+    match t.next_ge(s, lblk, &mut v)? {
+        Some(k) => Ok(Map::Hole(k - lblk)),
+        None => Ok(Map::Hole(u64::MAX)),
+    }
+}
+
+/// The first extent that ends after `lblk`, if any.
+pub fn next_extent<S: Store>(s: &S, ino: u64, lblk: u64) -> Result<Option<Extent>, Error> {
+    match lookup(s, ino, lblk)? {
+        Map::Mapped(e) => Ok(Some(e)),
+        Map::Hole(u64::MAX) => Ok(None),
+        Map::Hole(n) => match lookup(s, ino, lblk + n)? {
+            Map::Mapped(e) => Ok(Some(e)),
+            Map::Hole(_) => Err(Error::Corrupt { what: "extent tree", blkno: ino, why: "lost extent" }),
+        },
+    }
+}
+
+/// Adds an extent over a hole, merging with its left neighbour when they
+/// are contiguous on disk and in the same state.
+pub fn insert<S: Store>(s: &S, a: &mut Alloc, ino: u64, e: Extent, nodes_delta: &mut i64) -> Result<(), Error> {
+    if e.len == 0 || e.len > MAX_LEN {
+        return Err(Error::BadField { field: "extent length", value: e.len });
+    }
+    let mut t = tree(ino);
+    if e.lblk > 0 {
+        if let Map::Mapped(l) = lookup(s, ino, e.lblk - 1)? {
+            if l.end() == e.lblk && l.pblk + l.len == e.pblk && l.unwritten == e.unwritten && l.len + e.len <= MAX_LEN {
+                let m = Extent { len: l.len + e.len, ..l };
+                return t.update(s, l.lblk, &encode(&m));
+            }
+        }
+    }
+    let r = t.insert(s, a, e.lblk, &encode(&e));
+    *nodes_delta += t.nodes_delta;
+    r
+}
+
+/// Unmaps `start..start+len` (file blocks), calling `free` for each disk
+/// range that is no longer mapped. Returns blocks unmapped.
+pub fn remove<S: Store>(
+    s: &S,
+    a: &mut Alloc,
+    ino: u64,
+    start: u64,
+    len: u64,
+    nodes_delta: &mut i64,
+) -> Result<u64, Error> {
+    let end = start.saturating_add(len);
+    let mut pos = start;
+    let mut unmapped = 0;
+    let mut t = tree(ino);
+    let r = (|| {
+        while pos < end {
+            let Some(e) = next_extent(s, ino, pos)? else { break };
+            if e.lblk >= end {
+                break;
+            }
+            let os = e.lblk.max(start);
+            let oe = e.end().min(end);
+            // Keep the head and the tail, free the middle.
+            let head = os - e.lblk;
+            let tail = e.end() - oe;
+            let mut v = [0u8; VAL_SIZE];
+            if head > 0 {
+                t.update(s, e.lblk, &encode(&Extent { len: head, ..e }))?;
+            } else {
+                t.delete(s, a, e.lblk, &mut v)?;
+            }
+            if tail > 0 {
+                let te = Extent { lblk: oe, pblk: e.pblk + (oe - e.lblk), len: tail, unwritten: e.unwritten };
+                t.insert(s, a, oe, &encode(&te))?;
+            }
+            a.free(s, e.pblk + head, oe - os)?;
+            unmapped += oe - os;
+            pos = oe;
+        }
+        Ok(())
+    })();
+    *nodes_delta += t.nodes_delta;
+    r.map(|()| unmapped)
+}
+
+/// Marks the mapped, unwritten blocks in `start..start+len` written.
+pub fn convert<S: Store>(s: &S, a: &mut Alloc, ino: u64, start: u64, len: u64, nodes_delta: &mut i64) -> Result<(), Error> {
+    let end = start.saturating_add(len);
+    let mut pos = start;
+    let mut t = tree(ino);
+    let r = (|| {
+        while pos < end {
+            let Some(e) = next_extent(s, ino, pos)? else { break };
+            if e.lblk >= end {
+                break;
+            }
+            if !e.unwritten {
+                pos = e.end();
+                continue;
+            }
+            let os = e.lblk.max(start);
+            let oe = e.end().min(end);
+            let head = os - e.lblk;
+            let tail = e.end() - oe;
+            let mid = Extent { lblk: os, pblk: e.pblk + head, len: oe - os, unwritten: false };
+            if head > 0 {
+                t.update(s, e.lblk, &encode(&Extent { len: head, ..e }))?;
+                t.insert(s, a, os, &encode(&mid))?;
+            } else {
+                t.update(s, e.lblk, &encode(&mid))?;
+            }
+            if tail > 0 {
+                let te = Extent { lblk: oe, pblk: e.pblk + (oe - e.lblk), len: tail, unwritten: true };
+                t.insert(s, a, oe, &encode(&te))?;
+            }
+            pos = oe;
+        }
+        Ok(())
+    })();
+    *nodes_delta += t.nodes_delta;
+    r
+}
+
+/// Frees every extent and tree node of a file; returns data blocks freed.
+pub fn destroy<S: Store>(s: &S, a: &mut Alloc, ino: u64, nodes_delta: &mut i64) -> Result<u64, Error> {
+    let mut t = tree(ino);
+    let bc = s.block_count();
+    let mut freed = 0;
+    let r = t.destroy(s, a, &mut |a, k, v| {
+        let e = decode(ino, k, v, bc)?;
+        a.free(s, e.pblk, e.len)?;
+        freed += e.len;
+        Ok(())
+    });
+    *nodes_delta += t.nodes_delta;
+    r.map(|()| freed)
+}
