@@ -4,7 +4,7 @@
 #
 #   make            build rxfs.ko against KDIR (default: the cached test
 #                   kernel, built by scripts/build-kernel if missing)
-#   make tools      build mkfs.rxfs and friends into build/bin
+#   make tools      build mkfs.rxfs, fsck.rxfs and rxfs-db into build/bin
 #   make check      build what is missing and run every test tier
 #   make demo       set up, build, boot a VM, make and mount an rxfs
 #   make setup      install the toolchain (Debian packages, bindgen-cli)
@@ -36,6 +36,8 @@ tools: setup
 	cd tools && cargo build --release --quiet
 	mkdir -p build/bin
 	install -m 755 tools/target/release/mkfs-rxfs build/bin/mkfs.rxfs
+	install -m 755 tools/target/release/fsck-rxfs build/bin/fsck.rxfs
+	install -m 755 tools/target/release/rxfs-db build/bin/rxfs-db
 
 check:
 	scripts/check

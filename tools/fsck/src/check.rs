@@ -1,0 +1,968 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The checker: every structure reachable from the superblock, each block's
+//! owner, and the free-space bitmap and summary against what is owned.
+//!
+//! Phases, in order:
+//!
+//! 1. the rest of block 0, the summary and bitmap blocks' headers;
+//! 2. the namespace from the root: every inode, its extent or directory
+//!    tree, each directory entry (name, hash, type), parents;
+//! 3. the orphan list;
+//! 4. blocks marked in use that nothing owns (leaked blocks and inodes);
+//! 5. link counts and block counts;
+//! 6. the bitmap against the owners, the summary against the bitmap, the
+//!    superblock's counters.
+//!
+//! Every block gets at most one owner in an owner map over the whole device;
+//! a second claim is a cross-linked block. The walk is *complete* when every
+//! structure that owns blocks could be read in full: only then is the set of
+//! owned blocks known exactly, and only then does repair free anything
+//! (leaked blocks, unreferenced unlinked inodes) or rewrite a counter that
+//! depends on the whole tree. Repairs that only mark blocks in use, or that
+//! recompute a summary from a valid bitmap, are safe either way.
+
+use crate::image::evict;
+use librxfs::alloc::Geometry;
+use librxfs::dir;
+use librxfs::extmap;
+use librxfs::format::{Superblock, SB_SIZE};
+use librxfs::inode::{self, mode, Fork, Inode};
+use librxfs::meta::{self, mem::MemStore, Store, HDR_SIZE};
+use librxfs::Error;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// Owner of the fixed metadata blocks (superblock, summary, bitmaps).
+const FS: u64 = u64::MAX;
+
+/// How a problem is repaired, if it can be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fix {
+    /// It cannot be.
+    None,
+    /// By a rewrite that is always safe.
+    Always,
+    /// By rewriting group `g`'s bitmap block (needs its contents known).
+    Bitmap(u64),
+    /// By freeing blocks: needs a complete walk.
+    Free,
+    /// By rewriting group `g`'s summary count.
+    Summary(u64),
+    /// By rebuilding summary block `i` (all its groups known).
+    SummaryBlock(u64),
+    /// By rewriting the superblock's free block count.
+    SbFree,
+    /// By rewriting the superblock's inode count.
+    SbInodes,
+    /// By setting an inode's link count (needs a complete walk).
+    Nlink(u64, u32),
+    /// By setting an inode's block count (its trees were read in full).
+    Nblocks(u64, u64),
+}
+
+/// One problem found.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    /// What is wrong, naming the structure and block.
+    pub msg: String,
+    /// How it would be repaired.
+    pub fix: Fix,
+    /// Whether it was repaired.
+    pub fixed: bool,
+}
+
+/// What the check counted.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Directories reachable from the root.
+    pub dirs: u64,
+    /// Regular files reachable from the root.
+    pub files: u64,
+    /// Symbolic links reachable from the root.
+    pub symlinks: u64,
+    /// Device nodes, fifos and sockets reachable from the root.
+    pub special: u64,
+    /// Inodes on the orphan list only.
+    pub orphans: u64,
+    /// Unreachable inodes found among the leaked blocks.
+    pub leaked_inodes: u64,
+    /// Data blocks (extents) of all inodes.
+    pub data_blocks: u64,
+    /// Extent and directory tree node blocks.
+    pub node_blocks: u64,
+    /// Inodes found (the superblock's `inode_count` should be this).
+    pub inodes: u64,
+    /// Blocks marked free in the bitmap (after repair, if any).
+    pub free_blocks: Option<u64>,
+}
+
+/// The outcome of a check.
+#[derive(Debug)]
+pub struct Report {
+    /// Problems, in the order found.
+    pub problems: Vec<Problem>,
+    /// Counts.
+    pub stats: Stats,
+    /// Whether every structure was read in full.
+    pub complete: bool,
+}
+
+#[derive(Default)]
+struct InoInfo {
+    inode: Option<Inode>,
+    path: Option<String>,
+    /// Directory entries naming this inode.
+    refs: u32,
+    /// Subdirectories (directories only).
+    subdirs: u32,
+    reachable: bool,
+    orphan: bool,
+    leaked: bool,
+    /// The inode's tree was read in full; `found_blocks` is exact.
+    walked: bool,
+    found_blocks: u64,
+}
+
+struct DirEnt {
+    ino: u64,
+    dtype: u8,
+    name: Vec<u8>,
+}
+
+/// A check in progress.
+pub struct Checker<'a> {
+    s: &'a MemStore,
+    sb: Superblock,
+    geo: Geometry,
+    fsid: u64,
+    owner: Vec<u64>,
+    multi: HashSet<u64>,
+    /// Each group's bitmap block, if its header verified.
+    bitmaps: Vec<Option<Vec<u8>>>,
+    /// Each summary block, if its header verified.
+    summaries: Vec<Option<Vec<u8>>>,
+    inodes: BTreeMap<u64, InoInfo>,
+    /// Unlinked inodes on no list: freed by repair.
+    to_free: BTreeSet<u64>,
+    complete: bool,
+    orphan_walk_ok: bool,
+    problems: Vec<Problem>,
+    stats: Stats,
+}
+
+fn bit(b: &[u8], i: u64) -> bool {
+    b.get(HDR_SIZE + (i / 8) as usize).is_some_and(|x| x & (1 << (i % 8)) != 0)
+}
+
+fn set_bit(b: &mut [u8], i: u64, v: bool) {
+    if let Some(x) = b.get_mut(HDR_SIZE + (i / 8) as usize) {
+        if v {
+            *x |= 1 << (i % 8);
+        } else {
+            *x &= !(1 << (i % 8));
+        }
+    }
+}
+
+fn range(start: u64, len: u64) -> String {
+    if len == 1 {
+        format!("block {start}")
+    } else {
+        format!("blocks {start}-{}", start + len - 1)
+    }
+}
+
+fn owner_name(o: u64) -> String {
+    if o == FS {
+        "the fixed metadata".into()
+    } else {
+        format!("inode {o}")
+    }
+}
+
+/// An error from librxfs about inode `ino`'s block or trees, without the
+/// redundant "corrupt inode in block N" when the inode is the subject.
+fn describe(e: &Error, ino: u64) -> String {
+    match *e {
+        Error::Corrupt { what: "inode", blkno, why } if blkno == ino => why.to_string(),
+        Error::Corrupt { what, blkno, why } if blkno == ino => format!("{what}: {why}"),
+        Error::Corrupt { what, blkno, why } => format!("{what} block {blkno}: {why}"),
+        ref other => other.to_string(),
+    }
+}
+
+/// Just what is wrong, for a block whose name the caller gives.
+fn why(e: &Error) -> String {
+    match *e {
+        Error::Corrupt { why, .. } => why.to_string(),
+        ref other => other.to_string(),
+    }
+}
+
+fn dtype_of(m: u32) -> u8 {
+    ((m & mode::S_IFMT) >> 12) as u8
+}
+
+fn join(dir: &str, name: &[u8]) -> String {
+    let n = String::from_utf8_lossy(name);
+    if dir.ends_with('/') {
+        format!("{dir}{n}")
+    } else {
+        format!("{dir}/{n}")
+    }
+}
+
+impl<'a> Checker<'a> {
+    /// A checker over an opened filesystem.
+    pub fn new(s: &'a MemStore, sb: &Superblock) -> Self {
+        let geo = sb.geometry();
+        Checker {
+            s,
+            sb: sb.clone(),
+            geo,
+            fsid: sb.fsid(),
+            owner: vec![0; sb.block_count as usize],
+            multi: HashSet::new(),
+            bitmaps: vec![None; geo.groups as usize],
+            summaries: vec![None; geo.summary_blocks as usize],
+            inodes: BTreeMap::new(),
+            to_free: BTreeSet::new(),
+            complete: true,
+            orphan_walk_ok: true,
+            problems: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    fn problem(&mut self, msg: String, fix: Fix) {
+        self.problems.push(Problem { msg, fix, fixed: false });
+    }
+
+    /// "inode N" and, if known, where it is.
+    fn subject(&self, ino: u64) -> String {
+        match self.inodes.get(&ino) {
+            Some(InoInfo { path: Some(p), .. }) => format!("inode {ino} ({p})"),
+            Some(InoInfo { orphan: true, reachable: false, .. }) => format!("inode {ino} (orphan)"),
+            _ => format!("inode {ino}"),
+        }
+    }
+
+    fn ino_problem(&mut self, ino: u64, what: String, fix: Fix) {
+        let msg = format!("{}: {what}", self.subject(ino));
+        self.problem(msg, fix);
+    }
+
+    /// Runs every check.
+    pub fn run(mut self) -> (Report, Repair) {
+        self.check_block0();
+        self.load_allocator();
+        for b in 0..self.sb.meta_blocks.min(self.owner.len() as u64) {
+            self.owner[b as usize] = FS;
+        }
+        self.namespace();
+        self.orphans();
+        self.leaks();
+        self.counts();
+        self.free_space();
+        let inodes = self.inodes.values().filter(|i| i.inode.is_some() || i.reachable).count() as u64;
+        self.stats.inodes = inodes;
+        if self.complete && self.sb.inode_count != inodes {
+            let msg = format!("superblock: inode count {}, found {inodes}", self.sb.inode_count);
+            self.problem(msg, Fix::SbInodes);
+        }
+        let report = Report { problems: self.problems, stats: self.stats, complete: self.complete };
+        let repair = Repair {
+            sb: self.sb,
+            geo: self.geo,
+            fsid: self.fsid,
+            owner: self.owner,
+            multi: self.multi,
+            bitmaps: self.bitmaps,
+            summaries: self.summaries,
+            to_free: self.to_free,
+            inodes: inodes,
+            complete: self.complete,
+        };
+        (report, repair)
+    }
+
+    fn check_block0(&mut self) {
+        match self.s.read(0) {
+            Ok(b) => {
+                if b.get(SB_SIZE..).is_some_and(|t| t.iter().any(|&x| x != 0)) {
+                    drop(b);
+                    self.problem("superblock: block 0 past the superblock is not zero".into(), Fix::Always);
+                }
+            }
+            Err(e) => self.problem(format!("superblock: {e}"), Fix::None),
+        }
+    }
+
+    fn load_allocator(&mut self) {
+        let g = self.geo;
+        for i in 0..g.summary_blocks {
+            let blk = g.summary_start + i;
+            match self.s.read(blk) {
+                Ok(b) => match meta::verify(&b, "", meta::MAGIC_SUMMARY, blk, Some(i), self.fsid) {
+                    Ok(()) => self.summaries[i as usize] = Some(b.to_vec()),
+                    Err(e) => {
+                        drop(b);
+                        let msg = format!("free-space summary block {blk}: {}", why(&e));
+                        self.problem(msg, Fix::SummaryBlock(i));
+                    }
+                },
+                Err(e) => self.problem(format!("free-space summary block {blk}: {e}"), Fix::SummaryBlock(i)),
+            }
+        }
+        for grp in 0..g.groups {
+            let blk = g.bitmap_start + grp;
+            match self.s.read(blk) {
+                Ok(b) => match meta::verify(&b, "", meta::MAGIC_BITMAP, blk, Some(grp), self.fsid) {
+                    Ok(()) => self.bitmaps[grp as usize] = Some(b.to_vec()),
+                    Err(e) => {
+                        drop(b);
+                        let msg = format!("free-space bitmap block {blk} (group {grp}): {}", why(&e));
+                        self.problem(msg, Fix::Bitmap(grp));
+                    }
+                },
+                Err(e) => self.problem(format!("free-space bitmap block {blk} (group {grp}): {e}"), Fix::Bitmap(grp)),
+            }
+            evict(self.s, blk);
+        }
+    }
+
+    /// Claims `start..start+len` for `owner`; reports blocks someone else
+    /// already has. The range must lie inside the filesystem.
+    fn claim(&mut self, start: u64, len: u64, owner: u64, what: &str) {
+        let mut runs: Vec<(u64, u64, u64)> = Vec::new();
+        for b in start..start + len {
+            let Some(o) = self.owner.get_mut(b as usize) else { continue };
+            if *o == 0 {
+                *o = owner;
+                continue;
+            }
+            let other = *o;
+            self.multi.insert(b);
+            match runs.last_mut() {
+                Some((s, l, oo)) if *s + *l == b && *oo == other => *l += 1,
+                _ => runs.push((b, 1, other)),
+            }
+        }
+        for (s, l, other) in runs {
+            let msg = format!("{} ({what}) already owned by {}", range(s, l), owner_name(other));
+            self.ino_problem(owner, msg, Fix::None);
+        }
+    }
+
+    /// Reads inode `ino` and everything it owns. Returns the entries of a
+    /// directory.
+    fn visit(&mut self, ino: u64) -> Option<Vec<DirEnt>> {
+        let r = inode::read(self.s, ino);
+        let i = match r {
+            Ok(i) => i,
+            Err(e) => {
+                self.ino_problem(ino, describe(&e, ino), Fix::None);
+                self.complete = false;
+                // Whatever it is, the block is taken by the entry naming it.
+                if ino >= self.sb.meta_blocks && ino < self.sb.block_count && self.owner[ino as usize] == 0 {
+                    self.owner[ino as usize] = ino;
+                }
+                evict(self.s, ino);
+                return None;
+            }
+        };
+        self.claim(ino, 1, ino, "inode");
+        if let Some(info) = self.inodes.get_mut(&ino) {
+            info.inode = Some(i.clone());
+        }
+        let mut entries = None;
+        let mut found = 0u64;
+        let mut walked = true;
+        match i.fork() {
+            Fork::Tree if i.ftype() == mode::S_IFDIR => {
+                let (ents, nodes, ok) = self.walk_dir(ino);
+                found = nodes;
+                walked = ok;
+                entries = Some(ents);
+            }
+            Fork::Tree => {
+                let (n, ok) = self.walk_extents(ino);
+                found = n;
+                walked = ok;
+            }
+            Fork::Inline => {
+                if let Ok(b) = self.s.read(ino) {
+                    let nul = inode::inline_data(&b, &i).contains(&0);
+                    drop(b);
+                    if nul {
+                        self.ino_problem(ino, "symlink target contains a NUL byte".into(), Fix::None);
+                    }
+                }
+            }
+            Fork::None => {}
+        }
+        evict(self.s, ino);
+        if let Some(info) = self.inodes.get_mut(&ino) {
+            info.walked = walked;
+            info.found_blocks = found;
+        }
+        entries
+    }
+
+    /// Walks a file's extent map: claims node and data blocks, checks each
+    /// extent. Returns (blocks owned, read in full).
+    fn walk_extents(&mut self, ino: u64) -> (u64, bool) {
+        let t = extmap::tree(ino);
+        let s = self.s;
+        let bc = self.sb.block_count;
+        let mut nodes = Vec::new();
+        let mut exts = Vec::new();
+        let mut bad = Vec::new();
+        let r = t.walk(
+            s,
+            &mut |b, _| {
+                if let Some(b) = b {
+                    nodes.push(b);
+                }
+                Ok(())
+            },
+            &mut |k, v| {
+                match extmap::decode_rec(ino, k, v, bc) {
+                    Ok(e) => exts.push(e),
+                    Err(e) => bad.push((k, e)),
+                }
+                Ok(())
+            },
+        );
+        let mut ok = true;
+        if let Err(e) = r {
+            self.ino_problem(ino, describe(&e, ino), Fix::None);
+            ok = false;
+        }
+        for (k, e) in bad {
+            self.ino_problem(ino, format!("extent at file block {k}: {}", describe(&e, ino)), Fix::None);
+            ok = false;
+        }
+        for &n in &nodes {
+            self.claim(n, 1, ino, "extent tree node");
+            evict(s, n);
+        }
+        let meta = self.sb.meta_blocks;
+        let mut prev_end = 0u64;
+        let mut data = 0u64;
+        for e in &exts {
+            if e.lblk < prev_end {
+                self.ino_problem(ino, format!("extent at file block {} overlaps the one before", e.lblk), Fix::None);
+            }
+            prev_end = prev_end.max(e.end());
+            data += e.len;
+            let mut start = e.pblk;
+            if start < meta {
+                let msg = format!("extent at file block {} maps {} inside the fixed metadata", e.lblk, range(e.pblk, e.len));
+                self.ino_problem(ino, msg, Fix::None);
+                start = meta;
+            }
+            let end = e.pblk + e.len;
+            if end > start {
+                self.claim(start, end - start, ino, "data");
+            }
+        }
+        if !ok {
+            self.complete = false;
+        }
+        self.stats.node_blocks += nodes.len() as u64;
+        self.stats.data_blocks += data;
+        (data + nodes.len() as u64, ok)
+    }
+
+    /// Walks a directory's tree: claims its nodes, decodes and checks each
+    /// entry. Returns (entries, node blocks, read in full).
+    fn walk_dir(&mut self, d: u64) -> (Vec<DirEnt>, u64, bool) {
+        let t = dir::tree(d);
+        let s = self.s;
+        let mut nodes = Vec::new();
+        let mut recs: Vec<(u64, Vec<u8>)> = Vec::new();
+        let r = t.walk(
+            s,
+            &mut |b, _| {
+                if let Some(b) = b {
+                    nodes.push(b);
+                }
+                Ok(())
+            },
+            &mut |k, v| {
+                recs.push((k, v.to_vec()));
+                Ok(())
+            },
+        );
+        let mut ok = true;
+        if let Err(e) = r {
+            self.ino_problem(d, describe(&e, d), Fix::None);
+            ok = false;
+        }
+        for &n in &nodes {
+            self.claim(n, 1, d, "directory tree node");
+            evict(s, n);
+        }
+        self.stats.node_blocks += nodes.len() as u64;
+        let seed = self.sb.hash_seed;
+        let mut ents = Vec::with_capacity(recs.len());
+        let mut names: HashSet<Vec<u8>> = HashSet::new();
+        for (k, v) in recs {
+            let e = match dir::decode(&v, d, self.sb.block_count) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.ino_problem(d, format!("entry with key 0x{k:x}: {}", describe(&e, d)), Fix::None);
+                    ok = false;
+                    continue;
+                }
+            };
+            let shown = String::from_utf8_lossy(e.name).into_owned();
+            if k >> 32 != dir::hash(seed, e.name) {
+                self.ino_problem(d, format!("entry '{shown}' is filed under the wrong hash (key 0x{k:x})"), Fix::None);
+            }
+            if k & 0xffff_ffff > dir::MAX_SEQ {
+                self.ino_problem(d, format!("entry '{shown}' has a sequence number out of range (key 0x{k:x})"), Fix::None);
+            }
+            if !names.insert(e.name.to_vec()) {
+                self.ino_problem(d, format!("entry '{shown}' appears twice"), Fix::None);
+                continue;
+            }
+            ents.push(DirEnt { ino: e.ino, dtype: e.dtype, name: e.name.to_vec() });
+        }
+        if !ok {
+            self.complete = false;
+        }
+        (ents, nodes.len() as u64, ok)
+    }
+
+    fn count_type(&mut self, i: &Inode) {
+        match i.ftype() {
+            mode::S_IFDIR => self.stats.dirs += 1,
+            mode::S_IFREG => self.stats.files += 1,
+            mode::S_IFLNK => self.stats.symlinks += 1,
+            _ => self.stats.special += 1,
+        }
+    }
+
+    fn namespace(&mut self) {
+        let root = self.sb.root_ino;
+        self.inodes.insert(root, InoInfo { reachable: true, path: Some("/".into()), ..Default::default() });
+        let ents = self.visit(root);
+        let Some(ri) = self.inodes.get(&root).and_then(|i| i.inode.clone()) else { return };
+        self.count_type(&ri);
+        let Some(ents) = ents else {
+            self.ino_problem(root, "the root inode is not a directory".into(), Fix::None);
+            self.complete = false;
+            return;
+        };
+        if ri.parent != root {
+            self.ino_problem(root, format!("the root directory's parent is {}, not itself", ri.parent), Fix::None);
+        }
+        let mut stack = vec![(root, ents)];
+        while let Some((d, ents)) = stack.pop() {
+            let dpath = self.inodes.get(&d).and_then(|i| i.path.clone()).unwrap_or_default();
+            for e in ents {
+                let path = join(&dpath, &e.name);
+                let shown = String::from_utf8_lossy(&e.name).into_owned();
+                if let Some(info) = self.inodes.get_mut(&e.ino) {
+                    let is_dir = info.inode.as_ref().is_some_and(|i| i.ftype() == mode::S_IFDIR);
+                    if is_dir || e.ino == root {
+                        let first = info.path.clone().unwrap_or_default();
+                        let msg = format!("directory reachable twice: as {first} and as {path}");
+                        self.ino_problem(e.ino, msg, Fix::None);
+                        continue;
+                    }
+                    info.refs += 1;
+                    let m = info.inode.as_ref().map(|i| i.mode);
+                    if let Some(m) = m {
+                        if dtype_of(m) != e.dtype {
+                            let msg = format!("entry '{shown}' has type {}, inode {} has type {}", e.dtype, e.ino, dtype_of(m));
+                            self.ino_problem(d, msg, Fix::None);
+                        }
+                    }
+                    continue;
+                }
+                self.inodes.insert(e.ino, InoInfo { reachable: true, refs: 1, path: Some(path), ..Default::default() });
+                let sub = self.visit(e.ino);
+                let Some(i) = self.inodes.get(&e.ino).and_then(|i| i.inode.clone()) else { continue };
+                self.count_type(&i);
+                if dtype_of(i.mode) != e.dtype {
+                    let msg = format!("entry '{shown}' has type {}, inode {} has type {}", e.dtype, e.ino, dtype_of(i.mode));
+                    self.ino_problem(d, msg, Fix::None);
+                }
+                if let Some(sub) = sub {
+                    if i.parent != d {
+                        self.ino_problem(e.ino, format!("parent is {}, but the directory is in {d}", i.parent), Fix::None);
+                    }
+                    if let Some(p) = self.inodes.get_mut(&d) {
+                        p.subdirs += 1;
+                    }
+                    stack.push((e.ino, sub));
+                }
+            }
+        }
+    }
+
+    fn orphans(&mut self) {
+        let mut cur = self.sb.orphan_head;
+        let mut seen = HashSet::new();
+        while cur != 0 {
+            if !seen.insert(cur) {
+                self.problem(format!("orphan list: cycle back to inode {cur}"), Fix::None);
+                self.orphan_walk_ok = false;
+                return;
+            }
+            let known = self.inodes.get(&cur).map(|i| i.inode.clone());
+            let i = match known {
+                Some(i) => {
+                    if let Some(info) = self.inodes.get_mut(&cur) {
+                        info.orphan = true;
+                    }
+                    i
+                }
+                None => {
+                    self.inodes.insert(cur, InoInfo { orphan: true, ..Default::default() });
+                    let ents = self.visit(cur);
+                    let i = self.inodes.get(&cur).and_then(|i| i.inode.clone());
+                    if let Some(i) = &i {
+                        self.stats.orphans += 1;
+                        if ents.is_some_and(|e| !e.is_empty()) {
+                            self.ino_problem(cur, "unlinked directory is not empty".into(), Fix::None);
+                        }
+                        if i.ftype() == mode::S_IFDIR && i.parent >= self.sb.block_count {
+                            self.ino_problem(cur, "bad parent".into(), Fix::None);
+                        }
+                    }
+                    i
+                }
+            };
+            let Some(i) = i else {
+                self.problem(format!("orphan list: cannot follow past inode {cur}"), Fix::None);
+                self.orphan_walk_ok = false;
+                self.complete = false;
+                return;
+            };
+            if i.nlink != 0 {
+                self.ino_problem(cur, format!("on the orphan list with {} links", i.nlink), Fix::None);
+            }
+            cur = i.next_orphan;
+        }
+    }
+
+    /// Blocks in use that nothing owns: unreachable inodes first (with what
+    /// they own), then the rest.
+    fn leaks(&mut self) {
+        let g = self.geo;
+        let mut cand = Vec::new();
+        for grp in 0..g.groups {
+            let Some(bm) = &self.bitmaps[grp as usize] else { continue };
+            for i in 0..g.group_len(grp) {
+                let b = grp * g.bits_per_group + i;
+                if bit(bm, i) && self.owner[b as usize] == 0 {
+                    cand.push(b);
+                }
+            }
+        }
+        for &b in &cand {
+            if self.owner[b as usize] != 0 {
+                continue;
+            }
+            let looks_like_inode = match self.s.read(b) {
+                Ok(buf) => meta::verify(&buf, "", meta::MAGIC_INODE, b, Some(b), self.fsid).is_ok(),
+                Err(_) => false,
+            };
+            if !looks_like_inode {
+                evict(self.s, b);
+                continue;
+            }
+            let Ok(i) = inode::read(self.s, b) else {
+                evict(self.s, b);
+                continue;
+            };
+            self.inodes.insert(b, InoInfo { leaked: true, ..Default::default() });
+            let complete = self.complete;
+            self.visit(b);
+            let walked = self.inodes.get(&b).is_some_and(|x| x.walked);
+            self.stats.leaked_inodes += 1;
+            if i.nlink == 0 {
+                self.complete = complete;
+                self.ino_problem(b, "unlinked inode not on the orphan list (leaked)".into(), Fix::Free);
+                self.to_free.insert(b);
+            } else {
+                // A linked inode's blocks must not be freed as leaks: if its
+                // tree could not be read, what it owns is unknown.
+                self.complete = complete && walked;
+                let msg = format!("not reachable from the root and not on the orphan list ({} links)", i.nlink);
+                self.ino_problem(b, msg, Fix::None);
+            }
+        }
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for &b in &cand {
+            if self.owner[b as usize] != 0 {
+                continue;
+            }
+            match runs.last_mut() {
+                Some((s, l)) if *s + *l == b => *l += 1,
+                _ => runs.push((b, 1)),
+            }
+        }
+        for (s, l) in runs {
+            self.problem(format!("{}: in use but owned by nothing (leaked)", range(s, l)), Fix::Free);
+        }
+    }
+
+    fn counts(&mut self) {
+        let ids: Vec<u64> = self.inodes.keys().copied().collect();
+        for ino in ids {
+            let info = &self.inodes[&ino];
+            let Some(i) = info.inode.clone() else { continue };
+            let (reachable, orphan, leaked, walked, found) =
+                (info.reachable, info.orphan, info.leaked, info.walked, info.found_blocks);
+            let is_dir = i.ftype() == mode::S_IFDIR;
+            if reachable {
+                let want = if is_dir { 2 + info.subdirs } else { info.refs };
+                if i.nlink != want {
+                    let fix = if orphan { Fix::None } else { Fix::Nlink(ino, want) };
+                    self.ino_problem(ino, format!("link count {}, should be {want}", i.nlink), fix);
+                }
+            }
+            if walked && !self.to_free.contains(&ino) && i.nblocks != found {
+                self.ino_problem(ino, format!("block count {}, found {found}", i.nblocks), Fix::Nblocks(ino, found));
+            }
+            if !orphan && !leaked && self.orphan_walk_ok && i.next_orphan != 0 {
+                let msg = format!("orphan list pointer {} set, but not on the orphan list", i.next_orphan);
+                self.ino_problem(ino, msg, Fix::None);
+            }
+        }
+    }
+
+    fn free_space(&mut self) {
+        let g = self.geo;
+        let mut total_free = Some(0u64);
+        for grp in 0..g.groups {
+            let Some(bm) = self.bitmaps[grp as usize].take() else {
+                total_free = None;
+                continue;
+            };
+            let base = grp * g.bits_per_group;
+            let len = g.group_len(grp);
+            let mut free = 0u64;
+            let mut runs: Vec<(u64, u64, u64)> = Vec::new();
+            for i in 0..len {
+                let b = base + i;
+                if !bit(&bm, i) {
+                    free += 1;
+                    let o = self.owner[b as usize];
+                    if o != 0 {
+                        match runs.last_mut() {
+                            Some((s, l, oo)) if *s + *l == b && *oo == o => *l += 1,
+                            _ => runs.push((b, 1, o)),
+                        }
+                    }
+                }
+            }
+            for (s, l, o) in runs {
+                self.problem(format!("{} ({}): in use but marked free", range(s, l), owner_name(o)), Fix::Bitmap(grp));
+            }
+            if (len..g.bits_per_group).any(|i| !bit(&bm, i)) {
+                let msg = format!("free-space bitmap block {} (group {grp}): bits past the end of the filesystem are clear", g.bitmap_start + grp);
+                self.problem(msg, Fix::Bitmap(grp));
+            }
+            total_free = total_free.map(|t| t + free);
+            let si = grp / g.sums_per_block;
+            if let Some(sb) = &self.summaries[si as usize] {
+                let off = HDR_SIZE + ((grp % g.sums_per_block) * 4) as usize;
+                let n = librxfs::le::u32_at(sb, off).unwrap_or(u32::MAX) as u64;
+                if n != free {
+                    let msg = format!("group {grp}: summary says {n} blocks free, the bitmap {free}");
+                    self.problem(msg, Fix::Summary(grp));
+                }
+            }
+            self.bitmaps[grp as usize] = Some(bm);
+        }
+        for si in 0..g.summary_blocks {
+            let Some(sb) = &self.summaries[si as usize] else { continue };
+            let stray = (0..g.sums_per_block).any(|j| {
+                let grp = si * g.sums_per_block + j;
+                grp >= g.groups && librxfs::le::u32_at(sb, HDR_SIZE + (j * 4) as usize) != Some(0)
+            }) || sb.get(HDR_SIZE + (g.sums_per_block * 4) as usize..).is_some_and(|t| t.iter().any(|&x| x != 0));
+            if stray {
+                let msg = format!("free-space summary block {}: entries past the last group are not zero", g.summary_start + si);
+                self.problem(msg, Fix::Always);
+            }
+        }
+        if let Some(t) = total_free {
+            self.stats.free_blocks = Some(t);
+            if t != self.sb.free_blocks {
+                let msg = format!("superblock: free block count {}, the bitmap has {t}", self.sb.free_blocks);
+                self.problem(msg, Fix::SbFree);
+            }
+        }
+    }
+}
+
+/// What repair needs from the check.
+pub struct Repair {
+    sb: Superblock,
+    geo: Geometry,
+    fsid: u64,
+    owner: Vec<u64>,
+    multi: HashSet<u64>,
+    bitmaps: Vec<Option<Vec<u8>>>,
+    summaries: Vec<Option<Vec<u8>>>,
+    to_free: BTreeSet<u64>,
+    inodes: u64,
+    complete: bool,
+}
+
+impl Repair {
+    fn group_known(&self, g: u64) -> bool {
+        self.complete || self.bitmaps.get(g as usize).is_some_and(|b| b.is_some())
+    }
+
+    fn summary_groups(&self, i: u64) -> std::ops::Range<u64> {
+        let spb = self.geo.sums_per_block;
+        i * spb..((i + 1) * spb).min(self.geo.groups)
+    }
+
+    fn summary_known(&self, i: u64) -> bool {
+        self.summaries.get(i as usize).is_some_and(|s| s.is_some()) || self.summary_groups(i).all(|g| self.group_known(g))
+    }
+
+    /// Whether a repair of this kind can be made.
+    pub fn can_fix(&self, f: Fix) -> bool {
+        match f {
+            Fix::None => false,
+            Fix::Always | Fix::Nblocks(..) => true,
+            Fix::Bitmap(g) => self.group_known(g),
+            Fix::Free | Fix::SbInodes | Fix::Nlink(..) => self.complete,
+            Fix::Summary(g) => self.group_known(g) && self.summary_known(g / self.geo.sums_per_block),
+            Fix::SummaryBlock(i) => self.summary_groups(i).all(|g| self.group_known(g)),
+            Fix::SbFree => (0..self.geo.groups).all(|g| self.group_known(g)),
+        }
+    }
+
+    /// Whether block `b` stays in use after repair.
+    fn keep(&self, b: u64) -> bool {
+        let o = self.owner[b as usize];
+        o != 0 && (!self.to_free.contains(&o) || self.multi.contains(&b))
+    }
+
+    /// Makes every repair `can_fix` allows, marks those problems fixed, and
+    /// writes the changes to the device. Returns the free block count.
+    pub fn apply(&self, s: &MemStore, problems: &mut [Problem]) -> Result<Option<u64>, String> {
+        for p in problems.iter_mut() {
+            p.fixed = self.can_fix(p.fix);
+        }
+        let err = |what: &str, e: Error| format!("repair failed: {what}: {e}");
+        // Inode fields.
+        for p in problems.iter_mut().filter(|p| p.fixed) {
+            match p.fix {
+                Fix::Nlink(ino, n) => {
+                    inode::modify(s, ino, |i| i.nlink = n).map_err(|e| err(&format!("inode {ino}"), e))?;
+                }
+                Fix::Nblocks(ino, n) => {
+                    inode::modify(s, ino, |i| i.nblocks = n).map_err(|e| err(&format!("inode {ino}"), e))?;
+                }
+                _ => {}
+            }
+        }
+        // Bitmaps: rebuilt from the owners after a complete walk; otherwise
+        // only owned blocks and the bits past the end are set.
+        let g = self.geo;
+        let mut free: Vec<Option<u64>> = vec![None; g.groups as usize];
+        for grp in 0..g.groups {
+            if !self.group_known(grp) {
+                continue;
+            }
+            let blk = g.bitmap_start + grp;
+            let old = self.bitmaps[grp as usize].as_deref();
+            let mut new = match old {
+                Some(o) => o.to_vec(),
+                None => vec![0u8; g.block_size as usize],
+            };
+            if old.is_none() || self.complete {
+                if let Some(p) = new.get_mut(HDR_SIZE..) {
+                    p.fill(0);
+                }
+            }
+            meta::init(&mut new, meta::MAGIC_BITMAP, blk, grp, self.fsid);
+            let base = grp * g.bits_per_group;
+            let len = g.group_len(grp);
+            let mut nfree = 0;
+            for i in 0..len {
+                let b = base + i;
+                let used = if self.complete { self.keep(b) } else { bit(&new, i) || self.owner[b as usize] != 0 };
+                set_bit(&mut new, i, used);
+                if !used {
+                    nfree += 1;
+                }
+            }
+            for i in len..g.bits_per_group {
+                set_bit(&mut new, i, true);
+            }
+            meta::seal(&mut new);
+            free[grp as usize] = Some(nfree);
+            if old != Some(&new[..]) {
+                write(s, blk, &new).map_err(|e| err(&format!("bitmap block {blk}"), e))?;
+            }
+        }
+        // Summaries from the bitmaps.
+        for i in 0..g.summary_blocks {
+            if !self.summary_known(i) {
+                continue;
+            }
+            let blk = g.summary_start + i;
+            let old = self.summaries[i as usize].as_deref();
+            let mut new = vec![0u8; g.block_size as usize];
+            meta::init(&mut new, meta::MAGIC_SUMMARY, blk, i, self.fsid);
+            for j in 0..g.sums_per_block {
+                let grp = i * g.sums_per_block + j;
+                if grp >= g.groups {
+                    break;
+                }
+                let off = HDR_SIZE + (j * 4) as usize;
+                let n = match free[grp as usize] {
+                    Some(n) => n as u32,
+                    None => old.and_then(|o| librxfs::le::u32_at(o, off)).unwrap_or(0),
+                };
+                librxfs::le::put_u32(&mut new, off, n);
+            }
+            meta::seal(&mut new);
+            if old != Some(&new[..]) {
+                write(s, blk, &new).map_err(|e| err(&format!("summary block {blk}"), e))?;
+            }
+        }
+        // The superblock's counters, and block 0's tail.
+        let total: Option<u64> = free.iter().copied().sum();
+        let mut sb = self.sb.clone();
+        if let Some(t) = total {
+            sb.free_blocks = t;
+        }
+        if self.complete {
+            sb.inode_count = self.inodes - self.to_free.len() as u64;
+        }
+        {
+            let mut b = s.read(0).map_err(|e| err("superblock", e))?;
+            let mut new = vec![0u8; b.len()];
+            sb.encode(&mut new).map_err(|e| err("superblock", e))?;
+            if b[..] != new[..] {
+                b.copy_from_slice(&new);
+                s.dirty(&mut b);
+            }
+        }
+        s.flush().map_err(|e| format!("cannot write: {e}"))?;
+        Ok(total)
+    }
+}
+
+fn write(s: &MemStore, blk: u64, data: &[u8]) -> Result<(), Error> {
+    let mut b = s.read(blk)?;
+    if b.len() != data.len() {
+        return Err(Error::ShortBuffer { need: b.len(), have: data.len() });
+    }
+    b.copy_from_slice(data);
+    s.dirty(&mut b);
+    Ok(())
+}

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Opening a device or image file as an rxfs filesystem: the superblock is
+//! read with a plain read (its block size is not known yet), verified, and
+//! the rest is reached through a [`MemStore`] that loads blocks on first use.
+//! Shared by fsck.rxfs and rxfs-db.
+
+use librxfs::format::{features, Superblock, SB_SIZE};
+use librxfs::meta::mem::MemStore;
+use librxfs::Error;
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+
+/// Why a device could not be opened as an rxfs filesystem.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The device cannot be opened, sized or read.
+    Io(String),
+    /// No rxfs superblock: wrong magic, or too small to hold one.
+    NotRxfs(String),
+    /// An rxfs superblock that fails verification (checksum, a field, or a
+    /// device smaller than the filesystem).
+    BadSuperblock(Error),
+    /// Feature bits this code does not know: the filesystem may hold
+    /// structures that cannot be checked.
+    UnknownFeatures(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Io(s) | OpenError::NotRxfs(s) | OpenError::UnknownFeatures(s) => f.write_str(s),
+            OpenError::BadSuperblock(e) => write!(f, "superblock: {e}"),
+        }
+    }
+}
+
+/// An open filesystem.
+pub struct Image {
+    /// The verified superblock.
+    pub sb: Superblock,
+    /// The block store over the device.
+    pub store: MemStore,
+    /// Size of the device in bytes.
+    pub dev_bytes: u64,
+}
+
+/// `O_EXCL` on Linux: for a block device, fails with `EBUSY` while the
+/// device is mounted or otherwise claimed.
+const O_EXCL: i32 = 0o200;
+
+/// Opens `path` (a block device or an image file). `writable` opens it for
+/// writing, exclusively if it is a block device, so a mounted filesystem is
+/// never repaired under the kernel's feet.
+pub fn open(path: &str, writable: bool) -> Result<Image, OpenError> {
+    let io = |what: &str, e: std::io::Error| OpenError::Io(format!("cannot {what} {path}: {e}"));
+    let md = std::fs::metadata(path).map_err(|e| io("open", e))?;
+    let is_blockdev = md.file_type().is_block_device();
+    if !is_blockdev && !md.is_file() {
+        return Err(OpenError::Io(format!("{path} is not a block device or a regular file")));
+    }
+    let mut oo = OpenOptions::new();
+    oo.read(true);
+    if writable {
+        oo.write(true);
+        if is_blockdev {
+            oo.custom_flags(O_EXCL);
+        }
+    }
+    let mut file: File = oo.open(path).map_err(|e| io(if writable { "open for writing" } else { "open" }, e))?;
+    let dev_bytes = file.seek(SeekFrom::End(0)).map_err(|e| io("size", e))?;
+    if dev_bytes < SB_SIZE as u64 {
+        return Err(OpenError::NotRxfs(format!("{path} is too small to hold an rxfs filesystem ({dev_bytes} bytes)")));
+    }
+    let mut head = vec![0u8; SB_SIZE];
+    file.read_exact_at(&mut head, 0).map_err(|e| io("read", e))?;
+    let sb = match Superblock::decode(&head) {
+        Ok(sb) => sb,
+        Err(Error::BadMagic { found }) => {
+            return Err(OpenError::NotRxfs(format!(
+                "{path} is not an rxfs filesystem (magic 0x{found:08x})"
+            )))
+        }
+        Err(Error::ShortBuffer { .. }) => {
+            return Err(OpenError::NotRxfs(format!("{path} is too small to hold an rxfs filesystem")))
+        }
+        Err(e) => return Err(OpenError::BadSuperblock(e)),
+    };
+    sb.check_device(dev_bytes).map_err(OpenError::BadSuperblock)?;
+    let compat = sb.compat & !features::COMPAT_KNOWN;
+    let ro = sb.ro_compat & !features::RO_COMPAT_KNOWN;
+    if compat != 0 || ro != 0 {
+        return Err(OpenError::UnknownFeatures(format!(
+            "{path} has features this version does not know (compat 0x{compat:x}, ro_compat 0x{ro:x})"
+        )));
+    }
+    let store = MemStore::open(file, sb.block_size() as usize, sb.block_count, sb.fsid());
+    Ok(Image { sb, store, dev_bytes })
+}
+
+/// Drops a block's cached bytes so that memory stays bounded on a large
+/// filesystem; the next read loads it again. Dirty blocks are kept.
+pub fn evict(s: &MemStore, blk: u64) {
+    if s.dirtied.borrow().contains(&blk) {
+        return;
+    }
+    if let Some(c) = s.blocks.get(blk as usize) {
+        if let Ok(mut v) = c.try_borrow_mut() {
+            *v = Vec::new();
+        }
+    }
+}
