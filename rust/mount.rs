@@ -3,18 +3,13 @@
 //! Mounting rxfs: read and verify the on-disk superblock, set up the VFS
 //! superblock, report statfs. Safe Rust over [`crate::vfs`].
 
+use crate::fs::{self, FsInfo};
 use crate::librxfs::format::{self, Superblock};
 use crate::vfs::{self, FileSystem, NewSuperBlock, StatFs, SuperBlock};
 use kernel::prelude::*;
 
 /// The rxfs filesystem type.
 pub struct Rxfs;
-
-/// Per-mount data.
-pub struct FsInfo {
-    /// The superblock as verified at mount.
-    pub sb: Superblock,
-}
 
 impl FileSystem for Rxfs {
     type Info = FsInfo;
@@ -59,19 +54,36 @@ impl FileSystem for Rxfs {
             return Err(EINVAL);
         }
         sb.setup(dsb.block_size(), format::STATFS_MAGIC, &dsb.uuid)?;
-        sb.make_root(dsb.root_ino)?;
         pr_info!(
-            "{}: mounted: block size {}, {} blocks, {} free\n",
+            "{}: mounting: block size {}, {} blocks, {} free\n",
             sb.id(),
             dsb.block_size(),
             dsb.block_count,
             dsb.free_blocks
         );
-        Ok(FsInfo { sb: dsb })
+        let dev = sb.dev(dsb.block_log as u32, dsb.block_count, dsb.fsid());
+        FsInfo::new(dev, dsb)
+    }
+
+    fn fill_root(sb: &SuperBlock<'_, Self>) -> Result {
+        let fs = sb.info();
+        if !sb.is_rdonly() {
+            match fs::recover_orphans(fs) {
+                Ok(0) => {}
+                Ok(n) => pr_info!("{}: freed {} orphaned inodes\n", sb.id(), n),
+                Err(e) => {
+                    pr_err!("{}: orphan recovery: {}; not mounting\n", sb.id(), e);
+                    return Err(vfs::errno(e.errno()));
+                }
+            }
+        }
+        sb.make_root(fs.root_ino)
     }
 
     fn statfs(sb: &SuperBlock<'_, Self>) -> Result<StatFs> {
-        let s = &sb.info().sb;
+        let m = sb.info().meta.lock();
+        let s = &m.sb;
+        let free = m.alloc.available();
         let uuid = s.uuid;
         let mut lo = [0u8; 8];
         let mut hi = [0u8; 8];
@@ -81,11 +93,11 @@ impl FileSystem for Rxfs {
             fs_type: format::SB_MAGIC,
             bsize: s.block_size(),
             blocks: s.block_count,
-            bfree: s.free_blocks,
-            bavail: s.free_blocks,
+            bfree: free,
+            bavail: free,
             // Inodes are allocated dynamically, at most one per free block.
-            files: s.inode_count.saturating_add(s.free_blocks),
-            ffree: s.free_blocks,
+            files: s.inode_count.saturating_add(free),
+            ffree: free,
             fsid: u64::from_le_bytes(lo) ^ u64::from_le_bytes(hi),
             namelen: format::NAME_MAX,
         })

@@ -20,6 +20,7 @@
 #include <linux/uuid.h>
 
 #include "shim.h"
+#include "shim_fs.h"
 
 static_assert(sizeof(struct rxfs_statfs) == 64);
 
@@ -43,7 +44,24 @@ static int rxfs_statfs(struct dentry *dentry, struct kstatfs *buf)
 	return 0;
 }
 
+static int rxfs_sync_fs(struct super_block *sb, int wait)
+{
+	return rxfs_rs_sync_fs(sb, wait);
+}
+
+static void rxfs_put_super(struct super_block *sb)
+{
+	/* Evicting the last inodes may have changed metadata since sync_fs. */
+	rxfs_rs_sync_fs(sb, 1);
+}
+
 static const struct super_operations rxfs_super_ops = {
+	.alloc_inode	= rxfs_alloc_inode,
+	.free_inode	= rxfs_free_inode,
+	.write_inode	= rxfs_write_inode,
+	.evict_inode	= rxfs_evict_inode,
+	.put_super	= rxfs_put_super,
+	.sync_fs	= rxfs_sync_fs,
 	.statfs		= rxfs_statfs,
 };
 
@@ -92,7 +110,14 @@ static struct file_system_type rxfs_fs_type = {
 
 int rxfs_shim_register(void)
 {
-	return register_filesystem(&rxfs_fs_type);
+	int err = rxfs_inode_cache_create();
+
+	if (err)
+		return err;
+	err = register_filesystem(&rxfs_fs_type);
+	if (err)
+		rxfs_inode_cache_destroy();
+	return err;
 }
 
 void rxfs_shim_unregister(void)
@@ -100,6 +125,7 @@ void rxfs_shim_unregister(void)
 	unregister_filesystem(&rxfs_fs_type);
 	/* Inodes are freed by RCU callbacks: let them finish before unload. */
 	rcu_barrier();
+	rxfs_inode_cache_destroy();
 }
 
 const char *rxfs_shim_sb_id(struct super_block *sb)
@@ -174,26 +200,8 @@ int rxfs_shim_sb_setup(struct super_block *sb, unsigned int block_size,
 	sb->s_time_gran = 1;
 	sb->s_time_min = S64_MIN;
 	sb->s_time_max = S64_MAX;
+	sb->s_max_links = 65000;
 	super_set_uuid(sb, uuid, 16);
 	return 0;
 }
 
-/*
- * The root directory of the walking skeleton: an empty in-memory directory.
- * The on-disk inode and directory formats replace it.
- */
-int rxfs_shim_make_root(struct super_block *sb, u64 ino)
-{
-	struct inode *inode = new_inode(sb);
-
-	if (!inode)
-		return -ENOMEM;
-	inode->i_ino = ino;
-	inode->i_mode = S_IFDIR | 0755;
-	inode->i_op = &simple_dir_inode_operations;
-	inode->i_fop = &simple_dir_operations;
-	set_nlink(inode, 2);
-	simple_inode_init_ts(inode);
-	sb->s_root = d_make_root(inode);
-	return sb->s_root ? 0 : -ENOMEM;
-}

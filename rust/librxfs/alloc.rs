@@ -225,7 +225,9 @@ impl Alloc {
     /// or one of the fixed metadata blocks, is corruption of the caller's
     /// structure (a double reference), reported without changing anything.
     pub fn free<S: Store>(&mut self, s: &S, start: u64, len: u64) -> Result<(), Error> {
-        self.set_range(s, start, len, false)
+        self.set_range(s, start, len, false)?;
+        s.forget(start, len);
+        Ok(())
     }
 
     /// Marks `start..start+len` in use (mkfs, and tests).

@@ -64,6 +64,11 @@ pub trait Store {
     fn read(&self, blk: u64) -> Result<Self::Buf<'_>, Error>;
     /// Records that `buf` was changed; it reaches the disk at the next sync.
     fn dirty(&self, buf: &mut Self::Buf<'_>);
+    /// Blocks `start..start + len` were freed: a change not yet written must
+    /// not be, since the blocks may next hold file data written directly.
+    fn forget(&self, start: u64, len: u64) {
+        let _ = (start, len);
+    }
 }
 
 /// Fills in a header for a new block; the crc is set by [`seal`].
@@ -240,6 +245,13 @@ pub mod mem {
         }
         fn dirty(&self, buf: &mut MemBuf<'_>) {
             self.dirtied.borrow_mut().insert(buf.1);
+        }
+        fn forget(&self, start: u64, len: u64) {
+            let mut d = self.dirtied.borrow_mut();
+            let gone: Vec<u64> = d.range(start..start.saturating_add(len)).copied().collect();
+            for b in gone {
+                d.remove(&b);
+            }
         }
     }
 }

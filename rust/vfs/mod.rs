@@ -8,8 +8,14 @@
 //! and errors into errnos. Everything above this layer is safe Rust.
 
 pub(crate) mod ffi;
+pub mod meta;
+mod ops;
 pub mod super_block;
 
+pub use ffi::{
+    DInode, Map, IOMAP_F_NEW, IOMAP_HOLE, IOMAP_MAPPED, IOMAP_REPORT, IOMAP_UNWRITTEN, IOMAP_WRITE,
+    IOMAP_ZERO, NULL_ADDR, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT,
+};
 pub use super_block::{FileSystem, NewSuperBlock, StatFs, SuperBlock};
 
 use kernel::prelude::*;

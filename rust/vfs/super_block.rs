@@ -25,6 +25,9 @@ pub trait FileSystem {
     /// `silent` is set when the kernel is probing filesystem types.
     fn fill_super(sb: &NewSuperBlock<'_>, silent: bool) -> Result<Self::Info>;
 
+    /// Finishes mounting once the data is in place: recovery, the root.
+    fn fill_root(sb: &SuperBlock<'_, Self>) -> Result;
+
     /// Reports the filesystem's space and inode figures.
     fn statfs(sb: &SuperBlock<'_, Self>) -> Result<StatFs>;
 }
@@ -122,11 +125,12 @@ impl<'a> NewSuperBlock<'a> {
         })
     }
 
-    /// Creates the (for now in-memory) root directory with inode `ino`.
-    pub fn make_root(&self, ino: u64) -> Result {
-        // SAFETY: `self.raw` is a superblock in fill_super whose operations
-        // were set up by `setup`.
-        kernel::error::to_result(unsafe { ffi::rxfs_shim_make_root(self.raw, ino) })
+    /// The device, for metadata I/O. `block_log` is the block size set up
+    /// by [`NewSuperBlock::setup`]; the filesystem must fit the device.
+    pub fn dev(&self, block_log: u32, block_count: u64, fsid: u64) -> super::meta::Dev {
+        // SAFETY: the superblock and its device live until `kill_sb`, after
+        // the last use of the filesystem's data, which holds the `Dev`.
+        unsafe { super::meta::Dev::new(self.raw, block_log, block_count, fsid) }
     }
 }
 
@@ -141,11 +145,24 @@ impl<'a, T: FileSystem + ?Sized> SuperBlock<'a, T> {
         sb_id(self.raw)
     }
 
+    /// True if the mount is read-only.
+    pub fn is_rdonly(&self) -> bool {
+        // SAFETY: `self.raw` is a live superblock.
+        unsafe { ffi::rxfs_shim_sb_is_rdonly(self.raw) != 0 }
+    }
+
+    /// Reads the root directory inode `ino` and makes it the root dentry.
+    pub fn make_root(&self, ino: u64) -> Result {
+        // SAFETY: `self.raw` is a superblock in fill_super with its data
+        // set, whose operations were set up by `setup`.
+        kernel::error::to_result(unsafe { ffi::rxfs_shim_make_root(self.raw, ino) })
+    }
+
     /// # Safety
     ///
     /// `raw` must be a mounted rxfs superblock whose `s_fs_info` was set by
     /// [`rxfs_rs_fill_super`] and not yet freed, and must stay so for `'a`.
-    unsafe fn from_raw(raw: *mut RawSuperBlock) -> Self {
+    pub(crate) unsafe fn from_raw(raw: *mut RawSuperBlock) -> Self {
         // SAFETY: per the contract, `s_fs_info` is a live `KBox<T::Info>`
         // pointer for `'a`, and only shared references are made from it.
         let info = unsafe { &*ffi::rxfs_shim_sb_info(raw).cast::<T::Info>() };
@@ -161,8 +178,12 @@ extern "C" fn rxfs_rs_fill_super(raw: *mut RawSuperBlock, silent: c_int) -> c_in
         let info = <Fs as FileSystem>::fill_super(&sb, silent != 0)?;
         let info = KBox::new(info, GFP_KERNEL)?;
         // SAFETY: `raw` is the superblock being filled; ownership of the
-        // box passes to `s_fs_info` and back in `rxfs_rs_kill_sb`.
+        // box passes to `s_fs_info` and back in `rxfs_rs_kill_sb`, which
+        // also runs when the rest of mounting fails.
         unsafe { ffi::rxfs_shim_sb_set_info(raw, KBox::into_raw(info).cast()) };
+        // SAFETY: `s_fs_info` was just set and stays until `kill_sb`.
+        let sb = unsafe { SuperBlock::<Fs>::from_raw(raw) };
+        <Fs as FileSystem>::fill_root(&sb)?;
         Ok(0)
     })
 }

@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The filesystem's operations, in safe Rust over [`crate::vfs`] and the
+//! shared core [`crate::librxfs`].
+//!
+//! All metadata lives behind one per-mount lock, [`FsInfo::meta`]: the
+//! in-memory superblock, the allocator and the set of changed blocks. Every
+//! operation takes it once, does its whole metadata change, and drops it;
+//! that makes each change atomic with respect to every other. Lock order
+//! (Documentation/filesystems/rxfs/design.rst): i_rwsem, then
+//! invalidate_lock, then folio locks, then the metadata lock. Nothing that
+//! takes a VFS lock is called with the metadata lock held.
+
+use crate::librxfs::alloc::Alloc;
+use crate::librxfs::dir::{self, Entry};
+use crate::librxfs::error::Error;
+use crate::librxfs::extmap::{self, Extent, Map as XMap};
+use crate::librxfs::format::Superblock;
+use crate::librxfs::inode::{self, mode, Inode, Ts};
+use crate::librxfs::meta::Store;
+use crate::librxfs::orphan;
+use crate::vfs::meta::{BdevStore, Dev, DirtySet, NoFs};
+use crate::vfs::{DInode, Map};
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+
+/// Changed blocks kept in memory before an operation writes them out.
+const DIRTY_LIMIT: usize = 4096;
+
+/// Metadata state, behind [`FsInfo::meta`].
+pub struct Meta {
+    /// The superblock as it will be written next.
+    pub sb: Superblock,
+    /// Free space.
+    pub alloc: Alloc,
+    /// Blocks changed and not yet written.
+    pub dirty: DirtySet,
+}
+
+/// Per-mount data.
+pub struct FsInfo {
+    /// The device.
+    pub dev: Dev,
+    /// Everything metadata; see the module documentation.
+    pub meta: Pin<KBox<Mutex<Meta>>>,
+    /// Superblock fields that never change while mounted.
+    pub block_log: u32,
+    /// Directory hash seed.
+    pub seed: u32,
+    /// Root directory.
+    pub root_ino: u64,
+}
+
+/// One operation's view: the store and the state, under the lock.
+pub struct Ctx<'a> {
+    /// Metadata blocks.
+    pub s: BdevStore<'a>,
+    /// Free space.
+    pub a: &'a mut Alloc,
+    /// The in-memory superblock.
+    pub sb: &'a mut Superblock,
+}
+
+impl FsInfo {
+    /// Builds the per-mount data for a verified superblock.
+    pub fn new(dev: Dev, sb: Superblock) -> Result<Self> {
+        let alloc = Alloc::new(sb.geometry(), sb.free_blocks);
+        let block_log = sb.block_log as u32;
+        let seed = sb.hash_seed;
+        let root_ino = sb.root_ino;
+        let meta = KBox::pin_init(new_mutex!(Meta { sb, alloc, dirty: DirtySet::new() }), GFP_KERNEL)?;
+        Ok(FsInfo { dev, meta, block_log, seed, root_ino })
+    }
+
+    /// Runs `f` with the metadata lock held and allocations kept out of
+    /// filesystem reclaim (which could evict an inode and need this lock).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<R, Error>) -> Result<R, Error> {
+        let _nofs = NoFs::enter();
+        let mut g = self.meta.lock();
+        let m = &mut *g;
+        let mut cx = Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb };
+        let r = f(&mut cx);
+        if cx.s.pending() > DIRTY_LIMIT {
+            if let Err(e) = cx.s.flush(false) {
+                pr_err!("rxfs: metadata write-back failed: {:?}\n", e);
+            }
+        }
+        r
+    }
+
+    /// Writes the superblock and every changed block; with `wait`, also
+    /// flushes the device cache.
+    pub fn sync(&self, wait: bool) -> Result<(), Error> {
+        let r = self.with(|cx| {
+            write_sb(cx)?;
+            cx.s.flush(wait).map_err(|e| Error::Io(-e.to_errno()))
+        });
+        r
+    }
+}
+
+fn write_sb(cx: &mut Ctx<'_>) -> Result<(), Error> {
+    cx.sb.free_blocks = cx.a.free;
+    let mut b = cx.s.read(0)?;
+    cx.sb.encode(&mut b)?;
+    cx.s.dirty(&mut b);
+    Ok(())
+}
+
+fn ts(sec: i64, nsec: u32) -> Ts {
+    Ts { sec, nsec: nsec.min(999_999_999) }
+}
+
+/// The on-disk inode as the VFS sees it.
+pub fn to_dinode(ino: u64, i: &Inode) -> DInode {
+    DInode {
+        ino,
+        size: i.size,
+        nblocks: i.nblocks,
+        atime_sec: i.atime.sec,
+        mtime_sec: i.mtime.sec,
+        ctime_sec: i.ctime.sec,
+        btime_sec: i.btime.sec,
+        atime_nsec: i.atime.nsec,
+        mtime_nsec: i.mtime.nsec,
+        ctime_nsec: i.ctime.nsec,
+        btime_nsec: i.btime.nsec,
+        mode: i.mode,
+        uid: i.uid,
+        gid: i.gid,
+        nlink: i.nlink,
+        rdev: i.rdev,
+        generation: i.generation,
+        flags: i.flags,
+        pad: 0,
+    }
+}
+
+/// Copies what the VFS owns into an on-disk inode; the rest (block count,
+/// parent, orphan link, inline length, flags) is the filesystem's own.
+fn apply_vfs(i: &mut Inode, d: &DInode) {
+    i.mode = (i.mode & mode::S_IFMT) | (d.mode & !mode::S_IFMT);
+    i.uid = d.uid;
+    i.gid = d.gid;
+    i.nlink = d.nlink;
+    if i.fork() != inode::Fork::Inline {
+        i.size = d.size;
+    }
+    i.atime = ts(d.atime_sec, d.atime_nsec);
+    i.mtime = ts(d.mtime_sec, d.mtime_nsec);
+    i.ctime = ts(d.ctime_sec, d.ctime_nsec);
+}
+
+fn dtype(m: u32) -> u8 {
+    ((m >> 12) & 15) as u8
+}
+
+fn add_nblocks(cx: &Ctx<'_>, ino: u64, delta: i64) -> Result<u64, Error> {
+    let i = inode::modify(&cx.s, ino, |i| i.nblocks = i.nblocks.saturating_add_signed(delta))?;
+    Ok(i.nblocks)
+}
+
+/// Reads inode `ino`; a symlink's target goes to `link`.
+pub fn read_inode(fs: &FsInfo, ino: u64, link: &mut [u8]) -> Result<DInode, Error> {
+    fs.with(|cx| {
+        let buf = cx.s.read(ino.min(cx.s.block_count()))?;
+        let i = Inode::decode(&buf, ino, cx.s.fsid(), cx.s.block_count())?;
+        if i.fork() == inode::Fork::Inline {
+            let data = inode::inline_data(&buf, &i);
+            if let Some(d) = link.get_mut(..data.len()) {
+                d.copy_from_slice(data);
+            }
+        }
+        Ok(to_dinode(ino, &i))
+    })
+}
+
+/// Writes the VFS's fields of an inode.
+pub fn write_inode(fs: &FsInfo, d: &DInode) -> Result<(), Error> {
+    fs.with(|cx| inode::modify(&cx.s, d.ino, |i| apply_vfs(i, d)).map(|_| ()))
+}
+
+/// Looks `name` up in `dir`: the inode number, or 0.
+pub fn lookup(fs: &FsInfo, dir: u64, name: &[u8]) -> Result<u64, Error> {
+    fs.with(|cx| Ok(dir::lookup(&cx.s, dir, fs.seed, name)?.map_or(0, |(_, ino, _)| ino)))
+}
+
+/// Writes a fresh inode block for `d` near `goal`; returns its number.
+fn new_inode(cx: &mut Ctx<'_>, goal: u64, parent: u64, d: &mut DInode, link: &[u8]) -> Result<u64, Error> {
+    let ino = cx.a.alloc_meta(&cx.s, goal)?;
+    let gen = cx.sb.generation;
+    cx.sb.generation = gen.wrapping_add(1);
+    let mut i = Inode {
+        mode: d.mode,
+        nlink: d.nlink,
+        generation: gen,
+        btime: ts(d.btime_sec, d.btime_nsec),
+        rdev: d.rdev,
+        parent: if d.mode & mode::S_IFMT == mode::S_IFDIR { parent } else { 0 },
+        ..Default::default()
+    };
+    apply_vfs(&mut i, d);
+    i.mode = d.mode;
+    let r = (|| {
+        let mut b = cx.s.read(ino)?;
+        inode::init_block(&mut b, ino, cx.s.fsid());
+        if i.fork() == inode::Fork::Inline {
+            inode::set_inline_data(&mut b, &mut i, link)?;
+        } else {
+            i.size = 0;
+        }
+        i.encode(&mut b);
+        cx.s.dirty(&mut b);
+        Ok(())
+    })();
+    if let Err(e) = r {
+        let _ = cx.a.free(&cx.s, ino, 1);
+        return Err(e);
+    }
+    cx.sb.inode_count += 1;
+    d.ino = ino;
+    d.generation = gen;
+    Ok(ino)
+}
+
+/// Frees an inode block that has no other references.
+fn drop_inode_block(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
+    cx.a.free(&cx.s, ino, 1)?;
+    cx.sb.inode_count = cx.sb.inode_count.saturating_sub(1);
+    Ok(())
+}
+
+/// Creates an inode and its entry `name` in `dir` (or, for a tmpfile, puts
+/// it on the orphan list). Fills in `d.ino` and `d.generation`.
+pub fn create(fs: &FsInfo, dir: u64, name: &[u8], d: &mut DInode, link: &[u8], tmpfile: bool) -> Result<(), Error> {
+    fs.with(|cx| {
+        if !tmpfile {
+            dir::check_name(name)?;
+            if dir::lookup(&cx.s, dir, fs.seed, name)?.is_some() {
+                return Err(Error::Exists);
+            }
+        }
+        let ino = new_inode(cx, dir, dir, d, link)?;
+        let r = if tmpfile {
+            orphan::add(&cx.s, &mut cx.sb.orphan_head, ino)
+        } else {
+            let mut delta = 0;
+            let e = Entry { ino, dtype: dtype(d.mode), name };
+            dir::add(&cx.s, cx.a, dir, fs.seed, &e, &mut delta)
+                .and_then(|_| if delta != 0 { add_nblocks(cx, dir, delta).map(|_| ()) } else { Ok(()) })
+        };
+        if let Err(e) = r {
+            drop_inode_block(cx, ino)?;
+            return Err(e);
+        }
+        Ok(())
+    })
+}
+
+/// Adds a hard link `name` in `dir` to `ino`.
+pub fn link(fs: &FsInfo, dir: u64, name: &[u8], ino: u64, m: u32) -> Result<(), Error> {
+    fs.with(|cx| {
+        let mut delta = 0;
+        dir::add(&cx.s, cx.a, dir, fs.seed, &Entry { ino, dtype: dtype(m), name }, &mut delta)?;
+        if delta != 0 {
+            add_nblocks(cx, dir, delta)?;
+        }
+        Ok(())
+    })
+}
+
+/// Puts an inode whose last link went on the orphan list, with link count
+/// zero on disk, so that a crash before it is freed leaves it for recovery.
+fn orphan_last_link(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
+    inode::modify(&cx.s, ino, |i| i.nlink = 0)?;
+    orphan::add(&cx.s, &mut cx.sb.orphan_head, ino)
+}
+
+/// Removes `name` from `dir`; `last` if that was the inode's last link.
+pub fn unlink(fs: &FsInfo, dir: u64, name: &[u8], ino: u64, last: bool) -> Result<(), Error> {
+    fs.with(|cx| {
+        let mut delta = 0;
+        let found = dir::remove(&cx.s, cx.a, dir, fs.seed, name, &mut delta)?;
+        if delta != 0 {
+            add_nblocks(cx, dir, delta)?;
+        }
+        if found != ino {
+            return Err(Error::Corrupt { what: "directory", blkno: dir, why: "entry names another inode than the cache" });
+        }
+        if last {
+            orphan_last_link(cx, ino)?;
+        }
+        Ok(())
+    })
+}
+
+/// Takes a linked-in tmpfile off the orphan list.
+pub fn orphan_del(fs: &FsInfo, ino: u64) -> Result<(), Error> {
+    fs.with(|cx| orphan::remove(&cx.s, &mut cx.sb.orphan_head, ino))
+}
+
+/// Whether directory `ino` is empty.
+pub fn dir_empty(fs: &FsInfo, ino: u64) -> Result<bool, Error> {
+    fs.with(|cx| dir::is_empty(&cx.s, ino))
+}
+
+/// A rename request.
+pub struct Rename<'a> {
+    /// Source directory.
+    pub old_dir: u64,
+    /// Target directory.
+    pub new_dir: u64,
+    /// Source inode.
+    pub old_ino: u64,
+    /// Target inode, or 0.
+    pub new_ino: u64,
+    /// Source name.
+    pub old_name: &'a [u8],
+    /// Target name.
+    pub new_name: &'a [u8],
+    /// `RENAME_*` flags.
+    pub flags: u32,
+    /// Source mode.
+    pub old_mode: u32,
+    /// Target mode.
+    pub new_mode: u32,
+    /// The target loses its last link.
+    pub target_last_link: bool,
+    /// The whiteout to create (with `RENAME_WHITEOUT`); gets its number.
+    pub whiteout: &'a mut DInode,
+}
+
+fn is_dir(m: u32) -> bool {
+    m & mode::S_IFMT == mode::S_IFDIR
+}
+
+/// Renames (or exchanges) directory entries.
+pub fn rename(fs: &FsInfo, r: Rename<'_>) -> Result<(), Error> {
+    use crate::vfs::{RENAME_EXCHANGE, RENAME_WHITEOUT};
+    fs.with(|cx| {
+        let seed = fs.seed;
+        if r.flags & RENAME_EXCHANGE != 0 {
+            dir::replace(&cx.s, r.old_dir, seed, r.old_name, r.new_ino, dtype(r.new_mode))?;
+            dir::replace(&cx.s, r.new_dir, seed, r.new_name, r.old_ino, dtype(r.old_mode))?;
+            if r.old_dir != r.new_dir {
+                if is_dir(r.old_mode) {
+                    inode::modify(&cx.s, r.old_ino, |i| i.parent = r.new_dir)?;
+                }
+                if is_dir(r.new_mode) {
+                    inode::modify(&cx.s, r.new_ino, |i| i.parent = r.old_dir)?;
+                }
+            }
+            return Ok(());
+        }
+        dir::check_name(r.new_name)?;
+        let mut delta_new = 0;
+        if r.new_ino != 0 {
+            dir::replace(&cx.s, r.new_dir, seed, r.new_name, r.old_ino, dtype(r.old_mode))?;
+            if r.target_last_link {
+                orphan_last_link(cx, r.new_ino)?;
+            }
+        } else {
+            let e = Entry { ino: r.old_ino, dtype: dtype(r.old_mode), name: r.new_name };
+            dir::add(&cx.s, cx.a, r.new_dir, seed, &e, &mut delta_new)?;
+        }
+        if delta_new != 0 {
+            add_nblocks(cx, r.new_dir, delta_new)?;
+        }
+        if r.flags & RENAME_WHITEOUT != 0 {
+            let w = new_inode(cx, r.old_dir, r.old_dir, r.whiteout, &[])?;
+            dir::replace(&cx.s, r.old_dir, seed, r.old_name, w, dtype(r.whiteout.mode))?;
+        } else {
+            let mut delta_old = 0;
+            dir::remove(&cx.s, cx.a, r.old_dir, seed, r.old_name, &mut delta_old)?;
+            if delta_old != 0 {
+                add_nblocks(cx, r.old_dir, delta_old)?;
+            }
+        }
+        if is_dir(r.old_mode) && r.old_dir != r.new_dir {
+            inode::modify(&cx.s, r.old_ino, |i| i.parent = r.new_dir)?;
+        }
+        Ok(())
+    })
+}
+
+/// The directory entry at or after readdir position `pos`: (next position,
+/// inode, type, name length), the name copied into `name`.
+pub fn readdir(fs: &FsInfo, dir: u64, pos: i64, name: &mut [u8]) -> Result<Option<(i64, u64, u8, usize)>, Error> {
+    fs.with(|cx| {
+        let mut v = [0u8; dir::VAL_SIZE];
+        let Some(key) = dir::next_from(&cx.s, dir, pos.max(2), &mut v)? else { return Ok(None) };
+        let e = dir::decode(&v, dir, cx.s.block_count())?;
+        if let Some(d) = name.get_mut(..e.name.len()) {
+            d.copy_from_slice(e.name);
+        }
+        Ok(Some((key as i64 + 3, e.ino, e.dtype, e.name.len())))
+    })
+}
+
+/// Maps file range `pos..pos+len` of `ino` for iomap. With `IOMAP_WRITE`
+/// (and not zeroing), holes get blocks: this is the one place file data
+/// is allocated.
+pub fn iomap_begin(fs: &FsInfo, ino: u64, pos: u64, len: u64, flags: u32) -> Result<Map, Error> {
+    use crate::vfs::{IOMAP_F_NEW, IOMAP_HOLE, IOMAP_MAPPED, IOMAP_UNWRITTEN, IOMAP_WRITE, IOMAP_ZERO, NULL_ADDR};
+    let log = fs.block_log;
+    let max_lblk = (i64::MAX as u64) >> log;
+    let lblk = pos >> log;
+    if lblk >= max_lblk {
+        return Err(Error::TooBig);
+    }
+    let end = (pos.saturating_add(len).saturating_add((1 << log) - 1) >> log).clamp(lblk + 1, max_lblk);
+    fs.with(|cx| {
+        let m = extmap::lookup(&cx.s, ino, lblk)?;
+        let mut out = Map { offset: lblk << log, ..Default::default() };
+        match m {
+            XMap::Mapped(e) => {
+                out.addr = (e.pblk + (lblk - e.lblk)) << log;
+                out.length = (e.end() - lblk) << log;
+                out.kind = if e.unwritten { IOMAP_UNWRITTEN } else { IOMAP_MAPPED };
+            }
+            XMap::Hole(n) if flags & IOMAP_WRITE != 0 && flags & IOMAP_ZERO == 0 => {
+                let want = n.min(end - lblk).min(extmap::MAX_LEN);
+                let goal = match lblk.checked_sub(1).map(|p| extmap::lookup(&cx.s, ino, p)).transpose()? {
+                    Some(XMap::Mapped(l)) => l.pblk + l.len,
+                    _ => ino + 1,
+                };
+                let (start, got) = cx.a.alloc(&cx.s, goal, want)?;
+                let mut delta = 0;
+                let e = Extent { lblk, pblk: start, len: got, unwritten: false };
+                if let Err(err) = extmap::insert(&cx.s, cx.a, ino, e, &mut delta) {
+                    let _ = cx.a.free(&cx.s, start, got);
+                    return Err(err);
+                }
+                out.nblocks = add_nblocks(cx, ino, delta + got as i64)?;
+                out.addr = start << log;
+                out.length = got << log;
+                out.kind = IOMAP_MAPPED;
+                out.flags = IOMAP_F_NEW;
+            }
+            XMap::Hole(n) => {
+                out.addr = NULL_ADDR;
+                out.length = n.min(max_lblk - lblk) << log;
+                out.kind = IOMAP_HOLE;
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Frees the blocks of `ino` past `size` bytes; returns the block count.
+pub fn truncate(fs: &FsInfo, ino: u64, size: u64) -> Result<u64, Error> {
+    let first = size.div_ceil(1 << fs.block_log);
+    fs.with(|cx| {
+        let mut delta = 0;
+        let n = extmap::remove(&cx.s, cx.a, ino, first, u64::MAX - first, &mut delta)?;
+        add_nblocks(cx, ino, delta - n as i64)
+    })
+}
+
+/// Frees an unlinked inode: its fork, its orphan list entry, its block.
+fn free_inode(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
+    let i = inode::read(&cx.s, ino)?;
+    let mut delta = 0;
+    match i.ftype() {
+        mode::S_IFREG => {
+            extmap::destroy(&cx.s, cx.a, ino, &mut delta)?;
+        }
+        mode::S_IFDIR => {
+            dir::tree(ino).destroy(&cx.s, cx.a, &mut |_, _, _| Ok(()))?;
+        }
+        _ => {}
+    }
+    orphan::remove(&cx.s, &mut cx.sb.orphan_head, ino)?;
+    drop_inode_block(cx, ino)
+}
+
+/// Frees an evicted inode with no links.
+pub fn evict(fs: &FsInfo, ino: u64) -> Result<(), Error> {
+    fs.with(|cx| free_inode(cx, ino))
+}
+
+/// Mount-time recovery: frees every inode left on the orphan list.
+pub fn recover_orphans(fs: &FsInfo) -> Result<u64, Error> {
+    let n = fs.with(|cx| {
+        let mut n = 0u64;
+        while cx.sb.orphan_head != 0 {
+            let ino = cx.sb.orphan_head;
+            if n > cx.s.block_count() {
+                return Err(Error::Corrupt { what: "orphan list", blkno: ino, why: "cycle in the orphan list" });
+            }
+            let i = inode::read(&cx.s, ino)?;
+            if i.nlink != 0 {
+                return Err(Error::Corrupt { what: "orphan list", blkno: ino, why: "linked inode on the orphan list" });
+            }
+            free_inode(cx, ino)?;
+            n += 1;
+        }
+        Ok(n)
+    })?;
+    if n > 0 {
+        fs.sync(true)?;
+    }
+    Ok(n)
+}
