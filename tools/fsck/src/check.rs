@@ -24,10 +24,11 @@
 
 use crate::image::evict;
 use librxfs::alloc::Geometry;
+use librxfs::btree::{Desc, Tree, MAX_LEVELS, NODE_HDR};
 use librxfs::dir;
 use librxfs::extmap;
 use librxfs::format::{Superblock, SB_SIZE};
-use librxfs::inode::{self, mode, Fork, Inode};
+use librxfs::inode::{self, mode, Fork, Inode, FORK_OFF};
 use librxfs::meta::{self, mem::MemStore, Store, HDR_SIZE};
 use librxfs::Error;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -122,6 +123,9 @@ struct InoInfo {
     walked: bool,
     found_blocks: u64,
 }
+
+/// Leaf records of a tree: key and value bytes.
+type Recs = Vec<(u64, Vec<u8>)>;
 
 struct DirEnt {
     ino: u64,
@@ -280,7 +284,7 @@ impl<'a> Checker<'a> {
             bitmaps: self.bitmaps,
             summaries: self.summaries,
             to_free: self.to_free,
-            inodes: inodes,
+            inodes,
             complete: self.complete,
         };
         (report, repair)
@@ -409,15 +413,14 @@ impl<'a> Checker<'a> {
         entries
     }
 
-    /// Walks a file's extent map: claims node and data blocks, checks each
-    /// extent. Returns (blocks owned, read in full).
-    fn walk_extents(&mut self, ino: u64) -> (u64, bool) {
-        let t = extmap::tree(ino);
+    /// Reads a whole tree of inode `ino` and claims its node blocks. On
+    /// damage, reports it and salvages what can be read. Returns (node
+    /// blocks, leaf records, read in full).
+    fn read_tree(&mut self, ino: u64, desc: &'static Desc, what: &str) -> (Vec<u64>, Recs, bool) {
         let s = self.s;
-        let bc = self.sb.block_count;
+        let t = Tree::new(desc, ino, FORK_OFF);
         let mut nodes = Vec::new();
-        let mut exts = Vec::new();
-        let mut bad = Vec::new();
+        let mut recs: Recs = Vec::new();
         let r = t.walk(
             s,
             &mut |b, _| {
@@ -427,26 +430,117 @@ impl<'a> Checker<'a> {
                 Ok(())
             },
             &mut |k, v| {
-                match extmap::decode_rec(ino, k, v, bc) {
-                    Ok(e) => exts.push(e),
-                    Err(e) => bad.push((k, e)),
-                }
+                recs.push((k, v.to_vec()));
                 Ok(())
             },
         );
-        let mut ok = true;
-        if let Err(e) = r {
-            self.ino_problem(ino, describe(&e, ino), Fix::None);
-            ok = false;
-        }
-        for (k, e) in bad {
-            self.ino_problem(ino, format!("extent at file block {k}: {}", describe(&e, ino)), Fix::None);
-            ok = false;
-        }
+        let ok = match r {
+            Ok(()) => true,
+            Err(e) => {
+                self.ino_problem(ino, describe(&e, ino), Fix::None);
+                let seen = match e {
+                    Error::Corrupt { blkno, .. } if blkno != ino => Some(blkno),
+                    _ => None,
+                };
+                let (n, r) = self.salvage(ino, desc, seen);
+                nodes = n;
+                recs = r;
+                false
+            }
+        };
         for &n in &nodes {
-            self.claim(n, 1, ino, "extent tree node");
+            self.claim(n, 1, ino, what);
             evict(s, n);
         }
+        self.stats.node_blocks += nodes.len() as u64;
+        (nodes, recs, ok)
+    }
+
+    /// Reads what can be read of a damaged tree: every node whose header and
+    /// layout verify, skipping only the subtrees under one that does not
+    /// (the levels strictly decrease, so this ends). Reports each bad node
+    /// but `seen`, already reported; a bad node's block is still taken by
+    /// the tree that points at it.
+    fn salvage(&mut self, ino: u64, desc: &'static Desc, seen: Option<u64>) -> (Vec<u64>, Recs) {
+        let s = self.s;
+        let bc = self.sb.block_count;
+        let mut nodes = Vec::new();
+        let mut recs = Vec::new();
+        let mut bad: Vec<(u64, &'static str)> = Vec::new();
+        // (block or None for the root, level it must have)
+        let mut stack: Vec<(Option<u64>, Option<u16>)> = vec![(None, None)];
+        while let Some((loc, want)) = stack.pop() {
+            let blk = loc.unwrap_or(ino);
+            let Ok(buf) = s.read(blk) else {
+                bad.push((blk, "cannot read"));
+                continue;
+            };
+            if let Some(b) = loc {
+                if let Err(e) = meta::verify(&buf, desc.what, desc.magic, b, Some(ino), self.fsid) {
+                    bad.push((b, match e {
+                        Error::Corrupt { why, .. } => why,
+                        _ => "bad header",
+                    }));
+                    continue;
+                }
+                nodes.push(b);
+            }
+            let base = if loc.is_some() { HDR_SIZE } else { FORK_OFF };
+            let body = buf.get(base..).unwrap_or(&[]);
+            let level = librxfs::le::u16_at(body, 0).unwrap_or(u16::MAX);
+            let n = librxfs::le::u16_at(body, 2).unwrap_or(0) as usize;
+            let esz = 8 + if level == 0 { desc.val_size } else { 8 };
+            if level as usize >= MAX_LEVELS || want.is_some_and(|w| w != level) {
+                bad.push((blk, "bad node level"));
+                continue;
+            }
+            if n > body.len().saturating_sub(NODE_HDR) / esz || (n == 0 && (loc.is_some() || level > 0)) {
+                bad.push((blk, "bad entry count"));
+                continue;
+            }
+            for i in 0..n {
+                let off = NODE_HDR + i * esz;
+                let key = librxfs::le::u64_at(body, off).unwrap_or(0);
+                if level == 0 {
+                    recs.push((key, body.get(off + 8..off + esz).unwrap_or(&[]).to_vec()));
+                    continue;
+                }
+                let c = librxfs::le::u64_at(body, off + 8).unwrap_or(0);
+                if c == 0 || c >= bc || c == blk {
+                    bad.push((blk, "child pointer out of range"));
+                    continue;
+                }
+                stack.push((Some(c), Some(level - 1)));
+            }
+        }
+        for (b, why) in bad {
+            if b != ino && b >= self.sb.meta_blocks && b < bc && self.owner[b as usize] == 0 {
+                self.owner[b as usize] = ino;
+            }
+            if Some(b) != seen && b != ino {
+                self.ino_problem(ino, format!("{} block {b}: {why}", desc.what), Fix::None);
+            }
+        }
+        recs.sort_by_key(|r| r.0);
+        (nodes, recs)
+    }
+
+    /// Walks a file's extent map: claims node and data blocks, checks each
+    /// extent. Returns (blocks owned, read in full).
+    fn walk_extents(&mut self, ino: u64) -> (u64, bool) {
+        let bc = self.sb.block_count;
+        let (nodes, recs, mut ok) = self.read_tree(ino, &extmap::DESC, "extent tree node");
+        let mut exts = Vec::with_capacity(recs.len());
+        for (k, v) in recs {
+            match extmap::decode_rec(ino, k, &v, bc) {
+                Ok(e) => exts.push(e),
+                Err(e) => {
+                    self.ino_problem(ino, format!("extent at file block {k}: {}", describe(&e, ino)), Fix::None);
+                    ok = false;
+                }
+            }
+        }
+        exts.sort_by_key(|e| e.lblk);
         let meta = self.sb.meta_blocks;
         let mut prev_end = 0u64;
         let mut data = 0u64;
@@ -470,7 +564,6 @@ impl<'a> Checker<'a> {
         if !ok {
             self.complete = false;
         }
-        self.stats.node_blocks += nodes.len() as u64;
         self.stats.data_blocks += data;
         (data + nodes.len() as u64, ok)
     }
@@ -478,33 +571,7 @@ impl<'a> Checker<'a> {
     /// Walks a directory's tree: claims its nodes, decodes and checks each
     /// entry. Returns (entries, node blocks, read in full).
     fn walk_dir(&mut self, d: u64) -> (Vec<DirEnt>, u64, bool) {
-        let t = dir::tree(d);
-        let s = self.s;
-        let mut nodes = Vec::new();
-        let mut recs: Vec<(u64, Vec<u8>)> = Vec::new();
-        let r = t.walk(
-            s,
-            &mut |b, _| {
-                if let Some(b) = b {
-                    nodes.push(b);
-                }
-                Ok(())
-            },
-            &mut |k, v| {
-                recs.push((k, v.to_vec()));
-                Ok(())
-            },
-        );
-        let mut ok = true;
-        if let Err(e) = r {
-            self.ino_problem(d, describe(&e, d), Fix::None);
-            ok = false;
-        }
-        for &n in &nodes {
-            self.claim(n, 1, d, "directory tree node");
-            evict(s, n);
-        }
-        self.stats.node_blocks += nodes.len() as u64;
+        let (nodes, recs, mut ok) = self.read_tree(d, &dir::DESC, "directory tree node");
         let seed = self.sb.hash_seed;
         let mut ents = Vec::with_capacity(recs.len());
         let mut names: HashSet<Vec<u8>> = HashSet::new();
@@ -693,7 +760,11 @@ impl<'a> Checker<'a> {
                 // A linked inode's blocks must not be freed as leaks: if its
                 // tree could not be read, what it owns is unknown.
                 self.complete = complete && walked;
-                let msg = format!("not reachable from the root and not on the orphan list ({} links)", i.nlink);
+                let msg = if complete {
+                    format!("not reachable from the root and not on the orphan list ({} links)", i.nlink)
+                } else {
+                    format!("not found from the root nor on the orphan list ({} links; may be named in an unreadable directory)", i.nlink)
+                };
                 self.ino_problem(b, msg, Fix::None);
             }
         }
@@ -708,7 +779,12 @@ impl<'a> Checker<'a> {
             }
         }
         for (s, l) in runs {
-            self.problem(format!("{}: in use but owned by nothing (leaked)", range(s, l)), Fix::Free);
+            let msg = if self.complete {
+                format!("{}: in use but owned by nothing (leaked)", range(s, l))
+            } else {
+                format!("{}: in use but no owner found (leaked, or owned by something unreadable)", range(s, l))
+            };
+            self.problem(msg, Fix::Free);
         }
     }
 
@@ -722,7 +798,9 @@ impl<'a> Checker<'a> {
             let is_dir = i.ftype() == mode::S_IFDIR;
             if reachable {
                 let want = if is_dir { 2 + info.subdirs } else { info.refs };
-                if i.nlink != want {
+                // Links may hide in what could not be read: only too many
+                // found is certain then.
+                if i.nlink != want && (self.complete || want > i.nlink) {
                     let fix = if orphan { Fix::None } else { Fix::Nlink(ino, want) };
                     self.ino_problem(ino, format!("link count {}, should be {want}", i.nlink), fix);
                 }

@@ -98,7 +98,7 @@ pub fn run(o: &Opts, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Ok(i) => i,
         Err(image::OpenError::BadSuperblock(e)) => {
             let _ = writeln!(out, "fsck.rxfs: superblock: {e}");
-            let _ = writeln!(out, "fsck.rxfs: {dev}: bad superblock, cannot check further; left uncorrected");
+            let _ = writeln!(out, "fsck.rxfs: {dev}: 1 problem found, none fixed (bad superblock, nothing else checked)");
             return EXIT_UNCORRECTED;
         }
         Err(e) => {
@@ -141,18 +141,19 @@ pub fn run(o: &Opts, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let total = img.sb.block_count;
     let used = free.map_or("?".to_string(), |f| (total - f.min(total)).to_string());
     let n = report.problems.len();
+    let problems = if n == 1 { "1 problem".to_string() } else { format!("{n} problems") };
     let fixed = report.problems.iter().filter(|p| p.fixed).count();
     if n == 0 {
         let _ = writeln!(out, "fsck.rxfs: {dev}: clean, {} inodes, {used}/{total} blocks", st.inodes);
         EXIT_OK
     } else if !o.repair {
-        let _ = writeln!(out, "fsck.rxfs: {dev}: {n} problems found, none fixed (checked read-only)");
+        let _ = writeln!(out, "fsck.rxfs: {dev}: {problems} found, none fixed (checked read-only)");
         EXIT_UNCORRECTED
     } else if fixed == n {
-        let _ = writeln!(out, "fsck.rxfs: {dev}: {n} problems found, all fixed; {} inodes, {used}/{total} blocks", st.inodes);
+        let _ = writeln!(out, "fsck.rxfs: {dev}: {problems} found, all fixed; {} inodes, {used}/{total} blocks", st.inodes);
         EXIT_FIXED
     } else {
-        let _ = writeln!(out, "fsck.rxfs: {dev}: {n} problems found, {fixed} fixed, {} left uncorrected", n - fixed);
+        let _ = writeln!(out, "fsck.rxfs: {dev}: {problems} found, {fixed} fixed, {} left uncorrected", n - fixed);
         EXIT_UNCORRECTED
     }
 }
