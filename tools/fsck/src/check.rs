@@ -155,7 +155,8 @@ pub struct Checker<'a> {
 }
 
 fn bit(b: &[u8], i: u64) -> bool {
-    b.get(HDR_SIZE + (i / 8) as usize).is_some_and(|x| x & (1 << (i % 8)) != 0)
+    b.get(HDR_SIZE + (i / 8) as usize)
+        .is_some_and(|x| x & (1 << (i % 8)) != 0)
 }
 
 fn set_bit(b: &mut [u8], i: u64, v: bool) {
@@ -188,7 +189,11 @@ fn owner_name(o: u64) -> String {
 /// redundant "corrupt inode in block N" when the inode is the subject.
 fn describe(e: &Error, ino: u64) -> String {
     match *e {
-        Error::Corrupt { what: "inode", blkno, why } if blkno == ino => why.to_string(),
+        Error::Corrupt {
+            what: "inode",
+            blkno,
+            why,
+        } if blkno == ino => why.to_string(),
         Error::Corrupt { what, blkno, why } if blkno == ino => format!("{what}: {why}"),
         Error::Corrupt { what, blkno, why } => format!("{what} block {blkno}: {why}"),
         ref other => other.to_string(),
@@ -239,14 +244,22 @@ impl<'a> Checker<'a> {
     }
 
     fn problem(&mut self, msg: String, fix: Fix) {
-        self.problems.push(Problem { msg, fix, fixed: false });
+        self.problems.push(Problem {
+            msg,
+            fix,
+            fixed: false,
+        });
     }
 
     /// "inode N" and, if known, where it is.
     fn subject(&self, ino: u64) -> String {
         match self.inodes.get(&ino) {
             Some(InoInfo { path: Some(p), .. }) => format!("inode {ino} ({p})"),
-            Some(InoInfo { orphan: true, reachable: false, .. }) => format!("inode {ino} (orphan)"),
+            Some(InoInfo {
+                orphan: true,
+                reachable: false,
+                ..
+            }) => format!("inode {ino} (orphan)"),
             _ => format!("inode {ino}"),
         }
     }
@@ -268,13 +281,24 @@ impl<'a> Checker<'a> {
         self.leaks();
         self.counts();
         self.free_space();
-        let inodes = self.inodes.values().filter(|i| i.inode.is_some() || i.reachable).count() as u64;
+        let inodes = self
+            .inodes
+            .values()
+            .filter(|i| i.inode.is_some() || i.reachable)
+            .count() as u64;
         self.stats.inodes = inodes;
         if self.complete && self.sb.inode_count != inodes {
-            let msg = format!("superblock: inode count {}, found {inodes}", self.sb.inode_count);
+            let msg = format!(
+                "superblock: inode count {}, found {inodes}",
+                self.sb.inode_count
+            );
             self.problem(msg, Fix::SbInodes);
         }
-        let report = Report { problems: self.problems, stats: self.stats, complete: self.complete };
+        let report = Report {
+            problems: self.problems,
+            stats: self.stats,
+            complete: self.complete,
+        };
         let repair = Repair {
             sb: self.sb,
             geo: self.geo,
@@ -295,7 +319,10 @@ impl<'a> Checker<'a> {
             Ok(b) => {
                 if b.get(SB_SIZE..).is_some_and(|t| t.iter().any(|&x| x != 0)) {
                     drop(b);
-                    self.problem("superblock: block 0 past the superblock is not zero".into(), Fix::Always);
+                    self.problem(
+                        "superblock: block 0 past the superblock is not zero".into(),
+                        Fix::Always,
+                    );
                 }
             }
             Err(e) => self.problem(format!("superblock: {e}"), Fix::None),
@@ -315,21 +342,30 @@ impl<'a> Checker<'a> {
                         self.problem(msg, Fix::SummaryBlock(i));
                     }
                 },
-                Err(e) => self.problem(format!("free-space summary block {blk}: {e}"), Fix::SummaryBlock(i)),
+                Err(e) => self.problem(
+                    format!("free-space summary block {blk}: {e}"),
+                    Fix::SummaryBlock(i),
+                ),
             }
         }
         for grp in 0..g.groups {
             let blk = g.bitmap_start + grp;
             match self.s.read(blk) {
-                Ok(b) => match meta::verify(&b, "", meta::MAGIC_BITMAP, blk, Some(grp), self.fsid) {
-                    Ok(()) => self.bitmaps[grp as usize] = Some(b.to_vec()),
-                    Err(e) => {
-                        drop(b);
-                        let msg = format!("free-space bitmap block {blk} (group {grp}): {}", why(&e));
-                        self.problem(msg, Fix::Bitmap(grp));
+                Ok(b) => {
+                    match meta::verify(&b, "", meta::MAGIC_BITMAP, blk, Some(grp), self.fsid) {
+                        Ok(()) => self.bitmaps[grp as usize] = Some(b.to_vec()),
+                        Err(e) => {
+                            drop(b);
+                            let msg =
+                                format!("free-space bitmap block {blk} (group {grp}): {}", why(&e));
+                            self.problem(msg, Fix::Bitmap(grp));
+                        }
                     }
-                },
-                Err(e) => self.problem(format!("free-space bitmap block {blk} (group {grp}): {e}"), Fix::Bitmap(grp)),
+                }
+                Err(e) => self.problem(
+                    format!("free-space bitmap block {blk} (group {grp}): {e}"),
+                    Fix::Bitmap(grp),
+                ),
             }
             evict(self.s, blk);
         }
@@ -340,7 +376,9 @@ impl<'a> Checker<'a> {
     fn claim(&mut self, start: u64, len: u64, owner: u64, what: &str) {
         let mut runs: Vec<(u64, u64, u64)> = Vec::new();
         for b in start..start + len {
-            let Some(o) = self.owner.get_mut(b as usize) else { continue };
+            let Some(o) = self.owner.get_mut(b as usize) else {
+                continue;
+            };
             if *o == 0 {
                 *o = owner;
                 continue;
@@ -353,7 +391,11 @@ impl<'a> Checker<'a> {
             }
         }
         for (s, l, other) in runs {
-            let msg = format!("{} ({what}) already owned by {}", range(s, l), owner_name(other));
+            let msg = format!(
+                "{} ({what}) already owned by {}",
+                range(s, l),
+                owner_name(other)
+            );
             self.ino_problem(owner, msg, Fix::None);
         }
     }
@@ -368,7 +410,10 @@ impl<'a> Checker<'a> {
                 self.ino_problem(ino, describe(&e, ino), Fix::None);
                 self.complete = false;
                 // Whatever it is, the block is taken by the entry naming it.
-                if ino >= self.sb.meta_blocks && ino < self.sb.block_count && self.owner[ino as usize] == 0 {
+                if ino >= self.sb.meta_blocks
+                    && ino < self.sb.block_count
+                    && self.owner[ino as usize] == 0
+                {
                     self.owner[ino as usize] = ino;
                 }
                 evict(self.s, ino);
@@ -399,7 +444,11 @@ impl<'a> Checker<'a> {
                     let nul = inode::inline_data(&b, &i).contains(&0);
                     drop(b);
                     if nul {
-                        self.ino_problem(ino, "symlink target contains a NUL byte".into(), Fix::None);
+                        self.ino_problem(
+                            ino,
+                            "symlink target contains a NUL byte".into(),
+                            Fix::None,
+                        );
                     }
                 }
             }
@@ -477,10 +526,13 @@ impl<'a> Checker<'a> {
             };
             if let Some(b) = loc {
                 if let Err(e) = meta::verify(&buf, desc.what, desc.magic, b, Some(ino), self.fsid) {
-                    bad.push((b, match e {
-                        Error::Corrupt { why, .. } => why,
-                        _ => "bad header",
-                    }));
+                    bad.push((
+                        b,
+                        match e {
+                            Error::Corrupt { why, .. } => why,
+                            _ => "bad header",
+                        },
+                    ));
                     continue;
                 }
                 nodes.push(b);
@@ -494,7 +546,9 @@ impl<'a> Checker<'a> {
                 bad.push((blk, "bad node level"));
                 continue;
             }
-            if n > body.len().saturating_sub(NODE_HDR) / esz || (n == 0 && (loc.is_some() || level > 0)) {
+            if n > body.len().saturating_sub(NODE_HDR) / esz
+                || (n == 0 && (loc.is_some() || level > 0))
+            {
                 bad.push((blk, "bad entry count"));
                 continue;
             }
@@ -535,7 +589,11 @@ impl<'a> Checker<'a> {
             match extmap::decode_rec(ino, k, &v, bc) {
                 Ok(e) => exts.push(e),
                 Err(e) => {
-                    self.ino_problem(ino, format!("extent at file block {k}: {}", describe(&e, ino)), Fix::None);
+                    self.ino_problem(
+                        ino,
+                        format!("extent at file block {k}: {}", describe(&e, ino)),
+                        Fix::None,
+                    );
                     ok = false;
                 }
             }
@@ -546,13 +604,21 @@ impl<'a> Checker<'a> {
         let mut data = 0u64;
         for e in &exts {
             if e.lblk < prev_end {
-                self.ino_problem(ino, format!("extent at file block {} overlaps the one before", e.lblk), Fix::None);
+                self.ino_problem(
+                    ino,
+                    format!("extent at file block {} overlaps the one before", e.lblk),
+                    Fix::None,
+                );
             }
             prev_end = prev_end.max(e.end());
             data += e.len;
             let mut start = e.pblk;
             if start < meta {
-                let msg = format!("extent at file block {} maps {} inside the fixed metadata", e.lblk, range(e.pblk, e.len));
+                let msg = format!(
+                    "extent at file block {} maps {} inside the fixed metadata",
+                    e.lblk,
+                    range(e.pblk, e.len)
+                );
                 self.ino_problem(ino, msg, Fix::None);
                 start = meta;
             }
@@ -579,23 +645,39 @@ impl<'a> Checker<'a> {
             let e = match dir::decode(&v, d, self.sb.block_count) {
                 Ok(e) => e,
                 Err(e) => {
-                    self.ino_problem(d, format!("entry with key 0x{k:x}: {}", describe(&e, d)), Fix::None);
+                    self.ino_problem(
+                        d,
+                        format!("entry with key 0x{k:x}: {}", describe(&e, d)),
+                        Fix::None,
+                    );
                     ok = false;
                     continue;
                 }
             };
             let shown = String::from_utf8_lossy(e.name).into_owned();
             if k >> 32 != dir::hash(seed, e.name) {
-                self.ino_problem(d, format!("entry '{shown}' is filed under the wrong hash (key 0x{k:x})"), Fix::None);
+                self.ino_problem(
+                    d,
+                    format!("entry '{shown}' is filed under the wrong hash (key 0x{k:x})"),
+                    Fix::None,
+                );
             }
             if k & 0xffff_ffff > dir::MAX_SEQ {
-                self.ino_problem(d, format!("entry '{shown}' has a sequence number out of range (key 0x{k:x})"), Fix::None);
+                self.ino_problem(
+                    d,
+                    format!("entry '{shown}' has a sequence number out of range (key 0x{k:x})"),
+                    Fix::None,
+                );
             }
             if !names.insert(e.name.to_vec()) {
                 self.ino_problem(d, format!("entry '{shown}' appears twice"), Fix::None);
                 continue;
             }
-            ents.push(DirEnt { ino: e.ino, dtype: e.dtype, name: e.name.to_vec() });
+            ents.push(DirEnt {
+                ino: e.ino,
+                dtype: e.dtype,
+                name: e.name.to_vec(),
+            });
         }
         if !ok {
             self.complete = false;
@@ -614,9 +696,18 @@ impl<'a> Checker<'a> {
 
     fn namespace(&mut self) {
         let root = self.sb.root_ino;
-        self.inodes.insert(root, InoInfo { reachable: true, path: Some("/".into()), ..Default::default() });
+        self.inodes.insert(
+            root,
+            InoInfo {
+                reachable: true,
+                path: Some("/".into()),
+                ..Default::default()
+            },
+        );
         let ents = self.visit(root);
-        let Some(ri) = self.inodes.get(&root).and_then(|i| i.inode.clone()) else { return };
+        let Some(ri) = self.inodes.get(&root).and_then(|i| i.inode.clone()) else {
+            return;
+        };
         self.count_type(&ri);
         let Some(ents) = ents else {
             self.ino_problem(root, "the root inode is not a directory".into(), Fix::None);
@@ -624,16 +715,27 @@ impl<'a> Checker<'a> {
             return;
         };
         if ri.parent != root {
-            self.ino_problem(root, format!("the root directory's parent is {}, not itself", ri.parent), Fix::None);
+            self.ino_problem(
+                root,
+                format!("the root directory's parent is {}, not itself", ri.parent),
+                Fix::None,
+            );
         }
         let mut stack = vec![(root, ents)];
         while let Some((d, ents)) = stack.pop() {
-            let dpath = self.inodes.get(&d).and_then(|i| i.path.clone()).unwrap_or_default();
+            let dpath = self
+                .inodes
+                .get(&d)
+                .and_then(|i| i.path.clone())
+                .unwrap_or_default();
             for e in ents {
                 let path = join(&dpath, &e.name);
                 let shown = String::from_utf8_lossy(&e.name).into_owned();
                 if let Some(info) = self.inodes.get_mut(&e.ino) {
-                    let is_dir = info.inode.as_ref().is_some_and(|i| i.ftype() == mode::S_IFDIR);
+                    let is_dir = info
+                        .inode
+                        .as_ref()
+                        .is_some_and(|i| i.ftype() == mode::S_IFDIR);
                     if is_dir || e.ino == root {
                         let first = info.path.clone().unwrap_or_default();
                         let msg = format!("directory reachable twice: as {first} and as {path}");
@@ -644,23 +746,47 @@ impl<'a> Checker<'a> {
                     let m = info.inode.as_ref().map(|i| i.mode);
                     if let Some(m) = m {
                         if dtype_of(m) != e.dtype {
-                            let msg = format!("entry '{shown}' has type {}, inode {} has type {}", e.dtype, e.ino, dtype_of(m));
+                            let msg = format!(
+                                "entry '{shown}' has type {}, inode {} has type {}",
+                                e.dtype,
+                                e.ino,
+                                dtype_of(m)
+                            );
                             self.ino_problem(d, msg, Fix::None);
                         }
                     }
                     continue;
                 }
-                self.inodes.insert(e.ino, InoInfo { reachable: true, refs: 1, path: Some(path), ..Default::default() });
+                self.inodes.insert(
+                    e.ino,
+                    InoInfo {
+                        reachable: true,
+                        refs: 1,
+                        path: Some(path),
+                        ..Default::default()
+                    },
+                );
                 let sub = self.visit(e.ino);
-                let Some(i) = self.inodes.get(&e.ino).and_then(|i| i.inode.clone()) else { continue };
+                let Some(i) = self.inodes.get(&e.ino).and_then(|i| i.inode.clone()) else {
+                    continue;
+                };
                 self.count_type(&i);
                 if dtype_of(i.mode) != e.dtype {
-                    let msg = format!("entry '{shown}' has type {}, inode {} has type {}", e.dtype, e.ino, dtype_of(i.mode));
+                    let msg = format!(
+                        "entry '{shown}' has type {}, inode {} has type {}",
+                        e.dtype,
+                        e.ino,
+                        dtype_of(i.mode)
+                    );
                     self.ino_problem(d, msg, Fix::None);
                 }
                 if let Some(sub) = sub {
                     if i.parent != d {
-                        self.ino_problem(e.ino, format!("parent is {}, but the directory is in {d}", i.parent), Fix::None);
+                        self.ino_problem(
+                            e.ino,
+                            format!("parent is {}, but the directory is in {d}", i.parent),
+                            Fix::None,
+                        );
                     }
                     if let Some(p) = self.inodes.get_mut(&d) {
                         p.subdirs += 1;
@@ -689,13 +815,23 @@ impl<'a> Checker<'a> {
                     i
                 }
                 None => {
-                    self.inodes.insert(cur, InoInfo { orphan: true, ..Default::default() });
+                    self.inodes.insert(
+                        cur,
+                        InoInfo {
+                            orphan: true,
+                            ..Default::default()
+                        },
+                    );
                     let ents = self.visit(cur);
                     let i = self.inodes.get(&cur).and_then(|i| i.inode.clone());
                     if let Some(i) = &i {
                         self.stats.orphans += 1;
                         if ents.is_some_and(|e| !e.is_empty()) {
-                            self.ino_problem(cur, "unlinked directory is not empty".into(), Fix::None);
+                            self.ino_problem(
+                                cur,
+                                "unlinked directory is not empty".into(),
+                                Fix::None,
+                            );
                         }
                         if i.ftype() == mode::S_IFDIR && i.parent >= self.sb.block_count {
                             self.ino_problem(cur, "bad parent".into(), Fix::None);
@@ -705,13 +841,20 @@ impl<'a> Checker<'a> {
                 }
             };
             let Some(i) = i else {
-                self.problem(format!("orphan list: cannot follow past inode {cur}"), Fix::None);
+                self.problem(
+                    format!("orphan list: cannot follow past inode {cur}"),
+                    Fix::None,
+                );
                 self.orphan_walk_ok = false;
                 self.complete = false;
                 return;
             };
             if i.nlink != 0 {
-                self.ino_problem(cur, format!("on the orphan list with {} links", i.nlink), Fix::None);
+                self.ino_problem(
+                    cur,
+                    format!("on the orphan list with {} links", i.nlink),
+                    Fix::None,
+                );
             }
             cur = i.next_orphan;
         }
@@ -723,7 +866,9 @@ impl<'a> Checker<'a> {
         let g = self.geo;
         let mut cand = Vec::new();
         for grp in 0..g.groups {
-            let Some(bm) = &self.bitmaps[grp as usize] else { continue };
+            let Some(bm) = &self.bitmaps[grp as usize] else {
+                continue;
+            };
             for i in 0..g.group_len(grp) {
                 let b = grp * g.bits_per_group + i;
                 if bit(bm, i) && self.owner[b as usize] == 0 {
@@ -747,21 +892,34 @@ impl<'a> Checker<'a> {
                 evict(self.s, b);
                 continue;
             };
-            self.inodes.insert(b, InoInfo { leaked: true, ..Default::default() });
+            self.inodes.insert(
+                b,
+                InoInfo {
+                    leaked: true,
+                    ..Default::default()
+                },
+            );
             let complete = self.complete;
             self.visit(b);
             let walked = self.inodes.get(&b).is_some_and(|x| x.walked);
             self.stats.leaked_inodes += 1;
             if i.nlink == 0 {
                 self.complete = complete;
-                self.ino_problem(b, "unlinked inode not on the orphan list (leaked)".into(), Fix::Free);
+                self.ino_problem(
+                    b,
+                    "unlinked inode not on the orphan list (leaked)".into(),
+                    Fix::Free,
+                );
                 self.to_free.insert(b);
             } else {
                 // A linked inode's blocks must not be freed as leaks: if its
                 // tree could not be read, what it owns is unknown.
                 self.complete = complete && walked;
                 let msg = if complete {
-                    format!("not reachable from the root and not on the orphan list ({} links)", i.nlink)
+                    format!(
+                        "not reachable from the root and not on the orphan list ({} links)",
+                        i.nlink
+                    )
                 } else {
                     format!("not found from the root nor on the orphan list ({} links; may be named in an unreadable directory)", i.nlink)
                 };
@@ -782,7 +940,10 @@ impl<'a> Checker<'a> {
             let msg = if self.complete {
                 format!("{}: in use but owned by nothing (leaked)", range(s, l))
             } else {
-                format!("{}: in use but no owner found (leaked, or owned by something unreadable)", range(s, l))
+                format!(
+                    "{}: in use but no owner found (leaked, or owned by something unreadable)",
+                    range(s, l)
+                )
             };
             self.problem(msg, Fix::Free);
         }
@@ -792,24 +953,46 @@ impl<'a> Checker<'a> {
         let ids: Vec<u64> = self.inodes.keys().copied().collect();
         for ino in ids {
             let info = &self.inodes[&ino];
-            let Some(i) = info.inode.clone() else { continue };
-            let (reachable, orphan, leaked, walked, found) =
-                (info.reachable, info.orphan, info.leaked, info.walked, info.found_blocks);
+            let Some(i) = info.inode.clone() else {
+                continue;
+            };
+            let (reachable, orphan, leaked, walked, found) = (
+                info.reachable,
+                info.orphan,
+                info.leaked,
+                info.walked,
+                info.found_blocks,
+            );
             let is_dir = i.ftype() == mode::S_IFDIR;
             if reachable {
                 let want = if is_dir { 2 + info.subdirs } else { info.refs };
                 // Links may hide in what could not be read: only too many
                 // found is certain then.
                 if i.nlink != want && (self.complete || want > i.nlink) {
-                    let fix = if orphan { Fix::None } else { Fix::Nlink(ino, want) };
-                    self.ino_problem(ino, format!("link count {}, should be {want}", i.nlink), fix);
+                    let fix = if orphan {
+                        Fix::None
+                    } else {
+                        Fix::Nlink(ino, want)
+                    };
+                    self.ino_problem(
+                        ino,
+                        format!("link count {}, should be {want}", i.nlink),
+                        fix,
+                    );
                 }
             }
             if walked && !self.to_free.contains(&ino) && i.nblocks != found {
-                self.ino_problem(ino, format!("block count {}, found {found}", i.nblocks), Fix::Nblocks(ino, found));
+                self.ino_problem(
+                    ino,
+                    format!("block count {}, found {found}", i.nblocks),
+                    Fix::Nblocks(ino, found),
+                );
             }
             if !orphan && !leaked && self.orphan_walk_ok && i.next_orphan != 0 {
-                let msg = format!("orphan list pointer {} set, but not on the orphan list", i.next_orphan);
+                let msg = format!(
+                    "orphan list pointer {} set, but not on the orphan list",
+                    i.next_orphan
+                );
                 self.ino_problem(ino, msg, Fix::None);
             }
         }
@@ -841,7 +1024,14 @@ impl<'a> Checker<'a> {
                 }
             }
             for (s, l, o) in runs {
-                self.problem(format!("{} ({}): in use but marked free", range(s, l), owner_name(o)), Fix::Bitmap(grp));
+                self.problem(
+                    format!(
+                        "{} ({}): in use but marked free",
+                        range(s, l),
+                        owner_name(o)
+                    ),
+                    Fix::Bitmap(grp),
+                );
             }
             if (len..g.bits_per_group).any(|i| !bit(&bm, i)) {
                 let msg = format!("free-space bitmap block {} (group {grp}): bits past the end of the filesystem are clear", g.bitmap_start + grp);
@@ -853,27 +1043,38 @@ impl<'a> Checker<'a> {
                 let off = HDR_SIZE + ((grp % g.sums_per_block) * 4) as usize;
                 let n = librxfs::le::u32_at(sb, off).unwrap_or(u32::MAX) as u64;
                 if n != free {
-                    let msg = format!("group {grp}: summary says {n} blocks free, the bitmap {free}");
+                    let msg =
+                        format!("group {grp}: summary says {n} blocks free, the bitmap {free}");
                     self.problem(msg, Fix::Summary(grp));
                 }
             }
             self.bitmaps[grp as usize] = Some(bm);
         }
         for si in 0..g.summary_blocks {
-            let Some(sb) = &self.summaries[si as usize] else { continue };
+            let Some(sb) = &self.summaries[si as usize] else {
+                continue;
+            };
             let stray = (0..g.sums_per_block).any(|j| {
                 let grp = si * g.sums_per_block + j;
                 grp >= g.groups && librxfs::le::u32_at(sb, HDR_SIZE + (j * 4) as usize) != Some(0)
-            }) || sb.get(HDR_SIZE + (g.sums_per_block * 4) as usize..).is_some_and(|t| t.iter().any(|&x| x != 0));
+            }) || sb
+                .get(HDR_SIZE + (g.sums_per_block * 4) as usize..)
+                .is_some_and(|t| t.iter().any(|&x| x != 0));
             if stray {
-                let msg = format!("free-space summary block {}: entries past the last group are not zero", g.summary_start + si);
+                let msg = format!(
+                    "free-space summary block {}: entries past the last group are not zero",
+                    g.summary_start + si
+                );
                 self.problem(msg, Fix::Always);
             }
         }
         if let Some(t) = total_free {
             self.stats.free_blocks = Some(t);
             if t != self.sb.free_blocks {
-                let msg = format!("superblock: free block count {}, the bitmap has {t}", self.sb.free_blocks);
+                let msg = format!(
+                    "superblock: free block count {}, the bitmap has {t}",
+                    self.sb.free_blocks
+                );
                 self.problem(msg, Fix::SbFree);
             }
         }
@@ -905,7 +1106,8 @@ impl Repair {
     }
 
     fn summary_known(&self, i: u64) -> bool {
-        self.summaries.get(i as usize).is_some_and(|s| s.is_some()) || self.summary_groups(i).all(|g| self.group_known(g))
+        self.summaries.get(i as usize).is_some_and(|s| s.is_some())
+            || self.summary_groups(i).all(|g| self.group_known(g))
     }
 
     /// Whether a repair of this kind can be made.
@@ -915,7 +1117,9 @@ impl Repair {
             Fix::Always | Fix::Nblocks(..) => true,
             Fix::Bitmap(g) => self.group_known(g),
             Fix::Free | Fix::SbInodes | Fix::Nlink(..) => self.complete,
-            Fix::Summary(g) => self.group_known(g) && self.summary_known(g / self.geo.sums_per_block),
+            Fix::Summary(g) => {
+                self.group_known(g) && self.summary_known(g / self.geo.sums_per_block)
+            }
             Fix::SummaryBlock(i) => self.summary_groups(i).all(|g| self.group_known(g)),
             Fix::SbFree => (0..self.geo.groups).all(|g| self.group_known(g)),
         }
@@ -938,10 +1142,12 @@ impl Repair {
         for p in problems.iter_mut().filter(|p| p.fixed) {
             match p.fix {
                 Fix::Nlink(ino, n) => {
-                    inode::modify(s, ino, |i| i.nlink = n).map_err(|e| err(&format!("inode {ino}"), e))?;
+                    inode::modify(s, ino, |i| i.nlink = n)
+                        .map_err(|e| err(&format!("inode {ino}"), e))?;
                 }
                 Fix::Nblocks(ino, n) => {
-                    inode::modify(s, ino, |i| i.nblocks = n).map_err(|e| err(&format!("inode {ino}"), e))?;
+                    inode::modify(s, ino, |i| i.nblocks = n)
+                        .map_err(|e| err(&format!("inode {ino}"), e))?;
                 }
                 _ => {}
             }
@@ -971,7 +1177,11 @@ impl Repair {
             let mut nfree = 0;
             for i in 0..len {
                 let b = base + i;
-                let used = if self.complete { self.keep(b) } else { bit(&new, i) || self.owner[b as usize] != 0 };
+                let used = if self.complete {
+                    self.keep(b)
+                } else {
+                    bit(&new, i) || self.owner[b as usize] != 0
+                };
                 set_bit(&mut new, i, used);
                 if !used {
                     nfree += 1;
@@ -1038,7 +1248,10 @@ impl Repair {
 fn write(s: &MemStore, blk: u64, data: &[u8]) -> Result<(), Error> {
     let mut b = s.read(blk)?;
     if b.len() != data.len() {
-        return Err(Error::ShortBuffer { need: b.len(), have: data.len() });
+        return Err(Error::ShortBuffer {
+            need: b.len(),
+            have: data.len(),
+        });
     }
     b.copy_from_slice(data);
     s.dirty(&mut b);

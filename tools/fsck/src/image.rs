@@ -30,7 +30,9 @@ pub enum OpenError {
 impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OpenError::Io(s) | OpenError::NotRxfs(s) | OpenError::UnknownFeatures(s) => f.write_str(s),
+            OpenError::Io(s) | OpenError::NotRxfs(s) | OpenError::UnknownFeatures(s) => {
+                f.write_str(s)
+            }
             OpenError::BadSuperblock(e) => write!(f, "superblock: {e}"),
         }
     }
@@ -58,7 +60,9 @@ pub fn open(path: &str, writable: bool) -> Result<Image, OpenError> {
     let md = std::fs::metadata(path).map_err(|e| io("open", e))?;
     let is_blockdev = md.file_type().is_block_device();
     if !is_blockdev && !md.is_file() {
-        return Err(OpenError::Io(format!("{path} is not a block device or a regular file")));
+        return Err(OpenError::Io(format!(
+            "{path} is not a block device or a regular file"
+        )));
     }
     let mut oo = OpenOptions::new();
     oo.read(true);
@@ -68,13 +72,18 @@ pub fn open(path: &str, writable: bool) -> Result<Image, OpenError> {
             oo.custom_flags(O_EXCL);
         }
     }
-    let mut file: File = oo.open(path).map_err(|e| io(if writable { "open for writing" } else { "open" }, e))?;
+    let mut file: File = oo
+        .open(path)
+        .map_err(|e| io(if writable { "open for writing" } else { "open" }, e))?;
     let dev_bytes = file.seek(SeekFrom::End(0)).map_err(|e| io("size", e))?;
     if dev_bytes < SB_SIZE as u64 {
-        return Err(OpenError::NotRxfs(format!("{path} is too small to hold an rxfs filesystem ({dev_bytes} bytes)")));
+        return Err(OpenError::NotRxfs(format!(
+            "{path} is too small to hold an rxfs filesystem ({dev_bytes} bytes)"
+        )));
     }
     let mut head = vec![0u8; SB_SIZE];
-    file.read_exact_at(&mut head, 0).map_err(|e| io("read", e))?;
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| io("read", e))?;
     let sb = match Superblock::decode(&head) {
         Ok(sb) => sb,
         Err(Error::BadMagic { found }) => {
@@ -83,11 +92,14 @@ pub fn open(path: &str, writable: bool) -> Result<Image, OpenError> {
             )))
         }
         Err(Error::ShortBuffer { .. }) => {
-            return Err(OpenError::NotRxfs(format!("{path} is too small to hold an rxfs filesystem")))
+            return Err(OpenError::NotRxfs(format!(
+                "{path} is too small to hold an rxfs filesystem"
+            )))
         }
         Err(e) => return Err(OpenError::BadSuperblock(e)),
     };
-    sb.check_device(dev_bytes).map_err(OpenError::BadSuperblock)?;
+    sb.check_device(dev_bytes)
+        .map_err(OpenError::BadSuperblock)?;
     let compat = sb.compat & !features::COMPAT_KNOWN;
     let ro = sb.ro_compat & !features::RO_COMPAT_KNOWN;
     if compat != 0 || ro != 0 {
@@ -96,7 +108,11 @@ pub fn open(path: &str, writable: bool) -> Result<Image, OpenError> {
         )));
     }
     let store = MemStore::open(file, sb.block_size() as usize, sb.block_count, sb.fsid());
-    Ok(Image { sb, store, dev_bytes })
+    Ok(Image {
+        sb,
+        store,
+        dev_bytes,
+    })
 }
 
 /// Drops a block's cached bytes so that memory stays bounded on a large

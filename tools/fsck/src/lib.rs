@@ -56,7 +56,12 @@ pub struct Opts {
 pub fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut no = false;
     let mut yes = false;
-    let mut o = Opts { repair: false, verbose: false, force: false, device: String::new() };
+    let mut o = Opts {
+        repair: false,
+        verbose: false,
+        force: false,
+        device: String::new(),
+    };
     let mut pos = Vec::new();
     for a in args {
         if a == "-h" || a == "--help" {
@@ -141,26 +146,50 @@ pub fn run(o: &Opts, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let total = img.sb.block_count;
     let used = free.map_or("?".to_string(), |f| (total - f.min(total)).to_string());
     let n = report.problems.len();
-    let problems = if n == 1 { "1 problem".to_string() } else { format!("{n} problems") };
+    let problems = if n == 1 {
+        "1 problem".to_string()
+    } else {
+        format!("{n} problems")
+    };
     let fixed = report.problems.iter().filter(|p| p.fixed).count();
     if n == 0 {
-        let _ = writeln!(out, "fsck.rxfs: {dev}: clean, {} inodes, {used}/{total} blocks", st.inodes);
+        let _ = writeln!(
+            out,
+            "fsck.rxfs: {dev}: clean, {} inodes, {used}/{total} blocks",
+            st.inodes
+        );
         EXIT_OK
     } else if !o.repair {
-        let _ = writeln!(out, "fsck.rxfs: {dev}: {problems} found, none fixed (checked read-only)");
+        let _ = writeln!(
+            out,
+            "fsck.rxfs: {dev}: {problems} found, none fixed (checked read-only)"
+        );
         EXIT_UNCORRECTED
     } else if fixed == n {
-        let _ = writeln!(out, "fsck.rxfs: {dev}: {problems} found, all fixed; {} inodes, {used}/{total} blocks", st.inodes);
+        let _ = writeln!(
+            out,
+            "fsck.rxfs: {dev}: {problems} found, all fixed; {} inodes, {used}/{total} blocks",
+            st.inodes
+        );
         EXIT_FIXED
     } else {
-        let _ = writeln!(out, "fsck.rxfs: {dev}: {problems} found, {fixed} fixed, {} left uncorrected", n - fixed);
+        let _ = writeln!(
+            out,
+            "fsck.rxfs: {dev}: {problems} found, {fixed} fixed, {} left uncorrected",
+            n - fixed
+        );
         EXIT_UNCORRECTED
     }
 }
 
 fn print_problems(out: &mut dyn Write, ps: &[check::Problem]) {
     for p in ps {
-        let _ = writeln!(out, "fsck.rxfs: {}{}", p.msg, if p.fixed { " (fixed)" } else { "" });
+        let _ = writeln!(
+            out,
+            "fsck.rxfs: {}{}",
+            p.msg,
+            if p.fixed { " (fixed)" } else { "" }
+        );
     }
 }
 

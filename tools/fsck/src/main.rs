@@ -17,6 +17,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.is_empty() { 0 } else { EXIT_USAGE });
         }
     };
-    let code = run(&o, &mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+    let code = run(
+        &o,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
     ExitCode::from(code)
 }

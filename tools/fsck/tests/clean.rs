@@ -18,8 +18,15 @@ fn clean_images_at_every_block_size() {
         expect(&[], &img, 0);
         expect(&["-f", "-y"], &img, 0);
         let t = expect(&["-nv"], &img, 0);
-        assert!(t.contains("1 orphans") && t.contains("1 symlinks") && t.contains("walk complete"), "{t}");
-        assert_eq!(before, std::fs::read(&img).unwrap(), "a clean check changed the image");
+        assert!(
+            t.contains("1 orphans") && t.contains("1 symlinks") && t.contains("walk complete"),
+            "{t}"
+        );
+        assert_eq!(
+            before,
+            std::fs::read(&img).unwrap(),
+            "a clean check changed the image"
+        );
     }
 }
 
@@ -55,7 +62,10 @@ fn operational_errors() {
 #[test]
 fn usage_errors() {
     for args in [&["-n", "-y", "x"][..], &["-q", "x"], &[], &["a", "b"]] {
-        let o = std::process::Command::new(FSCK).args(args).output().unwrap();
+        let o = std::process::Command::new(FSCK)
+            .args(args)
+            .output()
+            .unwrap();
         assert_eq!(o.status.code(), Some(16), "{args:?}");
         assert!(String::from_utf8_lossy(&o.stderr).contains("usage"));
     }

@@ -22,10 +22,22 @@ impl Rng {
 }
 
 fn fsck_in_process(img: &Path, repair: bool) -> (u8, String) {
-    let o = Opts { repair, verbose: false, force: false, device: img.to_str().unwrap().into() };
+    let o = Opts {
+        repair,
+        verbose: false,
+        force: false,
+        device: img.to_str().unwrap().into(),
+    };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = run(&o, &mut out, &mut err);
-    (code, format!("{}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err)))
+    (
+        code,
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        ),
+    )
 }
 
 fn fuzz(bs: usize, blocks: u64, seed: u64) {
@@ -34,11 +46,21 @@ fn fuzz(bs: usize, blocks: u64, seed: u64) {
     let mut st = standard(bs, blocks);
     st.b.write(&img);
     let pristine = std::fs::read(&img).unwrap();
-    let magics = [meta::MAGIC_INODE, meta::MAGIC_EXTENT, meta::MAGIC_DIR, meta::MAGIC_BITMAP, meta::MAGIC_SUMMARY];
+    let magics = [
+        meta::MAGIC_INODE,
+        meta::MAGIC_EXTENT,
+        meta::MAGIC_DIR,
+        meta::MAGIC_BITMAP,
+        meta::MAGIC_SUMMARY,
+    ];
     let metablocks: Vec<u64> = (1..blocks)
         .filter(|&b| magics.contains(&meta::magic_of(&pristine[b as usize * bs..][..bs])))
         .collect();
-    assert!(metablocks.len() > 60, "only {} metadata blocks", metablocks.len());
+    assert!(
+        metablocks.len() > 60,
+        "only {} metadata blocks",
+        metablocks.len()
+    );
     let mut rng = Rng(seed);
     let (mut fixed, mut left, mut harmless) = (0, 0, 0);
     for (n, &b) in metablocks.iter().enumerate() {
@@ -46,8 +68,18 @@ fn fuzz(bs: usize, blocks: u64, seed: u64) {
             let mut blk = pristine[b as usize * bs..][..bs].to_vec();
             let magic = meta::magic_of(&blk);
             // Where the interesting fields are.
-            let span = if magic == meta::MAGIC_INODE { 320 } else if magic == meta::MAGIC_SUMMARY { HDR_SIZE + 16 } else { 160 };
-            let off = if sealed { rng.below(span) } else { rng.below(bs) };
+            let span = if magic == meta::MAGIC_INODE {
+                320
+            } else if magic == meta::MAGIC_SUMMARY {
+                HDR_SIZE + 16
+            } else {
+                160
+            };
+            let off = if sealed {
+                rng.below(span)
+            } else {
+                rng.below(bs)
+            };
             blk[off] ^= 1 << rng.below(8);
             if sealed {
                 meta::seal(&mut blk);
@@ -57,16 +89,32 @@ fn fuzz(bs: usize, blocks: u64, seed: u64) {
             }
             write_block(&img, bs, b, &blk);
             let damaged = std::fs::read(&img).unwrap();
-            let what = format!("bs {bs} block {b} (magic {magic:08x}) byte {off} sealed {sealed} (trial {n})");
+            let what = format!(
+                "bs {bs} block {b} (magic {magic:08x}) byte {off} sealed {sealed} (trial {n})"
+            );
             let (c, t) = fsck_in_process(&img, false);
-            assert!(c == 4 || (sealed && c == 0), "{what}: fsck -n exited {c}:\n{t}");
-            assert!(damaged == std::fs::read(&img).unwrap(), "{what}: fsck -n wrote");
+            assert!(
+                c == 4 || (sealed && c == 0),
+                "{what}: fsck -n exited {c}:\n{t}"
+            );
+            assert!(
+                damaged == std::fs::read(&img).unwrap(),
+                "{what}: fsck -n wrote"
+            );
             let (cy, ty) = fsck_in_process(&img, true);
             match (c, cy) {
-                (0, 0) => { harmless += 1; if std::env::var("FUZZ_SHOW").is_ok() { eprintln!("harmless: {what}"); } }
+                (0, 0) => {
+                    harmless += 1;
+                    if std::env::var("FUZZ_SHOW").is_ok() {
+                        eprintln!("harmless: {what}");
+                    }
+                }
                 (4, 1) => {
                     let (c2, t2) = fsck_in_process(&img, false);
-                    assert_eq!(c2, 0, "{what}: -y said all fixed:\n{ty}\nbut a second check says:\n{t2}");
+                    assert_eq!(
+                        c2, 0,
+                        "{what}: -y said all fixed:\n{ty}\nbut a second check says:\n{t2}"
+                    );
                     fixed += 1;
                 }
                 (4, 4) => left += 1,
@@ -75,7 +123,10 @@ fn fuzz(bs: usize, blocks: u64, seed: u64) {
             std::fs::write(&img, &pristine).unwrap();
         }
     }
-    eprintln!("bs {bs}: {} blocks damaged 3 ways: {fixed} fixed, {left} left, {harmless} harmless", metablocks.len());
+    eprintln!(
+        "bs {bs}: {} blocks damaged 3 ways: {fixed} fixed, {left} left, {harmless} harmless",
+        metablocks.len()
+    );
     assert!(fixed > 0 && left > 0);
 }
 

@@ -48,9 +48,15 @@ pub enum Cmd {
 pub fn parse_args(args: &[String]) -> Result<(String, Cmd), String> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let cmd = match a.as_slice() {
-        [_, "locate", k @ ("sb" | "summary" | "bitmap" | "orphan")] => Cmd::Locate(k.to_string(), None),
-        [_, "locate", k @ ("inode" | "dirnode" | "extnode"), p] => Cmd::Locate(k.to_string(), Some(p.to_string())),
-        [_, "locate", k, ..] => return Err(format!("cannot locate '{k}' (or wrong arguments for it)")),
+        [_, "locate", k @ ("sb" | "summary" | "bitmap" | "orphan")] => {
+            Cmd::Locate(k.to_string(), None)
+        }
+        [_, "locate", k @ ("inode" | "dirnode" | "extnode"), p] => {
+            Cmd::Locate(k.to_string(), Some(p.to_string()))
+        }
+        [_, "locate", k, ..] => {
+            return Err(format!("cannot locate '{k}' (or wrong arguments for it)"))
+        }
         [_, "ls", p] => Cmd::Ls(p.to_string()),
         [_, "stat", p] => Cmd::Stat(p.to_string()),
         [] | [_] => return Err("no command given".into()),
@@ -138,7 +144,8 @@ fn exec(img: &Image, cmd: &Cmd, out: &mut dyn Write) -> Result<(), String> {
                     if i.ftype() != mode::S_IFDIR {
                         return Err(format!("{p} is not a directory"));
                     }
-                    first_node(img, dir::tree(ino))?.ok_or(format!("{p}: the directory tree has no block node"))?
+                    first_node(img, dir::tree(ino))?
+                        .ok_or(format!("{p}: the directory tree has no block node"))?
                 }
                 ("extnode", Some(p)) => {
                     let ino = resolve(img, p)?;
@@ -146,7 +153,8 @@ fn exec(img: &Image, cmd: &Cmd, out: &mut dyn Write) -> Result<(), String> {
                     if i.ftype() != mode::S_IFREG {
                         return Err(format!("{p} is not a regular file"));
                     }
-                    first_node(img, extmap::tree(ino))?.ok_or(format!("{p}: the extent tree has no block node"))?
+                    first_node(img, extmap::tree(ino))?
+                        .ok_or(format!("{p}: the extent tree has no block node"))?
                 }
                 _ => return Err(format!("cannot locate '{kind}'")),
             };
@@ -159,7 +167,12 @@ fn exec(img: &Image, cmd: &Cmd, out: &mut dyn Write) -> Result<(), String> {
             dir::tree(ino)
                 .walk(&img.store, &mut |_, _| Ok(()), &mut |_, v| {
                     match dir::decode(v, ino, img.sb.block_count) {
-                        Ok(e) => lines.push(format!("{} {} {}", String::from_utf8_lossy(e.name), e.ino, e.dtype)),
+                        Ok(e) => lines.push(format!(
+                            "{} {} {}",
+                            String::from_utf8_lossy(e.name),
+                            e.ino,
+                            e.dtype
+                        )),
                         Err(e) => bad = Some(e),
                     }
                     Ok(())
@@ -200,13 +213,25 @@ mod tests {
 
     #[test]
     fn parses_commands() {
-        assert_eq!(parse_args(&args("d locate sb")).unwrap(), ("d".into(), Cmd::Locate("sb".into(), None)));
+        assert_eq!(
+            parse_args(&args("d locate sb")).unwrap(),
+            ("d".into(), Cmd::Locate("sb".into(), None))
+        );
         assert_eq!(
             parse_args(&args("d locate inode /a/b")).unwrap().1,
             Cmd::Locate("inode".into(), Some("/a/b".into()))
         );
         assert_eq!(parse_args(&args("d ls /")).unwrap().1, Cmd::Ls("/".into()));
-        for bad in ["", "d", "d locate", "d locate inode", "d locate sb x", "d locate foo", "d frob", "d ls"] {
+        for bad in [
+            "",
+            "d",
+            "d locate",
+            "d locate inode",
+            "d locate sb x",
+            "d locate foo",
+            "d frob",
+            "d ls",
+        ] {
             assert!(parse_args(&args(bad)).is_err(), "accepted '{bad}'");
         }
     }

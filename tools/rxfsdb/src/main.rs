@@ -15,5 +15,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    ExitCode::from(run(&dev, &cmd, &mut std::io::stdout().lock(), &mut std::io::stderr().lock()))
+    ExitCode::from(run(
+        &dev,
+        &cmd,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    ))
 }

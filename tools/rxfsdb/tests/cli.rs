@@ -19,7 +19,12 @@ fn db(img: &Path, args: &[&str]) -> Output {
 fn located(img: &Path, args: &[&str]) -> (u64, u64) {
     let o = db(img, args);
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert_eq!(o.status.code(), Some(0), "{args:?}: {out}{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{args:?}: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: Vec<u64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
     assert_eq!(v.len(), 2, "{out}");
     (v[0], v[1])
@@ -35,14 +40,23 @@ fn locates_every_kind() {
         let geo = st.b.sb.geometry();
         assert_eq!(located(&img, &["locate", "sb"]), (0, 0));
         assert_eq!(located(&img, &["locate", "summary"]), (1, bs));
-        assert_eq!(located(&img, &["locate", "bitmap"]), (geo.bitmap_start, geo.bitmap_start * bs));
-        assert_eq!(located(&img, &["locate", "orphan"]), (st.orphan, st.orphan * bs));
+        assert_eq!(
+            located(&img, &["locate", "bitmap"]),
+            (geo.bitmap_start, geo.bitmap_start * bs)
+        );
+        assert_eq!(
+            located(&img, &["locate", "orphan"]),
+            (st.orphan, st.orphan * bs)
+        );
         assert_eq!(located(&img, &["locate", "inode", "/d1/f"]).0, st.f);
         assert_eq!(located(&img, &["locate", "inode", "d1/d2/f-link"]).0, st.f);
         assert_eq!(located(&img, &["locate", "inode", "/"]).0, st.b.root());
         assert_eq!(located(&img, &["locate", "inode", "/d1/d2/.."]).0, st.d1);
         let dn = st.b.first_node(dir::tree(st.bigdir)).unwrap();
-        assert_eq!(located(&img, &["locate", "dirnode", "/bigdir"]), (dn, dn * bs));
+        assert_eq!(
+            located(&img, &["locate", "dirnode", "/bigdir"]),
+            (dn, dn * bs)
+        );
         let en = st.b.first_node(extmap::tree(st.big)).unwrap();
         assert_eq!(located(&img, &["locate", "extnode", "/big"]), (en, en * bs));
     }
@@ -71,7 +85,16 @@ fn not_found_is_exit_1() {
     b.write(&img);
     assert_eq!(db(&img, &["locate", "orphan"]).status.code(), Some(1));
     assert_eq!(db(&img, &["frob"]).status.code(), Some(2));
-    assert_eq!(Command::new(DB).arg("/nonexistent").args(["locate", "sb"]).output().unwrap().status.code(), Some(1));
+    assert_eq!(
+        Command::new(DB)
+            .arg("/nonexistent")
+            .args(["locate", "sb"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -84,11 +107,28 @@ fn ls_and_stat() {
     let out = String::from_utf8_lossy(&o.stdout);
     let mut lines: Vec<&str> = out.lines().collect();
     lines.sort();
-    assert_eq!(lines, vec![format!("d2 {} 4", st.d2), format!("f {} 8", st.f), format!("sym {} 10", st.sym)]);
-    assert_eq!(String::from_utf8_lossy(&db(&img, &["ls", "/bigdir"]).stdout).lines().count(), 61);
+    assert_eq!(
+        lines,
+        vec![
+            format!("d2 {} 4", st.d2),
+            format!("f {} 8", st.f),
+            format!("sym {} 10", st.sym)
+        ]
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&db(&img, &["ls", "/bigdir"]).stdout)
+            .lines()
+            .count(),
+        61
+    );
     let o = db(&img, &["stat", "/d1/f"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains(&format!("ino {}", st.f)) && out.contains("nlink 3") && out.contains("mode 0100644"), "{out}");
+    assert!(
+        out.contains(&format!("ino {}", st.f))
+            && out.contains("nlink 3")
+            && out.contains("mode 0100644"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -110,11 +150,19 @@ fn damage_what_it_locates() {
         let (blk, off) = located(&img, args);
         assert_eq!(off, blk * 4096);
         flip(&img, 4096, blk, 300);
-        let o = fsck_rxfs::Opts { repair: false, verbose: false, force: false, device: img.to_str().unwrap().into() };
+        let o = fsck_rxfs::Opts {
+            repair: false,
+            verbose: false,
+            force: false,
+            device: img.to_str().unwrap().into(),
+        };
         let mut out = Vec::new();
         let code = fsck_rxfs::run(&o, &mut out, &mut std::io::stderr());
         let t = String::from_utf8_lossy(&out);
         assert_eq!(code, 4, "{args:?}: {t}");
-        assert!(t.contains(what) && t.contains(&blk.to_string()), "{args:?}: {t}");
+        assert!(
+            t.contains(what) && t.contains(&blk.to_string()),
+            "{args:?}: {t}"
+        );
     }
 }

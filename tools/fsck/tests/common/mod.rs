@@ -28,7 +28,8 @@ impl Scratch {
     pub fn new(name: &str) -> Scratch {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("rxfs-fsck-test-{}-{n}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("rxfs-fsck-test-{}-{n}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
@@ -56,13 +57,18 @@ pub fn dt(m: u32) -> u8 {
     ((m & mode::S_IFMT) >> 12) as u8
 }
 
-const NOW: Ts = Ts { sec: 1_700_000_000, nsec: 5 };
+const NOW: Ts = Ts {
+    sec: 1_700_000_000,
+    nsec: 5,
+};
 
 impl Builder {
     pub fn new(bs: usize, blocks: u64) -> Builder {
         let mut uuid = [0u8; 16];
         for (i, b) in uuid.iter_mut().enumerate() {
-            *b = (i as u8).wrapping_mul(37).wrapping_add(bs as u8 ^ blocks as u8);
+            *b = (i as u8)
+                .wrapping_mul(37)
+                .wrapping_add(bs as u8 ^ blocks as u8);
         }
         let sb = Superblock::new(bs as u32, blocks, uuid).unwrap();
         let s = MemStore::new(bs, blocks, sb.fsid());
@@ -87,7 +93,11 @@ impl Builder {
             mode: m,
             nlink,
             generation: self.sb.generation,
-            parent: if m & mode::S_IFMT == mode::S_IFDIR { parent } else { 0 },
+            parent: if m & mode::S_IFMT == mode::S_IFDIR {
+                parent
+            } else {
+                0
+            },
             atime: NOW,
             mtime: NOW,
             ctime: NOW,
@@ -111,8 +121,19 @@ impl Builder {
     /// Adds an entry without touching the target inode.
     pub fn add_entry(&mut self, d: u64, name: &str, ino: u64, dtype: u8) {
         let mut delta = 0;
-        dir::add(&self.s, &mut self.a, d, self.sb.hash_seed, &Entry { ino, dtype, name: name.as_bytes() }, &mut delta)
-            .unwrap();
+        dir::add(
+            &self.s,
+            &mut self.a,
+            d,
+            self.sb.hash_seed,
+            &Entry {
+                ino,
+                dtype,
+                name: name.as_bytes(),
+            },
+            &mut delta,
+        )
+        .unwrap();
         if delta != 0 {
             self.modify(d, |i| i.nblocks = (i.nblocks as i64 + delta) as u64);
         }
@@ -121,7 +142,15 @@ impl Builder {
     /// Removes an entry without touching the target inode.
     pub fn remove_entry(&mut self, d: u64, name: &str) -> u64 {
         let mut delta = 0;
-        let ino = dir::remove(&self.s, &mut self.a, d, self.sb.hash_seed, name.as_bytes(), &mut delta).unwrap();
+        let ino = dir::remove(
+            &self.s,
+            &mut self.a,
+            d,
+            self.sb.hash_seed,
+            name.as_bytes(),
+            &mut delta,
+        )
+        .unwrap();
         if delta != 0 {
             self.modify(d, |i| i.nblocks = (i.nblocks as i64 + delta) as u64);
         }
@@ -168,8 +197,19 @@ impl Builder {
             let mut want = len;
             while want > 0 {
                 let (p, l) = self.a.alloc(&self.s, ino, want).unwrap();
-                extmap::insert(&self.s, &mut self.a, ino, Extent { lblk, pblk: p, len: l, unwritten: k % 3 == 1 }, &mut delta)
-                    .unwrap();
+                extmap::insert(
+                    &self.s,
+                    &mut self.a,
+                    ino,
+                    Extent {
+                        lblk,
+                        pblk: p,
+                        len: l,
+                        unwritten: k % 3 == 1,
+                    },
+                    &mut delta,
+                )
+                .unwrap();
                 lblk += l;
                 want -= l;
                 got += l;
@@ -186,8 +226,22 @@ impl Builder {
     /// Maps an extent at exactly `pblk` (allocated or not): for damage.
     pub fn raw_extent(&mut self, ino: u64, lblk: u64, pblk: u64, len: u64) {
         let mut delta = 0;
-        extmap::insert(&self.s, &mut self.a, ino, Extent { lblk, pblk, len, unwritten: false }, &mut delta).unwrap();
-        self.modify(ino, |i| i.nblocks = (i.nblocks as i64 + delta + len as i64) as u64);
+        extmap::insert(
+            &self.s,
+            &mut self.a,
+            ino,
+            Extent {
+                lblk,
+                pblk,
+                len,
+                unwritten: false,
+            },
+            &mut delta,
+        )
+        .unwrap();
+        self.modify(ino, |i| {
+            i.nblocks = (i.nblocks as i64 + delta + len as i64) as u64
+        });
     }
 
     /// An unlinked, still open file with blocks, on the orphan list.
@@ -279,9 +333,24 @@ pub fn standard(bs: usize, blocks: u64) -> Std {
     b.modify(dev, |i| i.rdev = 0x103);
     b.file(d2, "empty");
     let orphan = b.orphan_file();
-    assert!(b.first_node(extmap::tree(big)).is_some(), "big file's tree has no block node");
-    assert!(b.first_node(dir::tree(bigdir)).is_some(), "big directory's tree has no block node");
-    Std { b, d1, d2, f, big, bigdir, sym, orphan }
+    assert!(
+        b.first_node(extmap::tree(big)).is_some(),
+        "big file's tree has no block node"
+    );
+    assert!(
+        b.first_node(dir::tree(bigdir)).is_some(),
+        "big directory's tree has no block node"
+    );
+    Std {
+        b,
+        d1,
+        d2,
+        f,
+        big,
+        bigdir,
+        sym,
+        orphan,
+    }
 }
 
 /// The fsck binary (only the fsck package's own tests have it).
@@ -291,7 +360,12 @@ pub const FSCK: &str = match option_env!("CARGO_BIN_EXE_fsck-rxfs") {
 };
 
 pub fn fsck(args: &[&str], img: &Path) -> Output {
-    Command::new(FSCK).args(args).arg(img).stdin(Stdio::null()).output().unwrap()
+    Command::new(FSCK)
+        .args(args)
+        .arg(img)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 pub fn code(o: &Output) -> i32 {
@@ -299,14 +373,23 @@ pub fn code(o: &Output) -> i32 {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Runs fsck and checks its exit status, showing its output if it differs.
 pub fn expect(args: &[&str], img: &Path, want: i32) -> String {
     let o = fsck(args, img);
     let t = text(&o);
-    assert_eq!(code(&o), want, "fsck {args:?} exited {}, want {want}:\n{t}", code(&o));
+    assert_eq!(
+        code(&o),
+        want,
+        "fsck {args:?} exited {}, want {want}:\n{t}",
+        code(&o)
+    );
     t
 }
 
