@@ -1401,10 +1401,11 @@ TEST_F_TIMEOUT(ns, big_tree, 1800)
 
 	t = rxfs_now();
 	st = rxfs_test_fsck(self->dev);
-	if (st == RXFS_FSCK_SKIPPED)
+	if (st == RXFS_FSCK_SKIPPED) {
 		printf("# fsck skipped (RXFS_TEST_FSCK is empty)\n");
-	else
+	} else {
 		EXPECT_EQ(0, st) TH_LOG("read-only fsck of the unmounted tree: exit %d", st);
+	}
 	printf("# fsck in %.1f s\n", rxfs_now() - t);
 
 	ASSERT_EQ(0, rxfs_test_mount(self->dev));
