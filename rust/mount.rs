@@ -61,7 +61,7 @@ impl FileSystem for Rxfs {
             dsb.block_count,
             dsb.free_blocks
         );
-        let dev = sb.dev(dsb.block_log as u32, dsb.block_count, dsb.fsid());
+        let dev = sb.dev(dsb.block_log as u32, dsb.block_count, dsb.fsid()).with_data_start(dsb.meta_blocks);
         FsInfo::new(dev, dsb)
     }
 

@@ -91,7 +91,7 @@ fn set_hdr(b: &mut [u8], level: u16, nrecs: usize) {
 }
 
 fn cap(blen: usize, esz: usize) -> usize {
-    blen.saturating_sub(NODE_HDR) / esz
+    blen.saturating_sub(NODE_HDR).checked_div(esz).unwrap_or(0)
 }
 
 fn key_at(b: &[u8], i: usize, esz: usize) -> u64 {
@@ -309,6 +309,15 @@ impl Tree {
         Err(self.corrupt(self.ino, "separator key not found"))
     }
 
+    /// A block just allocated must not be one the tree is using: only a
+    /// damaged bitmap (a used block marked free) makes that happen.
+    fn check_fresh(&self, path: &Path, nb: u64) -> Result<(), Error> {
+        if nb == self.ino || path.steps[..path.depth].iter().any(|st| st.loc == Loc::Blk(nb)) {
+            return Err(Error::Corrupt { what: "free-space bitmap", blkno: nb, why: "block in use marked free" });
+        }
+        Ok(())
+    }
+
     /// Replaces the value of an existing key.
     pub fn update<S: Store>(&self, s: &S, key: u64, val: &[u8]) -> Result<(), Error> {
         let path = self.descend(s, key)?;
@@ -397,6 +406,7 @@ impl Tree {
                 }
                 let nb = a.alloc_meta(s, self.ino)?;
                 self.nodes_delta += 1;
+                self.check_fresh(&path, nb)?;
                 let mut cbuf = s.read(nb)?;
                 meta::init(&mut cbuf, self.desc.magic, nb, self.ino, s.fsid());
                 if let Some(t) = cbuf.get_mut(HDR_SIZE..) {
@@ -432,6 +442,7 @@ impl Tree {
             // sibling, whose first key then goes into the parent.
             let nb = a.alloc_meta(s, self.blkno(st.loc))?;
             self.nodes_delta += 1;
+            self.check_fresh(&path, nb)?;
             let mut rbuf = s.read(nb)?;
             meta::init(&mut rbuf, self.desc.magic, nb, self.ino, s.fsid());
             if let Some(t) = rbuf.get_mut(HDR_SIZE..) {

@@ -56,7 +56,7 @@ pub fn tree(ino: u64) -> Tree {
     Tree::new(&DESC, ino, FORK_OFF)
 }
 
-fn decode(ino: u64, lblk: u64, v: &[u8], block_count: u64) -> Result<Extent, Error> {
+fn decode(ino: u64, lblk: u64, v: &[u8], block_count: u64, data_start: u64) -> Result<Extent, Error> {
     let bad = |why| Error::Corrupt { what: "extent tree", blkno: ino, why };
     let pblk = le::u64_at(v, 0).ok_or(bad("short record"))?;
     let len = le::u32_at(v, 8).ok_or(bad("short record"))? as u64;
@@ -64,7 +64,7 @@ fn decode(ino: u64, lblk: u64, v: &[u8], block_count: u64) -> Result<Extent, Err
     if len == 0 || len > MAX_LEN {
         return Err(bad("extent length out of range"));
     }
-    if pblk == 0 || pblk.checked_add(len).is_none_or(|e| e > block_count) {
+    if pblk < data_start.max(1) || pblk.checked_add(len).is_none_or(|e| e > block_count) {
         return Err(bad("extent outside the filesystem"));
     }
     if lblk.checked_add(len).is_none_or(|e| e > i64::MAX as u64) {
@@ -79,7 +79,7 @@ fn decode(ino: u64, lblk: u64, v: &[u8], block_count: u64) -> Result<Extent, Err
 /// Decodes a leaf record as [`btree::Tree::walk`](super::btree::Tree::walk)
 /// hands it out (for fsck).
 pub fn decode_rec(ino: u64, key: u64, v: &[u8], block_count: u64) -> Result<Extent, Error> {
-    decode(ino, key, v, block_count)
+    decode(ino, key, v, block_count, 1)
 }
 
 fn encode(e: &Extent) -> [u8; VAL_SIZE] {
@@ -95,7 +95,7 @@ pub fn lookup<S: Store>(s: &S, ino: u64, lblk: u64) -> Result<Map, Error> {
     let t = tree(ino);
     let mut v = [0u8; VAL_SIZE];
     if let Some(k) = t.lookup_le(s, lblk, &mut v)? {
-        let e = decode(ino, k, &v, s.block_count())?;
+        let e = decode(ino, k, &v, s.block_count(), s.data_start())?;
         if lblk < e.end() {
             return Ok(Map::Mapped(e));
         }
@@ -224,10 +224,10 @@ pub fn convert<S: Store>(s: &S, a: &mut Alloc, ino: u64, start: u64, len: u64, n
 /// Frees every extent and tree node of a file; returns data blocks freed.
 pub fn destroy<S: Store>(s: &S, a: &mut Alloc, ino: u64, nodes_delta: &mut i64) -> Result<u64, Error> {
     let mut t = tree(ino);
-    let bc = s.block_count();
+    let (bc, ds) = (s.block_count(), s.data_start());
     let mut freed = 0;
     let r = t.destroy(s, a, &mut |a, k, v| {
-        let e = decode(ino, k, v, bc)?;
+        let e = decode(ino, k, v, bc, ds)?;
         a.free(s, e.pblk, e.len)?;
         freed += e.len;
         Ok(())

@@ -232,8 +232,11 @@ impl Inode {
         if ino_rec.nlink > MAX_NLINK {
             return Err(bad("link count out of range"));
         }
-        if ino_rec.size > i64::MAX as u64 || ino_rec.nblocks >= block_count {
+        if ino_rec.size > i64::MAX as u64 {
             return Err(bad("size out of range"));
+        }
+        if ino_rec.nblocks >= block_count {
+            return Err(bad("block count out of range"));
         }
         if le::u16_at(buf, off::FORK) != Some(ino_rec.fork() as u16) {
             return Err(bad("fork format does not match file type"));

@@ -60,6 +60,11 @@ pub trait Store {
     fn block_count(&self) -> u64;
     /// The fsid every header must carry.
     fn fsid(&self) -> u64;
+    /// The first block after the fixed metadata: file data and tree nodes
+    /// live at or after it.
+    fn data_start(&self) -> u64 {
+        1
+    }
     /// Reads block `blk`, unverified.
     fn read(&self, blk: u64) -> Result<Self::Buf<'_>, Error>;
     /// Records that `buf` was changed; it reaches the disk at the next sync.

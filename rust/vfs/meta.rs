@@ -27,6 +27,7 @@ pub struct Dev {
     block_log: u32,
     block_count: u64,
     fsid: u64,
+    data_start: u64,
 }
 
 // SAFETY: `Dev` is a handle to the superblock; every function it calls is
@@ -41,7 +42,12 @@ impl Dev {
     /// `raw` must be a superblock with a block device that stays live while
     /// the returned value is used.
     pub(crate) unsafe fn new(raw: *mut RawSuperBlock, block_log: u32, block_count: u64, fsid: u64) -> Self {
-        Dev { raw, block_log, block_count, fsid }
+        Dev { raw, block_log, block_count, fsid, data_start: 1 }
+    }
+
+    /// Sets the first block after the fixed metadata.
+    pub fn with_data_start(self, data_start: u64) -> Self {
+        Dev { data_start, ..self }
     }
 
     /// Block size in bytes.
@@ -145,13 +151,13 @@ impl<'a> BdevStore<'a> {
 
     /// Writes out the changed blocks.
     pub fn flush(&self, flush_cache: bool) -> Result {
-        let mut d = self.dirty.borrow_mut();
+        let mut d = self.dirty.try_borrow_mut().map_err(|_| EBUSY)?;
         self.dev.flush(&mut d, flush_cache)
     }
 
     /// Blocks waiting to be written.
     pub fn pending(&self) -> usize {
-        self.dirty.borrow().len()
+        self.dirty.try_borrow().map_or(0, |d| d.len())
     }
 }
 
@@ -206,6 +212,10 @@ impl Store for BdevStore<'_> {
         self.dev.fsid
     }
 
+    fn data_start(&self) -> u64 {
+        self.dev.data_start
+    }
+
     fn read(&self, blk: u64) -> core::result::Result<MetaBuf<'_>, CoreError> {
         if blk >= self.dev.block_count {
             return Err(CoreError::Corrupt { what: "block number", blkno: blk, why: "beyond the filesystem" });
@@ -223,7 +233,9 @@ impl Store for BdevStore<'_> {
     }
 
     fn dirty(&self, buf: &mut MetaBuf<'_>) {
-        let mut d = self.dirty.borrow_mut();
+        // The set is only borrowed inside this store's own methods, never
+        // across a call back into it.
+        let Ok(mut d) = self.dirty.try_borrow_mut() else { return };
         if d.tree.get(&buf.blk).is_some() {
             return;
         }
@@ -252,7 +264,7 @@ impl Store for BdevStore<'_> {
 impl BdevStore<'_> {
     fn forget_range(&self, start: u64, len: u64) {
         let end = start.saturating_add(len);
-        let mut d = self.dirty.borrow_mut();
+        let Ok(mut d) = self.dirty.try_borrow_mut() else { return };
         loop {
             let Some(c) = d.tree.cursor_lower_bound(&start) else { break };
             if *c.current().0 >= end {
