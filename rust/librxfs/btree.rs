@@ -216,6 +216,19 @@ impl Tree {
         Ok(buf)
     }
 
+    /// Checks a node against its parent: its first key is the parent's key
+    /// for it, and an interior node is not empty.
+    fn check_link(&self, b: &[u8], loc: Loc, want_min: Option<u64>) -> Result<(), Error> {
+        let level = level_of(b);
+        if want_min.is_some_and(|m| key_at(b, 0, esz(self.desc, level)) != m) {
+            return Err(self.corrupt(self.blkno(loc), "parent key is not child's first key"));
+        }
+        if nrecs_of(b) == 0 && level > 0 {
+            return Err(self.corrupt(self.blkno(loc), "empty interior node"));
+        }
+        Ok(())
+    }
+
     /// Walks from the root to the leaf that holds `key` (or would).
     fn descend<S: Store>(&self, s: &S, key: u64) -> Result<Path, Error> {
         let mut path = Path { steps: [Step { loc: Loc::Root, idx: 0 }; MAX_LEVELS], depth: 0 };
@@ -228,14 +241,7 @@ impl Tree {
             let level = level_of(b);
             let e = esz(self.desc, level);
             let n = nrecs_of(b);
-            if let Some(m) = want_min {
-                if key_at(b, 0, e) != m {
-                    return Err(self.corrupt(self.blkno(loc), "parent key is not child's first key"));
-                }
-            }
-            if n == 0 && level > 0 {
-                return Err(self.corrupt(self.blkno(loc), "empty interior node"));
-            }
+            self.check_link(b, loc, want_min)?;
             let idx = find_le(b, n, e, key).unwrap_or(0);
             let step = path
                 .steps
@@ -606,14 +612,7 @@ impl Tree {
             let level = level_of(b);
             let e = esz(self.desc, level);
             let n = nrecs_of(b);
-            if let Some(m) = want_min {
-                if key_at(b, 0, e) != m {
-                    return Err(self.corrupt(self.blkno(loc), "parent key is not child's first key"));
-                }
-            }
-            if n == 0 && level > 0 {
-                return Err(self.corrupt(self.blkno(loc), "empty interior node"));
-            }
+            self.check_link(b, loc, want_min)?;
             node(if let Loc::Blk(b) = loc { Some(b) } else { None }, level)?;
             if level == 0 {
                 for i in 0..n {
