@@ -803,6 +803,9 @@ static int op_errors(void)
 
 	if (f < 0 || f2 < 0 || d < 0 || f == f2)
 		return 1;
+	/* Not below the directory: those renames fail with EINVAL or ENOTEMPTY first. */
+	if (m_within(D[f].parent, D[d].ino))
+		return 1;
 	P(f, a);
 	switch (which++ % 12) {
 	case 0:
@@ -1439,7 +1442,12 @@ static int sabotage(int kind, int undo)
 		struct timespec pts[2] = { sab_pst.st_atim, sab_pst.st_mtim };
 
 		r = sabotage_op(kind, 1);
-		/* The change and its undoing touched times the model may check. */
+		/*
+		 * The change and its undoing touched times the model may
+		 * check, and chown or a write may have cleared set-id bits.
+		 */
+		if (!r && !S_ISLNK(sab_st.st_mode))
+			r = chmod(sab_file, sab_st.st_mode & 07777);
 		if (!r)
 			r = utimensat(AT_FDCWD, sab_file, ts, AT_SYMLINK_NOFOLLOW);
 		if (!r)
@@ -1464,7 +1472,9 @@ static int sabotage_op(int kind, int undo)
 
 		do
 			dent = rand_dent(mask);
-		while (dent < 0 || (mask == M(T_REG) && !I[D[dent].ino].size));
+		while (dent < 0 || (mask == M(T_REG) && !I[D[dent].ino].size) ||
+		       (kind == 5 && !I[D[dent].ino].times_set) ||
+		       (kind == 8 && I[D[dent].ino].nlink != 1));
 		P(dent, saved);
 		lstat(saved, &st);
 		sabotage_saved(saved, PD(D[dent].parent, q));
