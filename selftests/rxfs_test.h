@@ -160,6 +160,15 @@ static inline int rxfs_kmsg_count(int fd, const char *needle, char *last, size_t
 }
 
 /*
+ * Test cases run in forked children that end with _exit(), which drops
+ * buffered stdio: keep stdout line-buffered even when it is a pipe or file.
+ */
+static void __attribute__((constructor)) rxfs_stdout_line_buffered(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+/*
  * The filesystem under test. Most tests are filesystem-agnostic and can be
  * validated against a baseline:
  *
