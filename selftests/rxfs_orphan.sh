@@ -28,7 +28,8 @@
 # Environment: RXFS_TEST_FSTYPE (ext4, xfs: validate against a baseline with
 # --no-module), RXFS_TEST_BS, RXFS_TEST_MKFS, RXFS_TEST_FSCK reach the guest
 # through vm-run. RXFS_ORPHAN_IMG=PATH uses and keeps that image (default: a
-# temporary one, removed); RXFS_ORPHAN_SIZE is its size (default 64M).
+# temporary one, removed); RXFS_ORPHAN_SIZE is its size (default 64M; xfs
+# needs RXFS_ORPHAN_SIZE=512M, mkfs.xfs refuses less than 300 MB).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
