@@ -99,6 +99,16 @@ fn set_bit(b: &mut [u8], i: u64, v: bool) {
     }
 }
 
+// Division that cannot panic: geometry divisors are never zero for a
+// valid block size, and a zero gives zero rather than a panic.
+fn div(a: u64, b: u64) -> u64 {
+    a.checked_div(b).unwrap_or(0)
+}
+
+fn rem(a: u64, b: u64) -> u64 {
+    a.checked_rem(b).unwrap_or(0)
+}
+
 impl Alloc {
     /// An allocator over `geo` with `free` blocks free.
     pub fn new(geo: Geometry, free: u64) -> Self {
@@ -111,14 +121,14 @@ impl Alloc {
     }
 
     fn summary_loc(&self, g: u64) -> (u64, usize) {
-        let blk = self.geo.summary_start + g / self.geo.sums_per_block;
-        (blk, HDR_SIZE + ((g % self.geo.sums_per_block) * 4) as usize)
+        let blk = self.geo.summary_start + div(g, self.geo.sums_per_block);
+        (blk, HDR_SIZE + ((rem(g, self.geo.sums_per_block)) * 4) as usize)
     }
 
     fn read_summary<'s, S: Store>(&self, s: &'s S, g: u64) -> Result<(S::Buf<'s>, usize), Error> {
         let (blk, off) = self.summary_loc(g);
         let buf = s.read(blk)?;
-        meta::verify(&buf, SUMMARY, meta::MAGIC_SUMMARY, blk, Some(g / self.geo.sums_per_block), s.fsid())?;
+        meta::verify(&buf, SUMMARY, meta::MAGIC_SUMMARY, blk, Some(div(g, self.geo.sums_per_block)), s.fsid())?;
         Ok((buf, off))
     }
 
@@ -130,6 +140,17 @@ impl Alloc {
             return Err(Error::Corrupt { what: SUMMARY, blkno: self.summary_loc(g).0, why: "free count larger than group" });
         }
         Ok(n)
+    }
+
+    /// Checks that group `g`'s summary count can change by `delta`, before
+    /// its bitmap is touched, so a damaged summary fails an allocation or a
+    /// free without changing anything.
+    fn check_group_free<S: Store>(&self, s: &S, g: u64, delta: i64) -> Result<(), Error> {
+        let n = self.group_free(s, g)? as i64 + delta;
+        if n < 0 || n as u64 > self.geo.group_len(g) {
+            return Err(Error::Corrupt { what: SUMMARY, blkno: self.summary_loc(g).0, why: "free count out of range" });
+        }
+        Ok(())
     }
 
     fn add_group_free<S: Store>(&self, s: &S, g: u64, delta: i64) -> Result<(), Error> {
@@ -153,9 +174,9 @@ impl Alloc {
 
     /// Whether block `b` is marked in use.
     pub fn is_used<S: Store>(&self, s: &S, b: u64) -> Result<bool, Error> {
-        let g = b / self.geo.bits_per_group;
+        let g = div(b, self.geo.bits_per_group);
         let buf = self.read_bitmap(s, g)?;
-        Ok(bit(&buf, b % self.geo.bits_per_group))
+        Ok(bit(&buf, rem(b, self.geo.bits_per_group)))
     }
 
     /// Allocates up to `maxlen` contiguous blocks, the first free run at or
@@ -165,11 +186,11 @@ impl Alloc {
             return Err(Error::NoSpace);
         }
         let goal = if goal >= self.geo.block_count { 0 } else { goal };
-        let g0 = goal / self.geo.bits_per_group;
+        let g0 = div(goal, self.geo.bits_per_group);
         // g0 from the goal, the other groups in order, then g0 from its start.
         for round in 0..=self.geo.groups {
-            let g = (g0 + round) % self.geo.groups;
-            let from = if round == 0 { goal % self.geo.bits_per_group } else { 0 };
+            let g = rem(g0 + round, self.geo.groups);
+            let from = if round == 0 { rem(goal, self.geo.bits_per_group) } else { 0 };
             if self.group_free(s, g)? == 0 {
                 continue;
             }
@@ -196,8 +217,11 @@ impl Alloc {
             }
             let mut n = 0;
             while i + n < len && n < maxlen && !bit(&buf, i + n) {
-                set_bit(&mut buf, i + n, true);
                 n += 1;
+            }
+            self.check_group_free(s, g, -(n as i64))?;
+            for j in i..i + n {
+                set_bit(&mut buf, j, true);
             }
             meta::commit(s, &mut buf);
             drop(buf);
@@ -242,7 +266,7 @@ impl Alloc {
         }
         let mut b = start;
         while b < end {
-            let g = b / self.geo.bits_per_group;
+            let g = div(b, self.geo.bits_per_group);
             let gstart = g * self.geo.bits_per_group;
             let gend = (gstart + self.geo.group_len(g)).min(end);
             let mut buf = self.read_bitmap(s, g)?;
@@ -255,12 +279,13 @@ impl Alloc {
                     });
                 }
             }
+            let n = gend - b;
+            self.check_group_free(s, g, if used { -(n as i64) } else { n as i64 })?;
             for i in b - gstart..gend - gstart {
                 set_bit(&mut buf, i, used);
             }
             meta::commit(s, &mut buf);
             drop(buf);
-            let n = gend - b;
             self.add_group_free(s, g, if used { -(n as i64) } else { n as i64 })?;
             if used {
                 self.free = self.free.saturating_sub(n);
@@ -302,5 +327,48 @@ impl Alloc {
         let mut a = Alloc::new(geo, geo.block_count);
         a.mark_used(s, 0, geo.meta_blocks())?;
         Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::mem::MemStore;
+
+    fn setup(bs: usize, blocks: u64) -> (MemStore, Alloc) {
+        let s = MemStore::new(bs, blocks, 7);
+        let a = Alloc::format(Geometry::new(bs as u32, blocks), &s).unwrap();
+        (s, a)
+    }
+
+    #[test]
+    fn alloc_free_roundtrip_across_groups() {
+        for bs in [1024usize, 4096] {
+            let blocks = Geometry::new(bs as u32, 1).bits_per_group * 2 + 100;
+            let (s, mut a) = setup(bs, blocks);
+            let free0 = a.free;
+            let mut got = Vec::new();
+            while let Ok((b, n)) = a.alloc(&s, 0, 1000) {
+                got.push((b, n));
+            }
+            assert_eq!(a.free, 0);
+            assert_eq!(got.iter().map(|g| g.1).sum::<u64>(), free0);
+            for (b, n) in got {
+                a.free(&s, b, n).unwrap();
+            }
+            assert_eq!(a.free, free0);
+            assert!(matches!(a.free(&s, a.geo.meta_blocks() + 3, 1), Err(Error::Corrupt { .. })));
+        }
+    }
+
+    #[test]
+    fn damaged_summary_changes_nothing() {
+        let (s, mut a) = setup(1024, 4096);
+        let (b, n) = a.alloc(&s, 0, 8).unwrap();
+        let bitmap_before = s.raw(a.geo.bitmap_start).clone();
+        s.raw(a.geo.summary_start)[HDR_SIZE] ^= 1;
+        assert!(a.free(&s, b, n).is_err());
+        assert!(a.alloc(&s, 0, 8).is_err());
+        assert_eq!(*s.raw(a.geo.bitmap_start), bitmap_before);
     }
 }
