@@ -118,6 +118,17 @@ pub fn next_extent<S: Store>(s: &S, ino: u64, lblk: u64) -> Result<Option<Extent
     }
 }
 
+/// The first extent overlapping `pos..end`, and the overlap's bounds.
+fn first_overlap<S: Store>(s: &S, ino: u64, pos: u64, end: u64) -> Result<Option<(Extent, u64, u64)>, Error> {
+    if pos >= end {
+        return Ok(None);
+    }
+    match next_extent(s, ino, pos)? {
+        Some(e) if e.lblk < end => Ok(Some((e, e.lblk.max(pos), e.end().min(end)))),
+        _ => Ok(None),
+    }
+}
+
 /// Adds an extent over a hole, merging with its left neighbour when they
 /// are contiguous on disk and in the same state.
 pub fn insert<S: Store>(s: &S, a: &mut Alloc, ino: u64, e: Extent, nodes_delta: &mut i64) -> Result<(), Error> {
@@ -153,13 +164,7 @@ pub fn remove<S: Store>(
     let mut unmapped = 0;
     let mut t = tree(ino);
     let r = (|| {
-        while pos < end {
-            let Some(e) = next_extent(s, ino, pos)? else { break };
-            if e.lblk >= end {
-                break;
-            }
-            let os = e.lblk.max(start);
-            let oe = e.end().min(end);
+        while let Some((e, os, oe)) = first_overlap(s, ino, pos, end)? {
             // Keep the head and the tail, free the middle.
             let head = os - e.lblk;
             let tail = e.end() - oe;
@@ -189,17 +194,11 @@ pub fn convert<S: Store>(s: &S, a: &mut Alloc, ino: u64, start: u64, len: u64, n
     let mut pos = start;
     let mut t = tree(ino);
     let r = (|| {
-        while pos < end {
-            let Some(e) = next_extent(s, ino, pos)? else { break };
-            if e.lblk >= end {
-                break;
-            }
+        while let Some((e, os, oe)) = first_overlap(s, ino, pos, end)? {
             if !e.unwritten {
-                pos = e.end();
+                pos = oe;
                 continue;
             }
-            let os = e.lblk.max(start);
-            let oe = e.end().min(end);
             let head = os - e.lblk;
             let tail = e.end() - oe;
             let mid = Extent { lblk: os, pblk: e.pblk + head, len: oe - os, unwritten: false };
@@ -234,4 +233,76 @@ pub fn destroy<S: Store>(s: &S, a: &mut Alloc, ino: u64, nodes_delta: &mut i64) 
     });
     *nodes_delta += t.nodes_delta;
     r.map(|()| freed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btree::tests::{setup, Rng};
+    use std::collections::BTreeMap;
+
+    /// Random maps, unmaps and conversions against a per-block model; every
+    /// block's mapping and the free count are checked after each step.
+    #[test]
+    fn random_ops_match_a_block_model() {
+        for bs in [1024usize, 4096] {
+            let (s, mut a, ino) = setup(bs, 1 << 14);
+            let free0 = a.free;
+            let mut model: BTreeMap<u64, (u64, bool)> = BTreeMap::new();
+            let mut rng = Rng(bs as u64 * 31 + 7);
+            let mut nodes = 0i64;
+            for step in 0..600 {
+                let start = rng.below(600);
+                let len = 1 + rng.below(40);
+                match rng.below(3) {
+                    0 => {
+                        // Map the holes in the range.
+                        for b in start..start + len {
+                            if model.contains_key(&b) {
+                                continue;
+                            }
+                            let (p, _) = a.alloc(&s, rng.below(1 << 14), 1).unwrap();
+                            let unwritten = rng.below(2) == 0;
+                            insert(&s, &mut a, ino, Extent { lblk: b, pblk: p, len: 1, unwritten }, &mut nodes).unwrap();
+                            model.insert(b, (p, unwritten));
+                        }
+                    }
+                    1 => {
+                        let n = remove(&s, &mut a, ino, start, len, &mut nodes).unwrap();
+                        let gone: Vec<u64> = model.range(start..start + len).map(|(k, _)| *k).collect();
+                        assert_eq!(n, gone.len() as u64);
+                        for b in gone {
+                            model.remove(&b);
+                        }
+                    }
+                    _ => {
+                        convert(&s, &mut a, ino, start, len, &mut nodes).unwrap();
+                        for (_, v) in model.range_mut(start..start + len) {
+                            v.1 = false;
+                        }
+                    }
+                }
+                if step % 20 != 19 {
+                    assert_eq!(a.free + model.len() as u64 + nodes as u64, free0);
+                    continue;
+                }
+                for b in 0..650 {
+                    let got = match lookup(&s, ino, b).unwrap() {
+                        Map::Mapped(e) => Some((e.pblk + (b - e.lblk), e.unwritten)),
+                        Map::Hole(n) => {
+                            assert!(n >= 1);
+                            None
+                        }
+                    };
+                    assert_eq!(got, model.get(&b).copied(), "block {b}");
+                }
+                assert_eq!(a.free + model.len() as u64 + nodes as u64, free0);
+            }
+            let mut d = 0;
+            let freed = destroy(&s, &mut a, ino, &mut d).unwrap();
+            assert_eq!(freed, model.len() as u64);
+            assert_eq!(nodes + d, 0);
+            assert_eq!(a.free, free0);
+        }
+    }
 }
