@@ -152,13 +152,6 @@ impl Tree {
         Error::Corrupt { what: self.desc.what, blkno, why }
     }
 
-    /// Initialises an empty root in a fresh inode block.
-    pub fn init_root(buf: &mut [u8], fork_off: usize) {
-        if let Some(b) = buf.get_mut(fork_off..) {
-            b.fill(0);
-        }
-    }
-
     fn base(&self, loc: Loc) -> usize {
         match loc {
             Loc::Root => self.fork_off,
@@ -173,12 +166,15 @@ impl Tree {
         }
     }
 
-    /// Reads a node and checks it: header, level, count, key order.
+    /// Reads a node and checks it: header, level, count, key order, child
+    /// pointers, and (given the parent's key for it, `want_min`) its link to
+    /// the parent.
     fn open<'s, S: Store>(
         &self,
         s: &'s S,
         loc: Loc,
         want_level: Option<u16>,
+        want_min: Option<u64>,
     ) -> Result<S::Buf<'s>, Error> {
         let blk = self.blkno(loc);
         let buf = s.read(blk)?;
@@ -213,6 +209,7 @@ impl Tree {
                 }
             }
         }
+        self.check_link(b, loc, want_min)?;
         Ok(buf)
     }
 
@@ -236,12 +233,11 @@ impl Tree {
         let mut want: Option<u16> = None;
         let mut want_min: Option<u64> = None;
         loop {
-            let buf = self.open(s, loc, want)?;
+            let buf = self.open(s, loc, want, want_min)?;
             let b = buf.get(self.base(loc)..).unwrap_or(&[]);
             let level = level_of(b);
             let e = esz(self.desc, level);
             let n = nrecs_of(b);
-            self.check_link(b, loc, want_min)?;
             let idx = find_le(b, n, e, key).unwrap_or(0);
             let step = path
                 .steps
@@ -262,7 +258,7 @@ impl Tree {
     pub fn lookup_le<S: Store>(&self, s: &S, key: u64, out: &mut [u8]) -> Result<Option<u64>, Error> {
         let path = self.descend(s, key)?;
         let leaf = path.steps[path.depth - 1];
-        let buf = self.open(s, leaf.loc, Some(0))?;
+        let buf = self.open(s, leaf.loc, Some(0), None)?;
         let b = buf.get(self.base(leaf.loc)..).unwrap_or(&[]);
         let e = esz(self.desc, 0);
         match find_le(b, nrecs_of(b), e, key) {
@@ -286,7 +282,7 @@ impl Tree {
             let path = self.descend(s, k)?;
             let mut upper = None;
             for st in &path.steps[..path.depth - 1] {
-                let buf = self.open(s, st.loc, None)?;
+                let buf = self.open(s, st.loc, None, None)?;
                 let b = buf.get(self.base(st.loc)..).unwrap_or(&[]);
                 let e = esz(self.desc, level_of(b));
                 if st.idx + 1 < nrecs_of(b) {
@@ -294,7 +290,7 @@ impl Tree {
                 }
             }
             let leaf = path.steps[path.depth - 1];
-            let buf = self.open(s, leaf.loc, Some(0))?;
+            let buf = self.open(s, leaf.loc, Some(0), None)?;
             let b = buf.get(self.base(leaf.loc)..).unwrap_or(&[]);
             let e = esz(self.desc, 0);
             let n = nrecs_of(b);
@@ -315,6 +311,25 @@ impl Tree {
         Err(self.corrupt(self.ino, "separator key not found"))
     }
 
+    /// Allocates and initialises an empty node block near `hint`.
+    fn new_node<'s, S: Store>(
+        &mut self,
+        s: &'s S,
+        a: &mut Alloc,
+        path: &Path,
+        hint: u64,
+    ) -> Result<(u64, S::Buf<'s>), Error> {
+        let nb = a.alloc_meta(s, hint)?;
+        self.nodes_delta += 1;
+        self.check_fresh(path, nb)?;
+        let mut buf = s.read(nb)?;
+        meta::init(&mut buf, self.desc.magic, nb, self.ino, s.fsid());
+        if let Some(t) = buf.get_mut(HDR_SIZE..) {
+            t.fill(0);
+        }
+        Ok((nb, buf))
+    }
+
     /// A block just allocated must not be one the tree is using: only a
     /// damaged bitmap (a used block marked free) makes that happen.
     fn check_fresh(&self, path: &Path, nb: u64) -> Result<(), Error> {
@@ -328,7 +343,7 @@ impl Tree {
     pub fn update<S: Store>(&self, s: &S, key: u64, val: &[u8]) -> Result<(), Error> {
         let path = self.descend(s, key)?;
         let leaf = path.steps[path.depth - 1];
-        let mut buf = self.open(s, leaf.loc, Some(0))?;
+        let mut buf = self.open(s, leaf.loc, Some(0), None)?;
         let base = self.base(leaf.loc);
         let e = esz(self.desc, 0);
         let b = buf.get_mut(base..).unwrap_or(&mut []);
@@ -349,7 +364,7 @@ impl Tree {
         while li > 0 {
             li -= 1;
             let st = path.steps[li];
-            let mut buf = self.open(s, st.loc, None)?;
+            let mut buf = self.open(s, st.loc, None, None)?;
             let base = self.base(st.loc);
             let b = buf.get_mut(base..).unwrap_or(&mut []);
             le::put_u64(b, NODE_HDR + st.idx * 16, key);
@@ -373,7 +388,7 @@ impl Tree {
         let mut li = path.depth - 1;
         {
             let leaf = path.steps[li];
-            let buf = self.open(s, leaf.loc, Some(0))?;
+            let buf = self.open(s, leaf.loc, Some(0), None)?;
             let b = buf.get(self.base(leaf.loc)..).unwrap_or(&[]);
             let e = esz(self.desc, 0);
             let pos = match find_le(b, nrecs_of(b), e, key) {
@@ -388,7 +403,7 @@ impl Tree {
         loop {
             let st = path.steps[li];
             let e = esz(self.desc, level);
-            let mut buf = self.open(s, st.loc, Some(level))?;
+            let mut buf = self.open(s, st.loc, Some(level), None)?;
             let base = self.base(st.loc);
             let blen = buf.len() - base;
             let n = nrecs_of(buf.get(base..).unwrap_or(&[]));
@@ -410,14 +425,7 @@ impl Tree {
                 if path.depth >= MAX_LEVELS {
                     return Err(Error::TooBig);
                 }
-                let nb = a.alloc_meta(s, self.ino)?;
-                self.nodes_delta += 1;
-                self.check_fresh(&path, nb)?;
-                let mut cbuf = s.read(nb)?;
-                meta::init(&mut cbuf, self.desc.magic, nb, self.ino, s.fsid());
-                if let Some(t) = cbuf.get_mut(HDR_SIZE..) {
-                    t.fill(0);
-                }
+                let (nb, mut cbuf) = self.new_node(s, a, &path, self.ino)?;
                 let first;
                 {
                     let rb = buf.get_mut(base..).unwrap_or(&mut []);
@@ -446,14 +454,7 @@ impl Tree {
             }
             // Split a full block node: the upper half moves to a new right
             // sibling, whose first key then goes into the parent.
-            let nb = a.alloc_meta(s, self.blkno(st.loc))?;
-            self.nodes_delta += 1;
-            self.check_fresh(&path, nb)?;
-            let mut rbuf = s.read(nb)?;
-            meta::init(&mut rbuf, self.desc.magic, nb, self.ino, s.fsid());
-            if let Some(t) = rbuf.get_mut(HDR_SIZE..) {
-                t.fill(0);
-            }
+            let (nb, mut rbuf) = self.new_node(s, a, &path, self.blkno(st.loc))?;
             let left_n = (n + 1) / 2;
             let right_n = n - left_n;
             {
@@ -505,7 +506,7 @@ impl Tree {
         let path_idx;
         {
             let leaf = path.steps[li];
-            let buf = self.open(s, leaf.loc, Some(0))?;
+            let buf = self.open(s, leaf.loc, Some(0), None)?;
             let b = buf.get(self.base(leaf.loc)..).unwrap_or(&[]);
             let e = esz(self.desc, 0);
             match find_le(b, nrecs_of(b), e, key) {
@@ -523,7 +524,7 @@ impl Tree {
         loop {
             let st = path.steps[li];
             let e = esz(self.desc, level);
-            let mut buf = self.open(s, st.loc, Some(level))?;
+            let mut buf = self.open(s, st.loc, Some(level), None)?;
             let base = self.base(st.loc);
             let b = buf.get_mut(base..).unwrap_or(&mut []);
             let n = nrecs_of(b);
@@ -554,7 +555,7 @@ impl Tree {
     /// While the root has a single child that fits in it, pulls the child up.
     fn collapse_root<S: Store>(&mut self, s: &S, a: &mut Alloc) -> Result<(), Error> {
         loop {
-            let mut rbuf = self.open(s, Loc::Root, None)?;
+            let mut rbuf = self.open(s, Loc::Root, None, None)?;
             let base = self.fork_off;
             let rb = rbuf.get_mut(base..).unwrap_or(&mut []);
             let level = level_of(rb);
@@ -562,7 +563,7 @@ impl Tree {
                 return Ok(());
             }
             let child = child_at(rb, 0, 16);
-            let cbuf = self.open(s, Loc::Blk(child), Some(level - 1))?;
+            let cbuf = self.open(s, Loc::Blk(child), Some(level - 1), None)?;
             let cb = cbuf.get(HDR_SIZE..).unwrap_or(&[]);
             let ce = esz(self.desc, level - 1);
             let cn = nrecs_of(cb);
@@ -606,13 +607,12 @@ impl Tree {
         rec: &mut dyn FnMut(u64, &[u8]) -> Result<(), Error>,
         last: &mut Option<u64>,
     ) -> Result<(), Error> {
-        let (level, n, kids) = {
-            let buf = self.open(s, loc, want)?;
+        let (level, n) = {
+            let buf = self.open(s, loc, want, want_min)?;
             let b = buf.get(self.base(loc)..).unwrap_or(&[]);
             let level = level_of(b);
             let e = esz(self.desc, level);
             let n = nrecs_of(b);
-            self.check_link(b, loc, want_min)?;
             node(if let Loc::Blk(b) = loc { Some(b) } else { None }, level)?;
             if level == 0 {
                 for i in 0..n {
@@ -626,14 +626,13 @@ impl Tree {
                 }
                 return Ok(());
             }
-            (level, n, ())
+            (level, n)
         };
-        let _ = kids;
         for i in 0..n {
             // Re-read the parent for each child: handles are not held across
             // the recursion, so the depth of held handles stays at one.
             let (ck, c) = {
-                let buf = self.open(s, loc, Some(level))?;
+                let buf = self.open(s, loc, Some(level), None)?;
                 let b = buf.get(self.base(loc)..).unwrap_or(&[]);
                 (key_at(b, i, 16), child_at(b, i, 16))
             };
@@ -661,20 +660,20 @@ impl Tree {
         })?;
         first_err?;
         let (level, n) = {
-            let buf = self.open(s, Loc::Root, None)?;
+            let buf = self.open(s, Loc::Root, None, None)?;
             let b = buf.get(self.fork_off..).unwrap_or(&[]);
             (level_of(b), nrecs_of(b))
         };
         if level > 0 {
             for i in 0..n {
                 let c = {
-                    let buf = self.open(s, Loc::Root, None)?;
+                    let buf = self.open(s, Loc::Root, None, None)?;
                     child_at(buf.get(self.fork_off..).unwrap_or(&[]), i, 16)
                 };
                 self.free_subtree(s, a, c, level - 1)?;
             }
         }
-        let mut rbuf = self.open(s, Loc::Root, None)?;
+        let mut rbuf = self.open(s, Loc::Root, None, None)?;
         if let Some(rb) = rbuf.get_mut(self.fork_off..) {
             rb.fill(0);
         }
@@ -687,12 +686,12 @@ impl Tree {
     fn free_subtree<S: Store>(&mut self, s: &S, a: &mut Alloc, blk: u64, level: u16) -> Result<(), Error> {
         if level > 0 {
             let n = {
-                let buf = self.open(s, Loc::Blk(blk), Some(level))?;
+                let buf = self.open(s, Loc::Blk(blk), Some(level), None)?;
                 nrecs_of(buf.get(HDR_SIZE..).unwrap_or(&[]))
             };
             for i in 0..n {
                 let c = {
-                    let buf = self.open(s, Loc::Blk(blk), Some(level))?;
+                    let buf = self.open(s, Loc::Blk(blk), Some(level), None)?;
                     child_at(buf.get(HDR_SIZE..).unwrap_or(&[]), i, 16)
                 };
                 self.free_subtree(s, a, c, level - 1)?;

@@ -29,7 +29,7 @@
 
 use super::error::Error;
 use super::le;
-use super::meta::{self, HDR_SIZE};
+use super::meta;
 
 /// Where the data fork starts.
 pub const FORK_OFF: usize = 192;
@@ -272,7 +272,6 @@ impl Inode {
 pub fn init_block(buf: &mut [u8], ino: u64, fsid: u64) {
     buf.fill(0);
     meta::init(buf, meta::MAGIC_INODE, ino, ino, fsid);
-    let _ = HDR_SIZE;
 }
 
 /// The inline data (symlink target) of a verified inode block.

@@ -100,11 +100,6 @@ pub fn commit<S: Store>(s: &S, buf: &mut S::Buf<'_>) {
     s.dirty(buf);
 }
 
-/// The owner recorded in a block's header (0 if the block is short).
-pub fn owner_of(buf: &[u8]) -> u64 {
-    le::u64_at(buf, 16).unwrap_or(0)
-}
-
 /// The magic recorded in a block's header (0 if the block is short).
 pub fn magic_of(buf: &[u8]) -> u32 {
     le::u32_at(buf, 0).unwrap_or(0)
