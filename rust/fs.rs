@@ -92,11 +92,10 @@ impl FsInfo {
     /// Writes the superblock and every changed block; with `wait`, also
     /// flushes the device cache.
     pub fn sync(&self, wait: bool) -> Result<(), Error> {
-        let r = self.with(|cx| {
+        self.with(|cx| {
             write_sb(cx)?;
             cx.s.flush(wait).map_err(|e| Error::Io(-e.to_errno()))
-        });
-        r
+        })
     }
 }
 
@@ -159,6 +158,14 @@ fn dtype(m: u32) -> u8 {
 fn add_nblocks(cx: &Ctx<'_>, ino: u64, delta: i64) -> Result<u64, Error> {
     let i = inode::modify(&cx.s, ino, |i| i.nblocks = i.nblocks.saturating_add_signed(delta))?;
     Ok(i.nblocks)
+}
+
+/// Charges a directory for the tree nodes an entry change added or freed.
+fn charge_nodes(cx: &Ctx<'_>, dir: u64, delta: i64) -> Result<(), Error> {
+    if delta != 0 {
+        add_nblocks(cx, dir, delta)?;
+    }
+    Ok(())
 }
 
 /// Reads inode `ino`; a symlink's target goes to `link`.
@@ -235,20 +242,15 @@ fn drop_inode_block(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
 /// it on the orphan list). Fills in `d.ino` and `d.generation`.
 pub fn create(fs: &FsInfo, dir: u64, name: &[u8], d: &mut DInode, link: &[u8], tmpfile: bool) -> Result<(), Error> {
     fs.with(|cx| {
-        if !tmpfile {
-            dir::check_name(name)?;
-            if dir::lookup(&cx.s, dir, fs.seed, name)?.is_some() {
-                return Err(Error::Exists);
-            }
-        }
+        // dir::add checks the name and that it is new; the VFS has already
+        // looked it up, so failing after the inode block is written is rare.
         let ino = new_inode(cx, dir, dir, d, link)?;
         let r = if tmpfile {
             orphan::add(&cx.s, &mut cx.sb.orphan_head, ino)
         } else {
             let mut delta = 0;
             let e = Entry { ino, dtype: dtype(d.mode), name };
-            dir::add(&cx.s, cx.a, dir, fs.seed, &e, &mut delta)
-                .and_then(|_| if delta != 0 { add_nblocks(cx, dir, delta).map(|_| ()) } else { Ok(()) })
+            dir::add(&cx.s, cx.a, dir, fs.seed, &e, &mut delta).and_then(|_| charge_nodes(cx, dir, delta))
         };
         if let Err(e) = r {
             drop_inode_block(cx, ino)?;
@@ -263,10 +265,7 @@ pub fn link(fs: &FsInfo, dir: u64, name: &[u8], ino: u64, m: u32) -> Result<(), 
     fs.with(|cx| {
         let mut delta = 0;
         dir::add(&cx.s, cx.a, dir, fs.seed, &Entry { ino, dtype: dtype(m), name }, &mut delta)?;
-        if delta != 0 {
-            add_nblocks(cx, dir, delta)?;
-        }
-        Ok(())
+        charge_nodes(cx, dir, delta)
     })
 }
 
@@ -281,13 +280,8 @@ fn orphan_last_link(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
 pub fn unlink(fs: &FsInfo, dir: u64, name: &[u8], ino: u64, last: bool) -> Result<(), Error> {
     fs.with(|cx| {
         let mut delta = 0;
-        let found = dir::remove(&cx.s, cx.a, dir, fs.seed, name, &mut delta)?;
-        if delta != 0 {
-            add_nblocks(cx, dir, delta)?;
-        }
-        if found != ino {
-            return Err(Error::Corrupt { what: "directory", blkno: dir, why: "entry names another inode than the cache" });
-        }
+        dir::remove(&cx.s, cx.a, dir, fs.seed, name, ino, &mut delta)?;
+        charge_nodes(cx, dir, delta)?;
         if last {
             orphan_last_link(cx, ino)?;
         }
@@ -341,8 +335,8 @@ pub fn rename(fs: &FsInfo, r: Rename<'_>) -> Result<(), Error> {
     fs.with(|cx| {
         let seed = fs.seed;
         if r.flags & RENAME_EXCHANGE != 0 {
-            dir::replace(&cx.s, r.old_dir, seed, r.old_name, r.new_ino, dtype(r.new_mode))?;
-            dir::replace(&cx.s, r.new_dir, seed, r.new_name, r.old_ino, dtype(r.old_mode))?;
+            dir::replace(&cx.s, r.old_dir, seed, r.old_name, r.old_ino, r.new_ino, dtype(r.new_mode))?;
+            dir::replace(&cx.s, r.new_dir, seed, r.new_name, r.new_ino, r.old_ino, dtype(r.old_mode))?;
             if r.old_dir != r.new_dir {
                 if is_dir(r.old_mode) {
                     inode::modify(&cx.s, r.old_ino, |i| i.parent = r.new_dir)?;
@@ -353,10 +347,9 @@ pub fn rename(fs: &FsInfo, r: Rename<'_>) -> Result<(), Error> {
             }
             return Ok(());
         }
-        dir::check_name(r.new_name)?;
         let mut delta_new = 0;
         if r.new_ino != 0 {
-            dir::replace(&cx.s, r.new_dir, seed, r.new_name, r.old_ino, dtype(r.old_mode))?;
+            dir::replace(&cx.s, r.new_dir, seed, r.new_name, r.new_ino, r.old_ino, dtype(r.old_mode))?;
             if r.target_last_link {
                 orphan_last_link(cx, r.new_ino)?;
             }
@@ -364,18 +357,14 @@ pub fn rename(fs: &FsInfo, r: Rename<'_>) -> Result<(), Error> {
             let e = Entry { ino: r.old_ino, dtype: dtype(r.old_mode), name: r.new_name };
             dir::add(&cx.s, cx.a, r.new_dir, seed, &e, &mut delta_new)?;
         }
-        if delta_new != 0 {
-            add_nblocks(cx, r.new_dir, delta_new)?;
-        }
+        charge_nodes(cx, r.new_dir, delta_new)?;
         if r.flags & RENAME_WHITEOUT != 0 {
             let w = new_inode(cx, r.old_dir, r.old_dir, r.whiteout, &[])?;
-            dir::replace(&cx.s, r.old_dir, seed, r.old_name, w, dtype(r.whiteout.mode))?;
+            dir::replace(&cx.s, r.old_dir, seed, r.old_name, r.old_ino, w, dtype(r.whiteout.mode))?;
         } else {
             let mut delta_old = 0;
-            dir::remove(&cx.s, cx.a, r.old_dir, seed, r.old_name, &mut delta_old)?;
-            if delta_old != 0 {
-                add_nblocks(cx, r.old_dir, delta_old)?;
-            }
+            dir::remove(&cx.s, cx.a, r.old_dir, seed, r.old_name, r.old_ino, &mut delta_old)?;
+            charge_nodes(cx, r.old_dir, delta_old)?;
         }
         if is_dir(r.old_mode) && r.old_dir != r.new_dir {
             inode::modify(&cx.s, r.old_ino, |i| i.parent = r.new_dir)?;

@@ -146,30 +146,42 @@ pub fn add<S: Store>(
     r.map(|()| key)
 }
 
-/// Removes `name`; returns the inode it named.
+/// Finds `name`, which the caller knows names inode `ino`: its key. An
+/// entry naming another inode means the directory and the caller's view
+/// (the dentry cache) disagree, which is corruption; nothing is changed.
+fn find_expected<S: Store>(s: &S, dir: u64, seed: u32, name: &[u8], ino: u64) -> Result<u64, Error> {
+    let (key, found, _) = lookup(s, dir, seed, name)?.ok_or(Error::NotFound)?;
+    if found != ino {
+        return Err(Error::Corrupt { what: "directory", blkno: dir, why: "entry names another inode than expected" });
+    }
+    Ok(key)
+}
+
+/// Removes `name`, which must name inode `ino`.
 pub fn remove<S: Store>(
     s: &S,
     a: &mut Alloc,
     dir: u64,
     seed: u32,
     name: &[u8],
+    ino: u64,
     nodes_delta: &mut i64,
-) -> Result<u64, Error> {
-    let (key, ino, _) = lookup(s, dir, seed, name)?.ok_or(Error::NotFound)?;
+) -> Result<(), Error> {
+    let key = find_expected(s, dir, seed, name, ino)?;
     let mut t = tree(dir);
     let mut v = [0u8; VAL_SIZE];
     let r = t.delete(s, a, key, &mut v);
     *nodes_delta += t.nodes_delta;
-    r.map(|()| ino)
+    r
 }
 
-/// Points an existing entry at another inode (rename over an existing name).
-pub fn replace<S: Store>(s: &S, dir: u64, seed: u32, name: &[u8], ino: u64, dtype: u8) -> Result<u64, Error> {
-    let (key, old, _) = lookup(s, dir, seed, name)?.ok_or(Error::NotFound)?;
+/// Points `name`, which must name inode `old`, at inode `ino` instead
+/// (rename over an existing name, exchange, whiteout).
+pub fn replace<S: Store>(s: &S, dir: u64, seed: u32, name: &[u8], old: u64, ino: u64, dtype: u8) -> Result<(), Error> {
+    let key = find_expected(s, dir, seed, name, old)?;
     let mut v = [0u8; VAL_SIZE];
     encode(&Entry { ino, dtype, name }, &mut v);
-    tree(dir).update(s, key, &v)?;
-    Ok(old)
+    tree(dir).update(s, key, &v)
 }
 
 /// The first entry at or after readdir position `pos` (>= 2): the next
@@ -178,7 +190,15 @@ pub fn next_from<S: Store>(s: &S, dir: u64, pos: i64, v: &mut [u8; VAL_SIZE]) ->
     if pos < 2 || pos == POS_END {
         return Ok(None);
     }
-    tree(dir).next_ge(s, (pos - 2) as u64, v)
+    let key = tree(dir).next_ge(s, (pos - 2) as u64, v)?;
+    // Every key is a 31-bit hash and a seq of at most MAX_SEQ, so key + 3
+    // (the next position) fits an i64 and stays below POS_END.
+    match key {
+        Some(k) if k >> 32 > 0x7fff_ffff || k & 0xffff_ffff > MAX_SEQ => {
+            Err(Error::Corrupt { what: "directory", blkno: dir, why: "entry key out of range" })
+        }
+        k => Ok(k),
+    }
 }
 
 /// Whether the directory has no entries.

@@ -519,6 +519,7 @@ fn entry_type_mismatch() {
                 st.b.sb.hash_seed,
                 b"f",
                 st.f,
+                st.f,
                 dt(mode::S_IFLNK),
             )
             .unwrap();

@@ -142,12 +142,16 @@ impl Builder {
     /// Removes an entry without touching the target inode.
     pub fn remove_entry(&mut self, d: u64, name: &str) -> u64 {
         let mut delta = 0;
-        let ino = dir::remove(
+        let (_, ino, _) = dir::lookup(&self.s, d, self.sb.hash_seed, name.as_bytes())
+            .unwrap()
+            .expect("entry exists");
+        dir::remove(
             &self.s,
             &mut self.a,
             d,
             self.sb.hash_seed,
             name.as_bytes(),
+            ino,
             &mut delta,
         )
         .unwrap();
