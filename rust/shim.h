@@ -61,7 +61,6 @@ struct rxfs_map {
 	u16 flags;	/* IOMAP_F_NEW */
 	u32 pad;
 	u64 nblocks;	/* the inode's block count after the call */
-	u64 seq;
 };
 
 struct super_block;

@@ -26,7 +26,7 @@
 
 static_assert(sizeof(struct rxfs_dinode) == 104);
 static_assert(sizeof(struct rxfs_dirent) == 280);
-static_assert(sizeof(struct rxfs_map) == 48);
+static_assert(sizeof(struct rxfs_map) == 40);
 
 static struct kmem_cache *rxfs_inode_cachep;
 

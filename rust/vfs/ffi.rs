@@ -129,10 +129,8 @@ pub struct Map {
     pub pad: u32,
     /// The inode's block count afterwards.
     pub nblocks: u64,
-    /// Unused.
-    pub seq: u64,
 }
-const _: () = assert!(core::mem::size_of::<Map>() == 48);
+const _: () = assert!(core::mem::size_of::<Map>() == 40);
 
 /// `IOMAP_NULL_ADDR`.
 pub const NULL_ADDR: u64 = u64::MAX;

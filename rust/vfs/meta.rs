@@ -63,6 +63,8 @@ impl Dev {
         loop {
             let mut pos = [0u64; BATCH];
             let mut folios = [core::ptr::null_mut::<RawFolio>(); BATCH];
+            // The references stay held until the batch is written.
+            let mut held: [Option<FolioRef>; BATCH] = [const { None }; BATCH];
             let mut n = 0;
             while n < BATCH {
                 let Some(cursor) = set.tree.cursor_front() else { break };
@@ -70,21 +72,19 @@ impl Dev {
                 let (blk, folio) = node.to_key_value();
                 pos[n] = blk << self.block_log;
                 folios[n] = folio.0;
+                held[n] = Some(folio);
                 n += 1;
             }
             if n == 0 {
                 break;
             }
             set.count = set.count.saturating_sub(n);
-            // SAFETY: each folio holds a reference taken in `dirty` and
-            // contains its block; positions are inside the device.
+            // SAFETY: each folio is held by `held` and contains its block;
+            // positions are inside the device.
             let r = unsafe {
                 ffi::rxfs_shim_meta_write(self.raw, pos.as_ptr(), folios.as_ptr(), n, self.block_size() as u32)
             };
-            for f in &folios[..n] {
-                // SAFETY: drops the reference taken in `dirty`.
-                unsafe { ffi::rxfs_shim_folio_put(*f) };
-            }
+            drop(held);
             if r != 0 && res.is_ok() {
                 res = Err(Error::from_errno(r));
             }
@@ -97,7 +97,29 @@ impl Dev {
     }
 }
 
+/// A reference on a folio, dropped with the value.
 struct FolioRef(*mut RawFolio);
+
+impl FolioRef {
+    /// Takes a new reference on `folio`.
+    ///
+    /// # Safety
+    ///
+    /// `folio` must be a folio the caller holds a reference on.
+    unsafe fn get(folio: *mut RawFolio) -> Self {
+        // SAFETY: the caller's reference keeps the folio alive while this
+        // takes another.
+        unsafe { ffi::rxfs_shim_folio_get(folio) };
+        FolioRef(folio)
+    }
+}
+
+impl Drop for FolioRef {
+    fn drop(&mut self) {
+        // SAFETY: drops the reference `get` took.
+        unsafe { ffi::rxfs_shim_folio_put(self.0) };
+    }
+}
 
 // SAFETY: a folio reference can be dropped from any thread.
 unsafe impl Send for FolioRef {}
@@ -123,17 +145,6 @@ impl DirtySet {
     /// True if nothing is waiting to be written.
     pub fn is_empty(&self) -> bool {
         self.count == 0
-    }
-}
-
-impl Drop for DirtySet {
-    fn drop(&mut self) {
-        while let Some(c) = self.tree.cursor_front() {
-            let (_, node) = c.remove_current();
-            let (_, f) = node.to_key_value();
-            // SAFETY: drops the reference taken in `dirty`.
-            unsafe { ffi::rxfs_shim_folio_put(f.0) };
-        }
     }
 }
 
@@ -163,7 +174,7 @@ impl<'a> BdevStore<'a> {
 
 /// One block of the device's page cache, held by a folio reference.
 pub struct MetaBuf<'a> {
-    folio: *mut RawFolio,
+    folio: FolioRef,
     ptr: *mut u8,
     len: usize,
     blk: u64,
@@ -184,13 +195,6 @@ impl DerefMut for MetaBuf<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `deref`; `&mut self` makes this the only view.
         unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-}
-
-impl Drop for MetaBuf<'_> {
-    fn drop(&mut self) {
-        // SAFETY: drops the reference `read` took.
-        unsafe { ffi::rxfs_shim_folio_put(self.folio) };
     }
 }
 
@@ -225,7 +229,8 @@ impl Store for BdevStore<'_> {
         // filesystem, which was checked at mount to fit the device.
         let p = unsafe { ffi::rxfs_shim_meta_get(self.dev.raw, blk << self.dev.block_log, &mut folio) };
         let p = kernel::error::from_err_ptr(p).map_err(|e| CoreError::Io(-e.to_errno()))?;
-        Ok(MetaBuf { folio, ptr: p.cast(), len: self.dev.block_size(), blk, _p: PhantomData })
+        // The reference `rxfs_shim_meta_get` took passes to the handle.
+        Ok(MetaBuf { folio: FolioRef(folio), ptr: p.cast(), len: self.dev.block_size(), blk, _p: PhantomData })
     }
 
     fn forget(&self, start: u64, len: u64) {
@@ -239,23 +244,23 @@ impl Store for BdevStore<'_> {
         if d.tree.get(&buf.blk).is_some() {
             return;
         }
-        // SAFETY: `buf.folio` is referenced by `buf`; this takes another
-        // reference for the dirty set, dropped when the block is written.
-        unsafe { ffi::rxfs_shim_folio_get(buf.folio) };
-        match d.tree.try_create_and_insert(buf.blk, FolioRef(buf.folio), GFP_KERNEL) {
+        // SAFETY: `buf` holds a reference on `buf.folio`; the set's own
+        // reference is dropped once the block is written (or with the
+        // value, if it cannot be inserted).
+        let folio = unsafe { FolioRef::get(buf.folio.0) };
+        match d.tree.try_create_and_insert(buf.blk, folio, GFP_KERNEL) {
             Ok(_) => d.count += 1,
             Err(_) => {
                 // No memory to remember it: write it now instead.
                 let pos = buf.blk << self.dev.block_log;
-                // SAFETY: as in `flush`, for one block.
+                // SAFETY: `buf` holds a reference on its folio, which
+                // contains the block; the position is inside the device.
                 let r = unsafe {
-                    ffi::rxfs_shim_meta_write(self.dev.raw, &pos, &buf.folio, 1, self.dev.block_size() as u32)
+                    ffi::rxfs_shim_meta_write(self.dev.raw, &pos, &buf.folio.0, 1, self.dev.block_size() as u32)
                 };
                 if r != 0 {
                     pr_err!("rxfs: metadata block {} not written: error {}\n", buf.blk, r);
                 }
-                // SAFETY: drops the reference taken above.
-                unsafe { ffi::rxfs_shim_folio_put(buf.folio) };
             }
         }
     }
@@ -270,10 +275,8 @@ impl BdevStore<'_> {
             if *c.current().0 >= end {
                 break;
             }
-            let (_, node) = c.remove_current();
-            let (_, f) = node.to_key_value();
-            // SAFETY: drops the reference taken in `dirty`.
-            unsafe { ffi::rxfs_shim_folio_put(f.0) };
+            // Dropping the node drops its folio reference.
+            drop(c.remove_current());
             d.count = d.count.saturating_sub(1);
         }
     }
