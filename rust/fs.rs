@@ -14,13 +14,14 @@
 use crate::librxfs::alloc::Alloc;
 use crate::librxfs::dir::{self, Entry};
 use crate::librxfs::error::Error;
-use crate::librxfs::extmap::{self, Extent, Map as XMap};
+use crate::data::DelallocMap;
+use crate::librxfs::extmap;
 use crate::librxfs::format::Superblock;
 use crate::librxfs::inode::{self, mode, Inode, Ts};
 use crate::librxfs::meta::Store;
 use crate::librxfs::orphan;
 use crate::vfs::meta::{BdevStore, Dev, DirtySet, NoFs};
-use crate::vfs::{DInode, Map};
+use crate::vfs::DInode;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
@@ -36,6 +37,8 @@ pub struct Meta {
     pub alloc: Alloc,
     /// Blocks changed and not yet written.
     pub dirty: DirtySet,
+    /// Delalloc ranges of every file (see [`crate::data`]).
+    pub delalloc: DelallocMap,
 }
 
 /// Per-mount data.
@@ -60,16 +63,22 @@ pub struct Ctx<'a> {
     pub a: &'a mut Alloc,
     /// The in-memory superblock.
     pub sb: &'a mut Superblock,
+    /// Delalloc ranges.
+    pub dl: &'a mut DelallocMap,
 }
 
 impl FsInfo {
     /// Builds the per-mount data for a verified superblock.
     pub fn new(dev: Dev, sb: Superblock) -> Result<Self> {
-        let alloc = Alloc::new(sb.geometry(), sb.free_blocks);
+        let mut alloc = Alloc::new(sb.geometry(), sb.free_blocks);
+        // Kept back from ordinary allocations for the tree nodes that
+        // converting delalloc and unwritten extents may need, as XFS keeps
+        // m_resblks: 1/32 of the filesystem, at most 8192 blocks.
+        alloc.pool = (sb.block_count / 32).min(8192);
         let block_log = sb.block_log as u32;
         let seed = sb.hash_seed;
         let root_ino = sb.root_ino;
-        let meta = KBox::pin_init(new_mutex!(Meta { sb, alloc, dirty: DirtySet::new() }), GFP_KERNEL)?;
+        let meta = KBox::pin_init(new_mutex!(Meta { sb, alloc, dirty: DirtySet::new(), delalloc: DelallocMap::new() }), GFP_KERNEL)?;
         Ok(FsInfo { dev, meta, block_log, seed, root_ino })
     }
 
@@ -79,7 +88,7 @@ impl FsInfo {
         let _nofs = NoFs::enter();
         let mut g = self.meta.lock();
         let m = &mut *g;
-        let mut cx = Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb };
+        let mut cx = Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc };
         let r = f(&mut cx);
         if cx.s.pending() > DIRTY_LIMIT {
             if let Err(e) = cx.s.flush(false) {
@@ -155,7 +164,7 @@ fn dtype(m: u32) -> u8 {
     ((m >> 12) & 15) as u8
 }
 
-fn add_nblocks(cx: &Ctx<'_>, ino: u64, delta: i64) -> Result<u64, Error> {
+pub(crate) fn add_nblocks(cx: &Ctx<'_>, ino: u64, delta: i64) -> Result<u64, Error> {
     let i = inode::modify(&cx.s, ino, |i| i.nblocks = i.nblocks.saturating_add_signed(delta))?;
     Ok(i.nblocks)
 }
@@ -195,6 +204,9 @@ pub fn lookup(fs: &FsInfo, dir: u64, name: &[u8]) -> Result<u64, Error> {
 
 /// Writes a fresh inode block for `d` near `goal`; returns its number.
 fn new_inode(cx: &mut Ctx<'_>, goal: u64, parent: u64, d: &mut DInode, link: &[u8]) -> Result<u64, Error> {
+    if cx.a.user_available() == 0 {
+        return Err(Error::NoSpace);
+    }
     let ino = cx.a.alloc_meta(&cx.s, goal)?;
     let gen = cx.sb.generation;
     cx.sb.generation = gen.wrapping_add(1);
@@ -387,66 +399,6 @@ pub fn readdir(fs: &FsInfo, dir: u64, pos: i64, name: &mut [u8]) -> Result<Optio
     })
 }
 
-/// Maps file range `pos..pos+len` of `ino` for iomap. With `IOMAP_WRITE`
-/// (and not zeroing), holes get blocks: this is the one place file data
-/// is allocated.
-pub fn iomap_begin(fs: &FsInfo, ino: u64, pos: u64, len: u64, flags: u32) -> Result<Map, Error> {
-    use crate::vfs::{IOMAP_F_NEW, IOMAP_HOLE, IOMAP_MAPPED, IOMAP_UNWRITTEN, IOMAP_WRITE, IOMAP_ZERO, NULL_ADDR};
-    let log = fs.block_log;
-    let max_lblk = (i64::MAX as u64) >> log;
-    let lblk = pos >> log;
-    if lblk >= max_lblk {
-        return Err(Error::TooBig);
-    }
-    let end = (pos.saturating_add(len).saturating_add((1 << log) - 1) >> log).clamp(lblk + 1, max_lblk);
-    fs.with(|cx| {
-        let m = extmap::lookup(&cx.s, ino, lblk)?;
-        let mut out = Map { offset: lblk << log, ..Default::default() };
-        match m {
-            XMap::Mapped(e) => {
-                out.addr = (e.pblk + (lblk - e.lblk)) << log;
-                out.length = (e.end() - lblk) << log;
-                out.kind = if e.unwritten { IOMAP_UNWRITTEN } else { IOMAP_MAPPED };
-            }
-            XMap::Hole(n) if flags & IOMAP_WRITE != 0 && flags & IOMAP_ZERO == 0 => {
-                let want = n.min(end - lblk).min(extmap::MAX_LEN);
-                let goal = match lblk.checked_sub(1).map(|p| extmap::lookup(&cx.s, ino, p)).transpose()? {
-                    Some(XMap::Mapped(l)) => l.pblk + l.len,
-                    _ => ino + 1,
-                };
-                let (start, got) = cx.a.alloc(&cx.s, goal, want)?;
-                let mut delta = 0;
-                let e = Extent { lblk, pblk: start, len: got, unwritten: false };
-                if let Err(err) = extmap::insert(&cx.s, cx.a, ino, e, &mut delta) {
-                    let _ = cx.a.free(&cx.s, start, got);
-                    return Err(err);
-                }
-                out.nblocks = add_nblocks(cx, ino, delta + got as i64)?;
-                out.addr = start << log;
-                out.length = got << log;
-                out.kind = IOMAP_MAPPED;
-                out.flags = IOMAP_F_NEW;
-            }
-            XMap::Hole(n) => {
-                out.addr = NULL_ADDR;
-                out.length = n.min(max_lblk - lblk) << log;
-                out.kind = IOMAP_HOLE;
-            }
-        }
-        Ok(out)
-    })
-}
-
-/// Frees the blocks of `ino` past `size` bytes; returns the block count.
-pub fn truncate(fs: &FsInfo, ino: u64, size: u64) -> Result<u64, Error> {
-    let first = size.div_ceil(1 << fs.block_log);
-    fs.with(|cx| {
-        let mut delta = 0;
-        let n = extmap::remove(&cx.s, cx.a, ino, first, u64::MAX - first, &mut delta)?;
-        add_nblocks(cx, ino, delta - n as i64)
-    })
-}
-
 /// Frees an unlinked inode: its fork, its orphan list entry, its block.
 fn free_inode(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
     let i = inode::read(&cx.s, ino)?;
@@ -464,9 +416,17 @@ fn free_inode(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
     drop_inode_block(cx, ino)
 }
 
-/// Frees an evicted inode with no links.
-pub fn evict(fs: &FsInfo, ino: u64) -> Result<(), Error> {
-    fs.with(|cx| free_inode(cx, ino))
+/// An inode leaves memory: its delalloc ranges go (their page cache is
+/// gone), and with no links left, the inode itself.
+pub fn evict(fs: &FsInfo, ino: u64, unlinked: bool) -> Result<(), Error> {
+    fs.with(|cx| {
+        let n = crate::librxfs::delalloc::remove(&mut crate::data::dl(cx.dl, ino), 0, u64::MAX)?;
+        cx.a.reserved = cx.a.reserved.saturating_sub(n);
+        if unlinked {
+            free_inode(cx, ino)?;
+        }
+        Ok(())
+    })
 }
 
 /// Mount-time recovery: frees every inode left on the orphan list.

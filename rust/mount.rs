@@ -83,7 +83,10 @@ impl FileSystem for Rxfs {
     fn statfs(sb: &SuperBlock<'_, Self>) -> Result<StatFs> {
         let m = sb.info().meta.lock();
         let s = &m.sb;
-        let free = m.alloc.available();
+        // Free counts what is not allocated or promised to delalloc;
+        // available leaves out the conversion pool as well.
+        let free = m.alloc.free.saturating_sub(m.alloc.reserved);
+        let avail = m.alloc.user_available();
         let uuid = s.uuid;
         let mut lo = [0u8; 8];
         let mut hi = [0u8; 8];
@@ -94,10 +97,10 @@ impl FileSystem for Rxfs {
             bsize: s.block_size(),
             blocks: s.block_count,
             bfree: free,
-            bavail: free,
+            bavail: avail,
             // Inodes are allocated dynamically, at most one per free block.
-            files: s.inode_count.saturating_add(free),
-            ffree: free,
+            files: s.inode_count.saturating_add(avail),
+            ffree: avail,
             fsid: u64::from_le_bytes(lo) ^ u64::from_le_bytes(hi),
             namelen: format::NAME_MAX,
         })

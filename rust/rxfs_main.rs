@@ -15,6 +15,7 @@ use kernel::prelude::*;
 #[allow(unused_attributes)] // librxfs's `#![no_std]` is for its cargo build
 #[path = "librxfs/lib.rs"]
 pub mod librxfs;
+pub mod data;
 pub mod fs;
 pub mod mount;
 pub mod vfs;

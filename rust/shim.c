@@ -18,6 +18,9 @@
 #include <linux/highmem.h>
 #include <linux/statfs.h>
 #include <linux/uuid.h>
+#include <linux/debugfs.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
 
 #include "shim.h"
 #include "shim_fs.h"
@@ -67,7 +70,23 @@ static const struct super_operations rxfs_super_ops = {
 
 static int rxfs_fill_super(struct super_block *sb, struct fs_context *fc)
 {
-	return rxfs_rs_fill_super(sb, !!(fc->sb_flags & SB_SILENT));
+	struct rxfs_sb_info *sbi = kzalloc(sizeof(*sbi), GFP_KERNEL);
+	int err;
+
+	if (!sbi)
+		return -ENOMEM;
+	sbi->knobs.begin_delay_pos = -1;
+	sbi->knobs.short_write_at = -1;
+	sbi->knobs.fail_write_at = -1;
+	sb->s_fs_info = sbi;
+	sbi->ioend_wq = alloc_workqueue("rxfs-ioend/%s", WQ_MEM_RECLAIM | WQ_FREEZABLE, 0,
+					sb->s_id);
+	if (!sbi->ioend_wq)
+		return -ENOMEM;
+	err = rxfs_rs_fill_super(sb, !!(fc->sb_flags & SB_SILENT));
+	if (!err)
+		rxfs_debugfs_mount(sb);
+	return err;
 }
 
 static int rxfs_get_tree(struct fs_context *fc)
@@ -94,10 +113,17 @@ static int rxfs_init_fs_context(struct fs_context *fc)
 
 static void rxfs_kill_sb(struct super_block *sb)
 {
-	void *fs_info = sb->s_fs_info;
+	struct rxfs_sb_info *sbi = sb->s_fs_info;
 
 	kill_block_super(sb);
-	rxfs_rs_kill_sb(fs_info);
+	if (!sbi)
+		return;
+	debugfs_remove(sbi->debugfs);
+	if (sbi->ioend_wq)
+		destroy_workqueue(sbi->ioend_wq);
+	if (sbi->rs)
+		rxfs_rs_kill_sb(sbi->rs);
+	kfree(sbi);
 }
 
 static struct file_system_type rxfs_fs_type = {
@@ -114,9 +140,12 @@ int rxfs_shim_register(void)
 
 	if (err)
 		return err;
+	rxfs_debugfs_init();
 	err = register_filesystem(&rxfs_fs_type);
-	if (err)
+	if (err) {
+		rxfs_debugfs_exit();
 		rxfs_inode_cache_destroy();
+	}
 	return err;
 }
 
@@ -125,6 +154,7 @@ void rxfs_shim_unregister(void)
 	unregister_filesystem(&rxfs_fs_type);
 	/* Inodes are freed by RCU callbacks: let them finish before unload. */
 	rcu_barrier();
+	rxfs_debugfs_exit();
 	rxfs_inode_cache_destroy();
 }
 
@@ -135,12 +165,17 @@ const char *rxfs_shim_sb_id(struct super_block *sb)
 
 void *rxfs_shim_sb_info(struct super_block *sb)
 {
-	return sb->s_fs_info;
+	return RXSB(sb)->rs;
 }
 
 void rxfs_shim_sb_set_info(struct super_block *sb, void *info)
 {
-	sb->s_fs_info = info;
+	RXSB(sb)->rs = info;
+}
+
+int rxfs_shim_is_shutdown(struct super_block *sb)
+{
+	return rxfs_is_shutdown(sb);
 }
 
 u64 rxfs_shim_bdev_bytes(struct super_block *sb)
@@ -205,3 +240,85 @@ int rxfs_shim_sb_setup(struct super_block *sb, unsigned int block_size,
 	return 0;
 }
 
+
+/* ---- fault injection: debugfs knobs, like XFS errortags ----------------- */
+
+static bool dangerous_knobs;
+module_param(dangerous_knobs, bool, 0644);
+MODULE_PARM_DESC(dangerous_knobs,
+		 "allow the negative-control knobs no_iomap_valid and punch_mode (corrupt data on purpose)");
+
+static struct dentry *rxfs_debugfs_root;
+
+static int rxfs_knob_get(void *data, u64 *val)
+{
+	*val = READ_ONCE(*(s64 *)data);
+	return 0;
+}
+
+static int rxfs_knob_set(void *data, u64 val)
+{
+	WRITE_ONCE(*(s64 *)data, (s64)val);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE_SIGNED(rxfs_knob_fops, rxfs_knob_get, rxfs_knob_set, "%lld\n");
+
+/* The negative controls: refused unless dangerous_knobs is set. */
+static int rxfs_dangerous_set(void *data, u64 val)
+{
+	if (val && !READ_ONCE(dangerous_knobs))
+		return -EPERM;
+	if (val)
+		pr_warn_once("rxfs: a dangerous fault-injection knob is on: data corruption follows\n");
+	return rxfs_knob_set(data, val);
+}
+DEFINE_DEBUGFS_ATTRIBUTE_SIGNED(rxfs_dangerous_fops, rxfs_knob_get, rxfs_dangerous_set, "%lld\n");
+
+static int rxfs_stats_show(struct seq_file *m, void *v)
+{
+	struct super_block *sb = m->private;
+	u64 st[4];
+	int err = rxfs_rs_stats(sb, st);
+
+	if (err)
+		return err;
+	seq_printf(m, "free %llu\nreserved %llu\npool %llu\ndelalloc_ranges %llu\n",
+		   st[0], st[1], st[2], st[3]);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(rxfs_stats);
+
+int rxfs_debugfs_init(void)
+{
+	rxfs_debugfs_root = debugfs_create_dir("rxfs", NULL);
+	return 0;
+}
+
+void rxfs_debugfs_exit(void)
+{
+	debugfs_remove(rxfs_debugfs_root);
+}
+
+void rxfs_debugfs_mount(struct super_block *sb)
+{
+	struct rxfs_sb_info *sbi = RXSB(sb);
+	struct rxfs_knobs *k = &sbi->knobs;
+	struct dentry *d;
+
+	if (IS_ERR_OR_NULL(rxfs_debugfs_root))
+		return;
+	d = debugfs_create_dir(sb->s_id, rxfs_debugfs_root);
+	if (IS_ERR(d))
+		return;
+	sbi->debugfs = d;
+	debugfs_create_file_unsafe("begin_delay_ms", 0600, d, &k->begin_delay_ms, &rxfs_knob_fops);
+	debugfs_create_file_unsafe("begin_delay_pos", 0600, d, &k->begin_delay_pos, &rxfs_knob_fops);
+	debugfs_create_file_unsafe("wb_submit_delay_ms", 0600, d, &k->wb_submit_delay_ms, &rxfs_knob_fops);
+	debugfs_create_file_unsafe("wb_complete_delay_ms", 0600, d, &k->wb_complete_delay_ms,
+				   &rxfs_knob_fops);
+	debugfs_create_file_unsafe("short_write_at", 0600, d, &k->short_write_at, &rxfs_knob_fops);
+	debugfs_create_file_unsafe("fail_write_at", 0600, d, &k->fail_write_at, &rxfs_knob_fops);
+	debugfs_create_file_unsafe("no_iomap_valid", 0600, d, &k->no_iomap_valid, &rxfs_dangerous_fops);
+	debugfs_create_file_unsafe("punch_mode", 0600, d, &k->punch_mode, &rxfs_dangerous_fops);
+	debugfs_create_file("stats", 0400, d, sb, &rxfs_stats_fops);
+}

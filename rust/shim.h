@@ -52,15 +52,32 @@ struct rxfs_rename {
 	struct rxfs_dinode whiteout;	/* in: owner, times; out: ino */
 };
 
-/* A mapping for iomap, in bytes. */
+/* A mapping for iomap, in bytes, and what an extent operation changed. */
 struct rxfs_map {
 	u64 addr;	/* disk byte address, or IOMAP_NULL_ADDR */
 	u64 offset;
 	u64 length;
-	u16 type;	/* IOMAP_HOLE, IOMAP_MAPPED, IOMAP_UNWRITTEN */
+	u16 type;	/* IOMAP_HOLE, _DELALLOC, _MAPPED, _UNWRITTEN */
 	u16 flags;	/* IOMAP_F_NEW */
-	u32 pad;
-	u64 nblocks;	/* the inode's block count after the call */
+	u32 changed;	/* 1: nblocks is set */
+	u64 nblocks;	/* the inode's on-disk block count after the call */
+	s64 delayed;	/* change in the inode's delalloc blocks */
+	u64 cookie;	/* data fork sequence, sampled under the extent lock */
+};
+
+/* Extent operations (rust/data.rs XOp, same order). */
+enum rxfs_xop {
+	RXFS_XOP_READ,		/* map; delalloc shows as IOMAP_DELALLOC */
+	RXFS_XOP_BWRITE,	/* map for a buffered write: holes become delalloc */
+	RXFS_XOP_DWRITE,	/* map for O_DIRECT: holes, delalloc become unwritten */
+	RXFS_XOP_WRITEBACK,	/* map for writeback: delalloc becomes unwritten */
+	RXFS_XOP_PUNCH_DELALLOC,	/* remove only delalloc in the range */
+	RXFS_XOP_CONVERT,	/* unwritten -> written (I/O completion) */
+	RXFS_XOP_PREALLOC,	/* fallocate: unwritten over holes and delalloc */
+	RXFS_XOP_REMOVE,	/* unmap the range (blocks and delalloc) */
+	RXFS_XOP_COLLAPSE,	/* remove the range, shift the rest down */
+	RXFS_XOP_INSERT,	/* shift everything from pos up by len */
+	RXFS_XOP_DROP_DELALLOC,	/* all delalloc of the inode (eviction) */
 };
 
 struct super_block;
@@ -74,7 +91,7 @@ int rxfs_rs_sync_fs(struct super_block *sb, int wait);
 int rxfs_rs_read_inode(struct super_block *sb, u64 ino, struct rxfs_dinode *di,
 		       u8 *link, u32 linkmax);
 int rxfs_rs_write_inode(struct super_block *sb, const struct rxfs_dinode *di);
-int rxfs_rs_evict_inode(struct super_block *sb, u64 ino);
+int rxfs_rs_evict_inode(struct super_block *sb, u64 ino, int unlinked);
 int rxfs_rs_lookup(struct super_block *sb, u64 dir, const u8 *name, u32 len, u64 *ino);
 int rxfs_rs_create(struct super_block *sb, u64 dir, const u8 *name, u32 len,
 		   struct rxfs_dinode *di, const u8 *link, u32 linklen, int tmpfile);
@@ -86,9 +103,9 @@ int rxfs_rs_orphan_del(struct super_block *sb, u64 ino);
 int rxfs_rs_dir_empty(struct super_block *sb, u64 ino);
 int rxfs_rs_rename(struct super_block *sb, struct rxfs_rename *r);
 int rxfs_rs_readdir(struct super_block *sb, u64 dir, s64 pos, struct rxfs_dirent *de);
-int rxfs_rs_iomap_begin(struct super_block *sb, u64 ino, u64 pos, u64 len,
-			unsigned int flags, struct rxfs_map *m);
-int rxfs_rs_truncate(struct super_block *sb, u64 ino, u64 size, u64 *nblocks);
+int rxfs_rs_xop(struct super_block *sb, u64 ino, atomic64_t *seq, u32 op, u64 pos,
+		u64 len, u32 flags, struct rxfs_map *m);
+int rxfs_rs_stats(struct super_block *sb, u64 *out);
 int rxfs_rs_fsync(struct super_block *sb);
 
 /* Implemented by the shim, called from Rust (rust/vfs/ffi.rs). */
@@ -100,6 +117,7 @@ void rxfs_shim_sb_set_info(struct super_block *sb, void *info);
 u64 rxfs_shim_bdev_bytes(struct super_block *sb);
 unsigned int rxfs_shim_bdev_sector_size(struct super_block *sb);
 int rxfs_shim_sb_is_rdonly(struct super_block *sb);
+int rxfs_shim_is_shutdown(struct super_block *sb);
 int rxfs_shim_bdev_read(struct super_block *sb, u64 pos, void *buf, size_t len);
 int rxfs_shim_sb_setup(struct super_block *sb, unsigned int block_size,
 		       unsigned long magic, const u8 *uuid);

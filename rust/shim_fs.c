@@ -20,13 +20,15 @@
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <linux/writeback.h>
+#include <linux/delay.h>
+#include <linux/falloc.h>
 
 #include "shim.h"
 #include "shim_fs.h"
 
 static_assert(sizeof(struct rxfs_dinode) == 104);
 static_assert(sizeof(struct rxfs_dirent) == 280);
-static_assert(sizeof(struct rxfs_map) == 40);
+static_assert(sizeof(struct rxfs_map) == 56);
 
 static struct kmem_cache *rxfs_inode_cachep;
 
@@ -42,6 +44,9 @@ static const struct inode_operations rxfs_special_iops;
 static const struct file_operations rxfs_dir_fops;
 static const struct file_operations rxfs_file_fops;
 static const struct address_space_operations rxfs_aops;
+static void rxfs_end_io(struct work_struct *work);
+static int rxfs_xop(struct inode *inode, enum rxfs_xop op, u64 pos, u64 len, unsigned int flags,
+		    struct rxfs_map *m);
 
 /* ---- inode cache ------------------------------------------------------ */
 
@@ -75,7 +80,12 @@ struct inode *rxfs_alloc_inode(struct super_block *sb)
 	ri->btime_nsec = 0;
 	ri->flags = 0;
 	ri->link = NULL;
+	ri->dblocks = 0;
+	ri->delayed = 0;
 	atomic64_set(&ri->data_seq, 0);
+	spin_lock_init(&ri->ioend_lock);
+	INIT_LIST_HEAD(&ri->ioend_list);
+	INIT_WORK(&ri->ioend_work, rxfs_end_io);
 	return &ri->vfs;
 }
 
@@ -151,19 +161,13 @@ static void rxfs_from_dinode(struct inode *inode, const struct rxfs_dinode *di)
 	inode->i_rdev = new_decode_dev(di->rdev);
 	inode->i_generation = di->generation;
 	inode->i_blocks = di->nblocks << (inode->i_blkbits - 9);
+	RXI(inode)->dblocks = di->nblocks;
 	inode_set_atime(inode, di->atime_sec, di->atime_nsec);
 	inode_set_mtime(inode, di->mtime_sec, di->mtime_nsec);
 	inode_set_ctime(inode, di->ctime_sec, di->ctime_nsec);
 	RXI(inode)->btime_sec = di->btime_sec;
 	RXI(inode)->btime_nsec = di->btime_nsec;
 	RXI(inode)->flags = di->flags;
-}
-
-static void rxfs_set_nblocks(struct inode *inode, u64 nblocks)
-{
-	spin_lock(&inode->i_lock);
-	inode->i_blocks = nblocks << (inode->i_blkbits - 9);
-	spin_unlock(&inode->i_lock);
 }
 
 struct inode *rxfs_iget(struct super_block *sb, u64 ino)
@@ -227,9 +231,10 @@ int rxfs_write_inode(struct inode *inode, struct writeback_control *wbc)
 void rxfs_evict_inode(struct inode *inode)
 {
 	truncate_inode_pages_final(&inode->i_data);
-	if (!inode->i_nlink && !is_bad_inode(inode) && inode->i_ino &&
-	    !sb_rdonly(inode->i_sb))
-		rxfs_rs_evict_inode(inode->i_sb, inode->i_ino);
+	/* The last ioend completion may still be finishing with the inode. */
+	flush_work(&RXI(inode)->ioend_work);
+	if (!is_bad_inode(inode) && inode->i_ino && !sb_rdonly(inode->i_sb))
+		rxfs_rs_evict_inode(inode->i_sb, inode->i_ino, !inode->i_nlink);
 	clear_inode(inode);
 }
 
@@ -546,29 +551,41 @@ static int rxfs_getattr(struct mnt_idmap *idmap, const struct path *path, struct
 	stat->btime.tv_sec = RXI(inode)->btime_sec;
 	stat->btime.tv_nsec = RXI(inode)->btime_nsec;
 	stat->result_mask |= STATX_BTIME;
+	if ((request_mask & STATX_DIOALIGN) && S_ISREG(inode->i_mode)) {
+		struct block_device *bdev = inode->i_sb->s_bdev;
+
+		stat->dio_mem_align = bdev_dma_alignment(bdev) + 1;
+		stat->dio_offset_align = bdev_logical_block_size(bdev);
+		stat->result_mask |= STATX_DIOALIGN;
+	}
 	return 0;
 }
 
 static int rxfs_setsize(struct inode *inode, loff_t newsize)
 {
 	loff_t oldsize = i_size_read(inode);
-	u64 nblocks;
+	struct rxfs_map m;
 	int err;
 
-	if (newsize < oldsize) {
-		err = iomap_truncate_page(inode, newsize, NULL, &rxfs_iomap_ops);
-		if (err)
-			return err;
-	}
+	inode_dio_wait(inode);
+	/*
+	 * Zero what lies between the new EOF and the end of its block (when
+	 * shrinking), or from the old EOF on (when growing), so no stale bytes
+	 * past EOF come back into view.
+	 */
+	if (newsize < oldsize)
+		err = iomap_truncate_page(inode, newsize, NULL, &rxfs_buffered_write_iomap_ops);
+	else
+		err = iomap_zero_range(inode, oldsize, newsize - oldsize, NULL,
+				       &rxfs_buffered_write_iomap_ops);
+	if (err)
+		return err;
 	filemap_invalidate_lock(inode->i_mapping);
 	truncate_setsize(inode, newsize);
 	err = 0;
-	if (newsize < oldsize) {
-		err = rxfs_rs_truncate(inode->i_sb, inode->i_ino, newsize, &nblocks);
-		atomic64_inc(&RXI(inode)->data_seq);
-		if (!err)
-			rxfs_set_nblocks(inode, nblocks);
-	}
+	if (newsize < oldsize)
+		err = rxfs_xop(inode, RXFS_XOP_REMOVE, round_up(newsize, i_blocksize(inode)),
+			       U64_MAX, 0, &m);
 	filemap_invalidate_unlock(inode->i_mapping);
 	return err;
 }
@@ -615,9 +632,13 @@ static const struct inode_operations rxfs_dir_iops = {
 	.setattr	= rxfs_setattr,
 };
 
+static int rxfs_fiemap(struct inode *inode, struct fiemap_extent_info *fieinfo, u64 start,
+		       u64 len);
+
 static const struct inode_operations rxfs_file_iops = {
 	.getattr	= rxfs_getattr,
 	.setattr	= rxfs_setattr,
+	.fiemap		= rxfs_fiemap,
 };
 
 static const struct inode_operations rxfs_symlink_iops = {
@@ -636,6 +657,8 @@ static int rxfs_fsync(struct file *file, loff_t start, loff_t end, int datasync)
 	struct inode *inode = file->f_mapping->host;
 	int err;
 
+	if (rxfs_is_shutdown(inode->i_sb))
+		return -EIO;
 	err = file_write_and_wait_range(file, start, end);
 	if (err)
 		return err;
@@ -645,69 +668,387 @@ static int rxfs_fsync(struct file *file, loff_t start, loff_t end, int datasync)
 	return rxfs_rs_fsync(inode->i_sb);
 }
 
+static long rxfs_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+
 static const struct file_operations rxfs_dir_fops = {
 	.llseek		= generic_file_llseek,
 	.read		= generic_read_dir,
 	.iterate_shared	= rxfs_readdir,
 	.fsync		= rxfs_fsync,
+	.unlocked_ioctl	= rxfs_ioctl,
 };
 
-/* ---- regular files: iomap ---------------------------------------------- */
+/* ---- regular files: extent operations and iomap ------------------------- */
 
-static int rxfs_iomap_begin(struct inode *inode, loff_t pos, loff_t length, unsigned int flags,
-			    struct iomap *iomap, struct iomap *srcmap)
+static void rxfs_account(struct inode *inode, const struct rxfs_map *m)
 {
-	struct rxfs_map m = {};
+	struct rxfs_inode *ri = RXI(inode);
+
+	if (!m->changed && !m->delayed)
+		return;
+	spin_lock(&inode->i_lock);
+	if (m->changed)
+		ri->dblocks = m->nblocks;
+	ri->delayed += m->delayed;
+	inode->i_blocks = (ri->dblocks + ri->delayed) << (inode->i_blkbits - 9);
+	spin_unlock(&inode->i_lock);
+}
+
+/* One extent operation (enum rxfs_xop) on bytes pos..pos+len of @inode. */
+static int rxfs_xop(struct inode *inode, enum rxfs_xop op, u64 pos, u64 len, unsigned int flags,
+		    struct rxfs_map *m)
+{
 	int err;
 
-	err = rxfs_rs_iomap_begin(inode->i_sb, inode->i_ino, pos, length, flags, &m);
+	memset(m, 0, sizeof(*m));
+	err = rxfs_rs_xop(inode->i_sb, inode->i_ino, &RXI(inode)->data_seq, op, pos, len, flags, m);
+	rxfs_account(inode, m);
+	return err;
+}
+
+static const struct iomap_folio_ops rxfs_folio_ops;
+
+static void rxfs_fill_iomap(struct inode *inode, const struct rxfs_map *m, struct iomap *iomap)
+{
+	iomap->addr = m->addr;
+	iomap->offset = m->offset;
+	iomap->length = m->length;
+	iomap->type = m->type;
+	iomap->flags = m->flags;
+	iomap->bdev = inode->i_sb->s_bdev;
+	iomap->validity_cookie = m->cookie;
+	iomap->folio_ops = &rxfs_folio_ops;
+}
+
+/*
+ * Fires a one-shot offset knob if @pos..@pos+@len covers it: returns the
+ * offset and disarms the knob, or returns -1.
+ */
+static s64 rxfs_knob_hit(s64 *knob, loff_t pos, loff_t len)
+{
+	s64 at = READ_ONCE(*knob);
+
+	if (at < 0 || at < pos || at >= pos + len)
+		return -1;
+	return cmpxchg(knob, at, -1) == at ? at : -1;
+}
+
+static int rxfs_read_iomap_begin(struct inode *inode, loff_t pos, loff_t length,
+				 unsigned int flags, struct iomap *iomap, struct iomap *srcmap)
+{
+	struct rxfs_map m;
+	int err = rxfs_xop(inode, RXFS_XOP_READ, pos, length, flags, &m);
+
 	if (err)
 		return err;
-	iomap->addr = m.addr;
-	iomap->offset = m.offset;
-	iomap->length = m.length;
-	iomap->type = m.type;
-	iomap->flags = m.flags;
-	iomap->bdev = inode->i_sb->s_bdev;
-	if (m.flags & IOMAP_F_NEW) {
-		atomic64_inc(&RXI(inode)->data_seq);
-		rxfs_set_nblocks(inode, m.nblocks);
-	}
-	iomap->validity_cookie = atomic64_read(&RXI(inode)->data_seq);
+	/* O_DIRECT reads flushed the cache: delalloc there has no disk data. */
+	if ((flags & IOMAP_DIRECT) && m.type == IOMAP_DELALLOC)
+		m.type = IOMAP_HOLE;
+	rxfs_fill_iomap(inode, &m, iomap);
 	return 0;
 }
 
-const struct iomap_ops rxfs_iomap_ops = {
-	.iomap_begin	= rxfs_iomap_begin,
+/* Reads, readahead, SEEK_HOLE/SEEK_DATA, FIEMAP, O_DIRECT reads. */
+const struct iomap_ops rxfs_read_iomap_ops = {
+	.iomap_begin	= rxfs_read_iomap_begin,
 };
 
+/*
+ * Buffered writes and write faults reserve delalloc over holes (IOMAP_F_NEW:
+ * this call made the reservation, so iomap_end may punch it). Zeroing gets
+ * holes as holes.
+ */
+static int rxfs_buffered_write_iomap_begin(struct inode *inode, loff_t pos, loff_t length,
+					   unsigned int flags, struct iomap *iomap,
+					   struct iomap *srcmap)
+{
+	struct rxfs_knobs *k = &RXSB(inode->i_sb)->knobs;
+	struct rxfs_map m;
+	int err = rxfs_xop(inode, RXFS_XOP_BWRITE, pos, length, flags, &m);
+
+	if (err)
+		return err;
+	rxfs_fill_iomap(inode, &m, iomap);
+	/* Knob (a): widen the window between mapping and folio lock. */
+	if (!(flags & IOMAP_ZERO) && rxfs_knob_hit(&k->begin_delay_pos, pos, length) >= 0)
+		msleep(READ_ONCE(k->begin_delay_ms));
+	return 0;
+}
+
+/*
+ * The punch callback of iomap_write_delalloc_release(): removes only delalloc
+ * in the range, atomically under the extent lock. It may run with a folio
+ * locked, so it takes no folio lock itself.
+ */
+static void rxfs_punch_delalloc(struct inode *inode, loff_t offset, loff_t length,
+				struct iomap *iomap)
+{
+	struct rxfs_map m;
+
+	rxfs_xop(inode, RXFS_XOP_PUNCH_DELALLOC, offset, length, 0, &m);
+}
+
+/*
+ * A short write leaves delalloc this call reserved but did not fill: punch
+ * it, except where the page cache is dirty (another writer, or a write
+ * fault, put data there meanwhile). iomap_write_delalloc_release() finds the
+ * dirty ranges; 6.12 requires the invalidate_lock held exclusively.
+ */
+static int rxfs_buffered_write_iomap_end(struct inode *inode, loff_t pos, loff_t length,
+					 ssize_t written, unsigned int flags, struct iomap *iomap)
+{
+	struct rxfs_knobs *k = &RXSB(inode->i_sb)->knobs;
+	loff_t start_byte, end_byte;
+
+	if (iomap->type != IOMAP_DELALLOC || !(iomap->flags & IOMAP_F_NEW))
+		return 0;
+	start_byte = iomap_last_written_block(inode, pos, written);
+	end_byte = round_up(pos + length, i_blocksize(inode));
+	if (start_byte >= end_byte)
+		return 0;
+	/* Zeroing never gets a fresh reservation, so the lock is ours to take. */
+	WARN_ON_ONCE(flags & (IOMAP_ZERO | IOMAP_UNSHARE));
+	switch (READ_ONCE(k->punch_mode)) {
+	case 2:		/* negative control: no punch, the reservation leaks */
+		return 0;
+	case 1: {	/* negative control: punch it all, drop the cache */
+		struct rxfs_map m;
+
+		filemap_invalidate_lock(inode->i_mapping);
+		truncate_pagecache_range(inode, start_byte, end_byte - 1);
+		rxfs_xop(inode, RXFS_XOP_PUNCH_DELALLOC, start_byte, end_byte - start_byte, 0, &m);
+		filemap_invalidate_unlock(inode->i_mapping);
+		return 0;
+	}
+	default:
+		filemap_invalidate_lock(inode->i_mapping);
+		iomap_write_delalloc_release(inode, start_byte, end_byte, flags, iomap,
+					     rxfs_punch_delalloc);
+		filemap_invalidate_unlock(inode->i_mapping);
+		return 0;
+	}
+}
+
+const struct iomap_ops rxfs_buffered_write_iomap_ops = {
+	.iomap_begin	= rxfs_buffered_write_iomap_begin,
+	.iomap_end	= rxfs_buffered_write_iomap_end,
+};
+
+/* Write faults: the same reservation, never revoked (no iomap_end). */
+static const struct iomap_ops rxfs_mkwrite_iomap_ops = {
+	.iomap_begin	= rxfs_buffered_write_iomap_begin,
+};
+
+/*
+ * Called by iomap with the folio locked: the mapping is still good only if
+ * no extent change happened since it was made.
+ */
+static bool rxfs_iomap_valid(struct inode *inode, const struct iomap *iomap)
+{
+	if (READ_ONCE(RXSB(inode->i_sb)->knobs.no_iomap_valid))
+		return true;	/* knob (d), negative control */
+	return iomap->validity_cookie == (u64)atomic64_read(&RXI(inode)->data_seq);
+}
+
+/* Knob (c): @iter->private is the write's iov_iter (buffered writes only). */
+static struct folio *rxfs_get_folio(struct iomap_iter *iter, loff_t pos, unsigned int len)
+{
+	struct rxfs_knobs *k = &RXSB(iter->inode->i_sb)->knobs;
+	struct iov_iter *from = iter->private;
+	s64 at;
+
+	if (from) {
+		/* The user copy for this folio stops at the knob's offset. */
+		at = rxfs_knob_hit(&k->short_write_at, pos, len);
+		if (at >= 0)
+			iov_iter_truncate(from, at - pos);
+		if (rxfs_knob_hit(&k->fail_write_at, pos, len) >= 0)
+			return ERR_PTR(-EIO);
+	}
+	return iomap_get_folio(iter, pos, len);
+}
+
+static const struct iomap_folio_ops rxfs_folio_ops = {
+	.get_folio	= rxfs_get_folio,
+	.iomap_valid	= rxfs_iomap_valid,
+};
+
+/* O_DIRECT writes: holes and delalloc become unwritten blocks. */
+static int rxfs_dio_write_iomap_begin(struct inode *inode, loff_t pos, loff_t length,
+				      unsigned int flags, struct iomap *iomap,
+				      struct iomap *srcmap)
+{
+	struct rxfs_map m;
+	int err = rxfs_xop(inode, RXFS_XOP_DWRITE, pos, length, flags, &m);
+
+	if (err)
+		return err;
+	rxfs_fill_iomap(inode, &m, iomap);
+	return 0;
+}
+
+static const struct iomap_ops rxfs_dio_write_iomap_ops = {
+	.iomap_begin	= rxfs_dio_write_iomap_begin,
+};
+
+static void rxfs_extend_size(struct inode *inode, loff_t end)
+{
+	bool grew = false;
+
+	spin_lock(&inode->i_lock);
+	if (end > i_size_read(inode)) {
+		i_size_write(inode, end);
+		grew = true;
+	}
+	spin_unlock(&inode->i_lock);
+	if (grew)
+		mark_inode_dirty(inode);
+}
+
+/*
+ * O_DIRECT write completion, with ki_pos still at the write's start: convert
+ * exactly the completed range, then grow i_size (conversion first, so a
+ * racing read never sees unwritten blocks below EOF as data).
+ */
+static int rxfs_dio_write_end_io(struct kiocb *iocb, ssize_t size, int error, unsigned int flags)
+{
+	struct inode *inode = file_inode(iocb->ki_filp);
+	unsigned int nofs;
+	struct rxfs_map m;
+	int err = 0;
+
+	if (error)
+		return error;
+	if (!size)
+		return 0;
+	nofs = memalloc_nofs_save();
+	if (flags & IOMAP_DIO_UNWRITTEN)
+		err = rxfs_xop(inode, RXFS_XOP_CONVERT, iocb->ki_pos, size, 0, &m);
+	memalloc_nofs_restore(nofs);
+	if (!err)
+		rxfs_extend_size(inode, iocb->ki_pos + size);
+	return err;
+}
+
+static const struct iomap_dio_ops rxfs_dio_write_ops = {
+	.end_io		= rxfs_dio_write_end_io,
+};
+
+/* ---- writeback ---------------------------------------------------------- */
+
+/*
+ * Reuses the cached mapping while it covers @offset and the data fork has not
+ * changed since it was made; otherwise asks for a new one, which turns
+ * delalloc into unwritten blocks (never returns delalloc).
+ */
 static int rxfs_map_blocks(struct iomap_writepage_ctx *wpc, struct inode *inode, loff_t offset,
 			   unsigned int len)
 {
+	struct rxfs_map m;
+	int err;
+
 	if (offset >= wpc->iomap.offset && offset < wpc->iomap.offset + wpc->iomap.length &&
-	    wpc->iomap.validity_cookie == atomic64_read(&RXI(inode)->data_seq))
+	    wpc->iomap.validity_cookie == (u64)atomic64_read(&RXI(inode)->data_seq))
 		return 0;
-	return rxfs_iomap_begin(inode, offset, len, 0, &wpc->iomap, NULL);
+	err = rxfs_xop(inode, RXFS_XOP_WRITEBACK, offset, len, 0, &m);
+	if (err)
+		return err;
+	if (WARN_ON_ONCE(m.type == IOMAP_DELALLOC))
+		return -EIO;
+	rxfs_fill_iomap(inode, &m, &wpc->iomap);
+	return 0;
+}
+
+static void rxfs_end_bio(struct bio *bio)
+{
+	struct iomap_ioend *ioend = iomap_ioend_from_bio(bio);
+	struct rxfs_inode *ri = RXI(ioend->io_inode);
+	unsigned long flags;
+
+	spin_lock_irqsave(&ri->ioend_lock, flags);
+	if (list_empty(&ri->ioend_list))
+		WARN_ON_ONCE(!queue_work(RXSB(ri->vfs.i_sb)->ioend_wq, &ri->ioend_work));
+	list_add_tail(&ioend->io_list, &ri->ioend_list);
+	spin_unlock_irqrestore(&ri->ioend_lock, flags);
+}
+
+/* Completion of ioends over unwritten blocks, in process context. */
+static void rxfs_end_io(struct work_struct *work)
+{
+	struct rxfs_inode *ri = container_of(work, struct rxfs_inode, ioend_work);
+	struct inode *inode = &ri->vfs;
+	s64 delay = READ_ONCE(RXSB(inode->i_sb)->knobs.wb_complete_delay_ms);
+	struct iomap_ioend *ioend;
+	unsigned long flags;
+	LIST_HEAD(done);
+
+	if (delay > 0)
+		msleep(delay);	/* knob (b) */
+	spin_lock_irqsave(&ri->ioend_lock, flags);
+	list_replace_init(&ri->ioend_list, &done);
+	spin_unlock_irqrestore(&ri->ioend_lock, flags);
+	while ((ioend = list_first_entry_or_null(&done, struct iomap_ioend, io_list))) {
+		int error = blk_status_to_errno(ioend->io_bio.bi_status);
+
+		list_del_init(&ioend->io_list);
+		if (!error && ioend->io_type == IOMAP_UNWRITTEN) {
+			unsigned int nofs = memalloc_nofs_save();
+			struct rxfs_map m;
+
+			error = rxfs_xop(inode, RXFS_XOP_CONVERT, ioend->io_offset, ioend->io_size,
+					 0, &m);
+			memalloc_nofs_restore(nofs);
+			if (error)
+				mapping_set_error(inode->i_mapping, error);
+		}
+		iomap_finish_ioends(ioend, error);
+	}
+}
+
+static int rxfs_prepare_ioend(struct iomap_ioend *ioend, int status)
+{
+	struct rxfs_knobs *k = &RXSB(ioend->io_inode->i_sb)->knobs;
+	s64 delay = READ_ONCE(k->wb_submit_delay_ms);
+
+	if (delay > 0)
+		msleep(delay);	/* knob (b) */
+	if (!status && (ioend->io_type == IOMAP_UNWRITTEN || READ_ONCE(k->wb_complete_delay_ms) > 0))
+		ioend->io_bio.bi_end_io = rxfs_end_bio;
+	return status;
+}
+
+static void rxfs_discard_folio(struct folio *folio, loff_t pos)
+{
+	struct inode *inode = folio->mapping->host;
+	struct rxfs_map m;
+
+	/* The folio's data is lost: so is its delalloc reservation. */
+	rxfs_xop(inode, RXFS_XOP_PUNCH_DELALLOC, pos, folio_pos(folio) + folio_size(folio) - pos,
+		 0, &m);
 }
 
 static const struct iomap_writeback_ops rxfs_writeback_ops = {
 	.map_blocks	= rxfs_map_blocks,
+	.prepare_ioend	= rxfs_prepare_ioend,
+	.discard_folio	= rxfs_discard_folio,
 };
 
 static int rxfs_read_folio(struct file *file, struct folio *folio)
 {
-	return iomap_read_folio(folio, &rxfs_iomap_ops);
+	return iomap_read_folio(folio, &rxfs_read_iomap_ops);
 }
 
 static void rxfs_readahead(struct readahead_control *rac)
 {
-	iomap_readahead(rac, &rxfs_iomap_ops);
+	iomap_readahead(rac, &rxfs_read_iomap_ops);
 }
 
 static int rxfs_writepages(struct address_space *mapping, struct writeback_control *wbc)
 {
 	struct iomap_writepage_ctx wpc = {};
 
+	if (rxfs_is_shutdown(mapping->host->i_sb))
+		return -EIO;
 	return iomap_writepages(mapping, wbc, &wpc, &rxfs_writeback_ops);
 }
 
@@ -723,12 +1064,80 @@ static const struct address_space_operations rxfs_aops = {
 	.error_remove_folio	= generic_error_remove_folio,
 };
 
-static ssize_t rxfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
+/* ---- file operations ---------------------------------------------------- */
+
+/* O_DIRECT needs the I/O aligned to the device's logical sector, as XFS. */
+static bool rxfs_dio_aligned(struct inode *inode, loff_t pos, size_t count)
+{
+	unsigned int mask = bdev_logical_block_size(inode->i_sb->s_bdev) - 1;
+
+	return !((pos | count) & mask);
+}
+
+static ssize_t rxfs_file_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct inode *inode = file_inode(iocb->ki_filp);
 	ssize_t ret;
 
-	inode_lock(inode);
+	if (rxfs_is_shutdown(inode->i_sb))
+		return -EIO;
+	if (!(iocb->ki_flags & IOCB_DIRECT))
+		return generic_file_read_iter(iocb, to);
+	if (!iov_iter_count(to))
+		return 0;
+	if (!rxfs_dio_aligned(inode, iocb->ki_pos, iov_iter_count(to)))
+		return -EINVAL;
+	if (iocb->ki_flags & IOCB_NOWAIT) {
+		if (!inode_trylock_shared(inode))
+			return -EAGAIN;
+	} else {
+		inode_lock_shared(inode);
+	}
+	ret = iomap_dio_rw(iocb, to, &rxfs_read_iomap_ops, NULL, 0, NULL, 0);
+	inode_unlock_shared(inode);
+	file_accessed(iocb->ki_filp);
+	return ret;
+}
+
+static ssize_t rxfs_buffered_write(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct inode *inode = file_inode(iocb->ki_filp);
+	bool flushed = false;
+	ssize_t ret;
+
+again:
+	ret = iomap_file_buffered_write(iocb, from, &rxfs_buffered_write_iomap_ops, from);
+	/*
+	 * Out of space for a reservation: write back what is dirty (converting
+	 * delalloc frees its over-reservation) and try once more, as XFS does.
+	 */
+	if (ret == -ENOSPC && !flushed) {
+		flushed = true;
+		inode_unlock(inode);
+		if (down_read_trylock(&inode->i_sb->s_umount)) {
+			sync_inodes_sb(inode->i_sb);
+			up_read(&inode->i_sb->s_umount);
+		}
+		inode_lock(inode);
+		goto again;
+	}
+	return ret;
+}
+
+static ssize_t rxfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct inode *inode = file_inode(iocb->ki_filp);
+	unsigned int dio_flags = 0;
+	ssize_t ret;
+
+	if (rxfs_is_shutdown(inode->i_sb))
+		return -EIO;
+	if (iocb->ki_flags & IOCB_NOWAIT) {
+		if (!inode_trylock(inode))
+			return -EAGAIN;
+	} else {
+		inode_lock(inode);
+	}
 	ret = generic_write_checks(iocb, from);
 	if (ret <= 0)
 		goto out;
@@ -738,8 +1147,27 @@ static ssize_t rxfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	ret = file_update_time(iocb->ki_filp);
 	if (ret)
 		goto out;
-	ret = iomap_file_buffered_write(iocb, from, &rxfs_iomap_ops, NULL);
-	mark_inode_dirty(inode);
+	if (!(iocb->ki_flags & IOCB_DIRECT)) {
+		ret = rxfs_buffered_write(iocb, from);
+		goto out;
+	}
+	if (!rxfs_dio_aligned(inode, iocb->ki_pos, iov_iter_count(from))) {
+		ret = -EINVAL;
+		goto out;
+	}
+	/*
+	 * Sub-block writes zero the rest of a new block: no other O_DIRECT
+	 * write may be in flight on it (i_rwsem is held exclusively here).
+	 */
+	if ((iocb->ki_pos | iov_iter_count(from)) & (i_blocksize(inode) - 1)) {
+		inode_dio_wait(inode);
+		dio_flags |= IOMAP_DIO_FORCE_WAIT;
+	}
+	ret = iomap_dio_rw(iocb, from, &rxfs_dio_write_iomap_ops, &rxfs_dio_write_ops, dio_flags,
+			   NULL, 0);
+	/* The page cache could not be invalidated: fall back to buffered. */
+	if (ret == -ENOTBLK)
+		ret = rxfs_buffered_write(iocb, from);
 out:
 	inode_unlock(inode);
 	if (ret > 0)
@@ -752,10 +1180,12 @@ static vm_fault_t rxfs_page_mkwrite(struct vm_fault *vmf)
 	struct inode *inode = file_inode(vmf->vma->vm_file);
 	vm_fault_t ret;
 
+	if (rxfs_is_shutdown(inode->i_sb))
+		return VM_FAULT_SIGBUS;
 	sb_start_pagefault(inode->i_sb);
 	file_update_time(vmf->vma->vm_file);
 	filemap_invalidate_lock_shared(inode->i_mapping);
-	ret = iomap_page_mkwrite(vmf, &rxfs_iomap_ops);
+	ret = iomap_page_mkwrite(vmf, &rxfs_mkwrite_iomap_ops);
 	filemap_invalidate_unlock_shared(inode->i_mapping);
 	sb_end_pagefault(inode->i_sb);
 	return ret;
@@ -774,13 +1204,220 @@ static int rxfs_file_mmap(struct file *file, struct vm_area_struct *vma)
 	return 0;
 }
 
+static int rxfs_file_open(struct inode *inode, struct file *file)
+{
+	if (rxfs_is_shutdown(inode->i_sb))
+		return -EIO;
+	file->f_mode |= FMODE_CAN_ODIRECT;
+	return generic_file_open(inode, file);
+}
+
+static loff_t rxfs_file_llseek(struct file *file, loff_t offset, int whence)
+{
+	struct inode *inode = file->f_mapping->host;
+
+	switch (whence) {
+	case SEEK_HOLE:
+	case SEEK_DATA:
+		if (rxfs_is_shutdown(inode->i_sb))
+			return -EIO;
+		inode_lock_shared(inode);
+		if (whence == SEEK_HOLE)
+			offset = iomap_seek_hole(inode, offset, &rxfs_read_iomap_ops);
+		else
+			offset = iomap_seek_data(inode, offset, &rxfs_read_iomap_ops);
+		inode_unlock_shared(inode);
+		if (offset < 0)
+			return offset;
+		return vfs_setpos(file, offset, inode->i_sb->s_maxbytes);
+	default:
+		return generic_file_llseek(file, offset, whence);
+	}
+}
+
+static int rxfs_fiemap(struct inode *inode, struct fiemap_extent_info *fieinfo, u64 start,
+		       u64 len)
+{
+	int err;
+
+	inode_lock_shared(inode);
+	err = iomap_fiemap(inode, fieinfo, start, len, &rxfs_read_iomap_ops);
+	inode_unlock_shared(inode);
+	return err;
+}
+
+/*
+ * Unmaps the whole blocks of offset..offset+len and zeroes the partial ones
+ * through the page cache. Called with i_rwsem and the invalidate_lock held.
+ */
+static int rxfs_free_range(struct inode *inode, loff_t offset, loff_t len)
+{
+	unsigned int bs = i_blocksize(inode);
+	loff_t first = round_up(offset, bs), last = round_down(offset + len, bs);
+	loff_t size = i_size_read(inode);
+	struct rxfs_map m;
+	int err;
+
+	err = filemap_write_and_wait_range(inode->i_mapping, offset, offset + len - 1);
+	if (err)
+		return err;
+	truncate_pagecache_range(inode, offset, offset + len - 1);
+	if (last > first) {
+		err = rxfs_xop(inode, RXFS_XOP_REMOVE, first, last - first, 0, &m);
+		if (err)
+			return err;
+	}
+	if (offset < size)
+		err = iomap_zero_range(inode, offset, min(len, size - offset), NULL,
+				       &rxfs_buffered_write_iomap_ops);
+	return err;
+}
+
+#define RXFS_FALLOC_MODES (FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | \
+			   FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)
+
+/* Collapse and insert move blocks: flush and drop the cache from @offset. */
+static int rxfs_prepare_shift(struct inode *inode, loff_t offset, loff_t len)
+{
+	unsigned int bs = i_blocksize(inode);
+	int err;
+
+	if ((offset | len) & (bs - 1))
+		return -EINVAL;
+	err = filemap_write_and_wait_range(inode->i_mapping, round_down(offset, PAGE_SIZE),
+					   LLONG_MAX);
+	if (err)
+		return err;
+	truncate_pagecache_range(inode, round_down(offset, PAGE_SIZE), LLONG_MAX);
+	return 0;
+}
+
+static long rxfs_fallocate(struct file *file, int mode, loff_t offset, loff_t len)
+{
+	struct inode *inode = file_inode(file);
+	unsigned int bs = i_blocksize(inode);
+	loff_t size, new_size = 0;
+	struct rxfs_map m;
+	long err;
+
+	if (!S_ISREG(inode->i_mode))
+		return -EINVAL;
+	if (mode & ~RXFS_FALLOC_MODES)
+		return -EOPNOTSUPP;
+	if (rxfs_is_shutdown(inode->i_sb))
+		return -EIO;
+	inode_lock(inode);
+	filemap_invalidate_lock(inode->i_mapping);
+	inode_dio_wait(inode);
+	err = file_modified(file);
+	if (err)
+		goto out;
+	size = i_size_read(inode);
+	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		err = rxfs_free_range(inode, offset, len);
+	} else if (mode & FALLOC_FL_COLLAPSE_RANGE) {
+		err = -EINVAL;
+		if (offset + len >= size)
+			goto out;
+		err = rxfs_prepare_shift(inode, offset, len);
+		if (err)
+			goto out;
+		err = rxfs_xop(inode, RXFS_XOP_COLLAPSE, offset, len, 0, &m);
+		if (!err)
+			i_size_write(inode, size - len);
+	} else if (mode & FALLOC_FL_INSERT_RANGE) {
+		err = -EINVAL;
+		if (offset >= size)
+			goto out;
+		err = -EFBIG;
+		if (len > inode->i_sb->s_maxbytes - size)
+			goto out;
+		err = rxfs_prepare_shift(inode, offset, len);
+		if (err)
+			goto out;
+		err = rxfs_xop(inode, RXFS_XOP_INSERT, offset, len, 0, &m);
+		if (!err)
+			i_size_write(inode, size + len);
+	} else {
+		if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + len > size) {
+			new_size = offset + len;
+			err = inode_newsize_ok(inode, new_size);
+			if (err)
+				goto out;
+		}
+		if (mode & FALLOC_FL_ZERO_RANGE) {
+			err = rxfs_free_range(inode, offset, len);
+			if (err)
+				goto out;
+		}
+		err = rxfs_xop(inode, RXFS_XOP_PREALLOC, round_down(offset, bs),
+			       round_up(offset + len, bs) - round_down(offset, bs), 0, &m);
+		if (!err && new_size)
+			truncate_setsize(inode, new_size);
+	}
+out:
+	if (!err) {
+		inode_set_mtime_to_ts(inode, inode_set_ctime_current(inode));
+		mark_inode_dirty(inode);
+	}
+	filemap_invalidate_unlock(inode->i_mapping);
+	inode_unlock(inode);
+	return err;
+}
+
+#define RXFS_IOC_GOINGDOWN	_IOR('X', 125, __u32)
+#define RXFS_GOINGDOWN_DEFAULT	0	/* flush data and metadata, then shut down */
+#define RXFS_GOINGDOWN_LOGFLUSH	1	/* flush metadata, then shut down */
+#define RXFS_GOINGDOWN_NOLOGFLUSH 2	/* shut down now */
+
+/* The XFS shutdown ioctl, as fstests uses it on any filesystem. */
+static int rxfs_shutdown(struct super_block *sb, u32 how)
+{
+	switch (how) {
+	case RXFS_GOINGDOWN_DEFAULT:
+		down_read(&sb->s_umount);
+		sync_filesystem(sb);
+		up_read(&sb->s_umount);
+		break;
+	case RXFS_GOINGDOWN_LOGFLUSH:
+		rxfs_rs_sync_fs(sb, 1);
+		break;
+	case RXFS_GOINGDOWN_NOLOGFLUSH:
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!test_and_set_bit(RXFS_SB_SHUTDOWN, &RXSB(sb)->flags))
+		pr_warn("rxfs (%s): filesystem shut down (mode %u)\n", sb->s_id, how);
+	return 0;
+}
+
+static long rxfs_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct super_block *sb = file_inode(file)->i_sb;
+	u32 how;
+
+	switch (cmd) {
+	case RXFS_IOC_GOINGDOWN:
+		if (!capable(CAP_SYS_ADMIN))
+			return -EPERM;
+		if (get_user(how, (u32 __user *)arg))
+			return -EFAULT;
+		return rxfs_shutdown(sb, how);
+	default:
+		return -ENOTTY;
+	}
+}
+
 static const struct file_operations rxfs_file_fops = {
-	.llseek		= generic_file_llseek,
-	.read_iter	= generic_file_read_iter,
+	.llseek		= rxfs_file_llseek,
+	.read_iter	= rxfs_file_read_iter,
 	.write_iter	= rxfs_file_write_iter,
 	.mmap		= rxfs_file_mmap,
-	.open		= generic_file_open,
+	.open		= rxfs_file_open,
 	.fsync		= rxfs_fsync,
+	.fallocate	= rxfs_fallocate,
+	.unlocked_ioctl	= rxfs_ioctl,
 	.splice_read	= filemap_splice_read,
 	.splice_write	= iter_file_splice_write,
 	.get_unmapped_area = thp_get_unmapped_area,

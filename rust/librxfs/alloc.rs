@@ -80,6 +80,9 @@ pub struct Alloc {
     pub free: u64,
     /// Blocks promised to delayed allocations, not yet allocated.
     pub reserved: u64,
+    /// Blocks kept back from ordinary allocations for the metadata that
+    /// completing promised ones (delalloc and unwritten conversion) needs.
+    pub pool: u64,
 }
 
 const SUMMARY: &str = "free-space summary";
@@ -112,12 +115,19 @@ fn rem(a: u64, b: u64) -> u64 {
 impl Alloc {
     /// An allocator over `geo` with `free` blocks free.
     pub fn new(geo: Geometry, free: u64) -> Self {
-        Alloc { geo, free, reserved: 0 }
+        Alloc { geo, free, reserved: 0, pool: 0 }
     }
 
     /// Blocks that can still be promised: free minus reserved.
     pub fn available(&self) -> u64 {
         self.free.saturating_sub(self.reserved)
+    }
+
+    /// Blocks an ordinary allocation (a new inode, directory node, O_DIRECT
+    /// or fallocate extent, a delalloc reservation) may take: free minus
+    /// reserved minus the pool. Statfs reports this.
+    pub fn user_available(&self) -> u64 {
+        self.free.saturating_sub(self.reserved).saturating_sub(self.pool)
     }
 
     fn summary_loc(&self, g: u64) -> (u64, usize) {

@@ -220,6 +220,71 @@ pub fn convert<S: Store>(s: &S, a: &mut Alloc, ino: u64, start: u64, len: u64, n
     r
 }
 
+/// Splits the extent covering `lblk`, if any starts before it, so that an
+/// extent starts at `lblk` (for inserting a range there).
+pub fn split_at<S: Store>(s: &S, a: &mut Alloc, ino: u64, lblk: u64, nodes_delta: &mut i64) -> Result<(), Error> {
+    let Map::Mapped(e) = lookup(s, ino, lblk)? else { return Ok(()) };
+    if e.lblk == lblk {
+        return Ok(());
+    }
+    let mut t = tree(ino);
+    let head = lblk - e.lblk;
+    let tail = Extent { lblk, pblk: e.pblk + head, len: e.len - head, unwritten: e.unwritten };
+    let r = t.update(s, e.lblk, &encode(&Extent { len: head, ..e })).and_then(|()| t.insert(s, a, lblk, &encode(&tail)));
+    *nodes_delta += t.nodes_delta;
+    r
+}
+
+/// Moves every extent starting at or after `from` by `delta` blocks:
+/// left (negative, collapse) into a hole the caller made, or right
+/// (positive, insert) after [`split_at`]`(from)`.
+pub fn shift<S: Store>(s: &S, a: &mut Alloc, ino: u64, from: u64, delta: i64, nodes_delta: &mut i64) -> Result<(), Error> {
+    let bad = |why| Error::Corrupt { what: "extent tree", blkno: ino, why };
+    let mut t = tree(ino);
+    let mut v = [0u8; VAL_SIZE];
+    let (bc, ds) = (s.block_count(), s.data_start());
+    let r = (|| {
+        if delta < 0 {
+            let d = delta.unsigned_abs();
+            if from < d {
+                return Err(Error::BadField { field: "shift", value: from });
+            }
+            if let Map::Mapped(e) = lookup(s, ino, from - 1)? {
+                if e.end() > from - d {
+                    return Err(bad("collapse into a mapped range"));
+                }
+            }
+            let mut k = from;
+            while let Some(key) = t.next_ge(s, k, &mut v)? {
+                let e = decode(ino, key, &v, bc, ds)?;
+                t.delete(s, a, key, &mut v)?;
+                t.insert(s, a, key - d, &encode(&Extent { lblk: key - d, ..e }))?;
+                k = key + 1;
+            }
+        } else if delta > 0 {
+            let d = delta as u64;
+            let mut k = u64::MAX;
+            while let Some(key) = t.lookup_le(s, k, &mut v)? {
+                if key < from {
+                    break;
+                }
+                let e = decode(ino, key, &v, bc, ds)?;
+                let nk = key.checked_add(d).filter(|n| n.checked_add(e.len).is_some_and(|x| x <= i64::MAX as u64));
+                let nk = nk.ok_or(Error::TooBig)?;
+                t.delete(s, a, key, &mut v)?;
+                t.insert(s, a, nk, &encode(&Extent { lblk: nk, ..e }))?;
+                if key == 0 {
+                    break;
+                }
+                k = key - 1;
+            }
+        }
+        Ok(())
+    })();
+    *nodes_delta += t.nodes_delta;
+    r
+}
+
 /// Frees every extent and tree node of a file; returns data blocks freed.
 pub fn destroy<S: Store>(s: &S, a: &mut Alloc, ino: u64, nodes_delta: &mut i64) -> Result<u64, Error> {
     let mut t = tree(ino);
@@ -254,7 +319,7 @@ mod tests {
             for step in 0..600 {
                 let start = rng.below(600);
                 let len = 1 + rng.below(40);
-                match rng.below(3) {
+                match rng.below(5) {
                     0 => {
                         // Map the holes in the range.
                         for b in start..start + len {
@@ -273,6 +338,35 @@ mod tests {
                         assert_eq!(n, gone.len() as u64);
                         for b in gone {
                             model.remove(&b);
+                        }
+                    }
+                    3 => {
+                        // Collapse start..start+len: unmap, then shift left.
+                        let n = remove(&s, &mut a, ino, start, len, &mut nodes).unwrap();
+                        shift(&s, &mut a, ino, start + len, -(len as i64), &mut nodes).unwrap();
+                        let old = std::mem::take(&mut model);
+                        let mut gone = 0;
+                        for (b, v) in old {
+                            if b < start {
+                                model.insert(b, v);
+                            } else if b >= start + len {
+                                model.insert(b - len, v);
+                            } else {
+                                gone += 1;
+                            }
+                        }
+                        assert_eq!(n, gone);
+                    }
+                    4 => {
+                        // Insert a hole of len blocks at start.
+                        if model.keys().next_back().is_some_and(|&b| b + len >= 600) {
+                            continue;
+                        }
+                        split_at(&s, &mut a, ino, start, &mut nodes).unwrap();
+                        shift(&s, &mut a, ino, start, len as i64, &mut nodes).unwrap();
+                        let old = std::mem::take(&mut model);
+                        for (b, v) in old {
+                            model.insert(if b >= start { b + len } else { b }, v);
                         }
                     }
                     _ => {

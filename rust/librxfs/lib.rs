@@ -16,6 +16,7 @@
 pub mod alloc;
 pub mod btree;
 pub mod crc32c;
+pub mod delalloc;
 pub mod dir;
 pub mod error;
 pub mod extmap;

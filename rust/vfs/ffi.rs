@@ -121,21 +121,27 @@ pub struct Map {
     pub offset: u64,
     /// Length in bytes.
     pub length: u64,
-    /// `IOMAP_HOLE`, `IOMAP_MAPPED` or `IOMAP_UNWRITTEN`.
+    /// `IOMAP_HOLE`, `IOMAP_DELALLOC`, `IOMAP_MAPPED` or `IOMAP_UNWRITTEN`.
     pub kind: u16,
     /// `IOMAP_F_NEW`.
     pub flags: u16,
-    /// Zero.
-    pub pad: u32,
-    /// The inode's block count afterwards.
+    /// 1 if `nblocks` is set.
+    pub changed: u32,
+    /// The inode's on-disk block count afterwards.
     pub nblocks: u64,
+    /// Change in the inode's delalloc blocks.
+    pub delayed: i64,
+    /// The data fork sequence, sampled under the extent lock.
+    pub cookie: u64,
 }
-const _: () = assert!(core::mem::size_of::<Map>() == 40);
+const _: () = assert!(core::mem::size_of::<Map>() == 56);
 
 /// `IOMAP_NULL_ADDR`.
 pub const NULL_ADDR: u64 = u64::MAX;
 /// `IOMAP_HOLE`.
 pub const IOMAP_HOLE: u16 = 0;
+/// `IOMAP_DELALLOC`.
+pub const IOMAP_DELALLOC: u16 = 1;
 /// `IOMAP_MAPPED`.
 pub const IOMAP_MAPPED: u16 = 2;
 /// `IOMAP_UNWRITTEN`.
@@ -160,6 +166,7 @@ extern "C" {
     pub(crate) fn rxfs_shim_unregister();
     pub(crate) fn rxfs_shim_sb_id(sb: *mut RawSuperBlock) -> *const c_char;
     pub(crate) fn rxfs_shim_sb_info(sb: *mut RawSuperBlock) -> *mut c_void;
+    pub(crate) fn rxfs_shim_is_shutdown(sb: *mut RawSuperBlock) -> c_int;
     pub(crate) fn rxfs_shim_sb_set_info(sb: *mut RawSuperBlock, info: *mut c_void);
     pub(crate) fn rxfs_shim_bdev_bytes(sb: *mut RawSuperBlock) -> u64;
     pub(crate) fn rxfs_shim_bdev_sector_size(sb: *mut RawSuperBlock) -> c_uint;

@@ -7,9 +7,14 @@
 
 use super::ffi::{DInode, Map, RawDirent, RawRename, RawSuperBlock};
 use super::super_block::SuperBlock;
+use crate::data;
 use crate::fs::{self, FsInfo, Rename};
+use core::sync::atomic::AtomicU64;
 use crate::librxfs::error::{Error as CoreError, EUCLEAN};
 use kernel::ffi::c_int;
+
+/// `EIO`.
+const EIO: c_int = 5;
 
 type Fs = crate::mount::Rxfs;
 
@@ -19,6 +24,11 @@ fn with_fs(raw: *mut RawSuperBlock, f: impl FnOnce(&FsInfo) -> Result<c_int, Cor
     // SAFETY: every caller is an operation on an inode, file or superblock
     // of a mounted rxfs, during which `s_fs_info` is set and stays.
     let sb = unsafe { SuperBlock::<Fs>::from_raw(raw) };
+    // After the shutdown ioctl nothing reaches the disk or the metadata.
+    // SAFETY: `raw` is a mounted rxfs superblock, as above.
+    if unsafe { super::ffi::rxfs_shim_is_shutdown(raw) } != 0 {
+        return -EIO;
+    }
     match f(sb.info()) {
         Ok(v) => v,
         Err(e) => {
@@ -63,8 +73,8 @@ extern "C" fn rxfs_rs_write_inode(raw: *mut RawSuperBlock, di: *const DInode) ->
 }
 
 #[no_mangle]
-extern "C" fn rxfs_rs_evict_inode(raw: *mut RawSuperBlock, ino: u64) -> c_int {
-    with_fs(raw, |fs| fs::evict(fs, ino).map(|()| 0))
+extern "C" fn rxfs_rs_evict_inode(raw: *mut RawSuperBlock, ino: u64, unlinked: c_int) -> c_int {
+    with_fs(raw, |fs| fs::evict(fs, ino, unlinked != 0).map(|()| 0))
 }
 
 #[no_mangle]
@@ -162,9 +172,23 @@ extern "C" fn rxfs_rs_readdir(raw: *mut RawSuperBlock, dir: u64, pos: i64, de: *
 }
 
 #[no_mangle]
-extern "C" fn rxfs_rs_iomap_begin(raw: *mut RawSuperBlock, ino: u64, pos: u64, len: u64, flags: u32, m: *mut Map) -> c_int {
+extern "C" fn rxfs_rs_xop(
+    raw: *mut RawSuperBlock,
+    ino: u64,
+    seq: *const AtomicU64,
+    op: u32,
+    pos: u64,
+    len: u64,
+    flags: u32,
+    m: *mut Map,
+) -> c_int {
+    // SAFETY: `seq` is the `data_seq` of the in-memory inode the operation
+    // is on (an `atomic64_t`, the same layout as `AtomicU64`); the VFS
+    // keeps that inode for the whole call.
+    let seq = unsafe { &*seq };
     with_fs(raw, |fs| {
-        let map = fs::iomap_begin(fs, ino, pos, len, flags)?;
+        let op = data::XOp::from_raw(op).ok_or(CoreError::BadField { field: "extent op", value: op as u64 })?;
+        let map = data::xop(fs, ino, seq, op, pos, len, flags)?;
         // SAFETY: `m` points to the shim's stack `struct rxfs_map`.
         unsafe { m.write(map) };
         Ok(0)
@@ -172,11 +196,12 @@ extern "C" fn rxfs_rs_iomap_begin(raw: *mut RawSuperBlock, ino: u64, pos: u64, l
 }
 
 #[no_mangle]
-extern "C" fn rxfs_rs_truncate(raw: *mut RawSuperBlock, ino: u64, size: u64, nblocks: *mut u64) -> c_int {
+extern "C" fn rxfs_rs_stats(raw: *mut RawSuperBlock, out: *mut u64) -> c_int {
     with_fs(raw, |fs| {
-        let n = fs::truncate(fs, ino, size)?;
-        // SAFETY: `nblocks` points to the shim's local.
-        unsafe { nblocks.write(n) };
+        let st = data::stats(fs);
+        let v = [st.free, st.reserved, st.pool, st.delalloc_ranges];
+        // SAFETY: the shim passes an array of four u64.
+        unsafe { core::ptr::copy_nonoverlapping(v.as_ptr(), out, 4) };
         Ok(0)
     })
 }

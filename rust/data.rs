@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The data fork: every change to a file's block mapping, in safe Rust.
+//!
+//! A file block is in exactly one of four states: a hole, **delalloc**
+//! (reserved space, data only in the page cache, kept in
+//! [`crate::fs::Meta::delalloc`]), **unwritten** (allocated on disk, reads
+//! as zeroes) or **written**. The transitions, as in XFS:
+//!
+//! ```text
+//!   hole --buffered write/mkwrite--> delalloc --writeback--> unwritten
+//!   hole --O_DIRECT write/fallocate--------------------> unwritten
+//!   unwritten --I/O completion (ioend, dio end_io)--> written
+//!   delalloc --short-write punch, truncate--> hole
+//! ```
+//!
+//! Every operation runs under the metadata lock, which is therefore the
+//! extent lock: an operation is atomic with respect to every other extent
+//! change. Each change bumps the inode's data fork sequence (the iomap
+//! validity cookie) before the lock is dropped, and the cookie handed out
+//! with a mapping is sampled under the same lock.
+
+use crate::fs::{add_nblocks, Ctx, FsInfo};
+use crate::librxfs::delalloc::{self, RangeStore};
+use crate::librxfs::error::Error;
+use crate::librxfs::extmap::{self, Extent, Map as XMap};
+use crate::vfs::{Map, IOMAP_DELALLOC, IOMAP_F_NEW, IOMAP_HOLE, IOMAP_MAPPED, IOMAP_UNWRITTEN, IOMAP_ZERO, NULL_ADDR};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
+use kernel::rbtree::RBTree;
+
+/// `ENOMEM`.
+const ENOMEM: i32 = 12;
+
+/// The delalloc ranges of every file of a mount, keyed by (inode, first
+/// block), valued by length.
+pub type DelallocMap = RBTree<(u64, u64), u64>;
+
+/// One file's view of a [`DelallocMap`].
+pub fn dl(t: &mut DelallocMap, ino: u64) -> Dl<'_> {
+    Dl { t, ino }
+}
+
+/// One file's view of a [`DelallocMap`].
+pub struct Dl<'a> {
+    t: &'a mut DelallocMap,
+    ino: u64,
+}
+
+impl RangeStore for Dl<'_> {
+    fn le(&mut self, k: u64) -> Option<(u64, u64)> {
+        let ino = self.ino;
+        let key = (ino, k);
+        let found = match self.t.cursor_lower_bound(&key) {
+            Some(c) => {
+                let (ck, cv) = c.current();
+                if *ck == key {
+                    Some((*ck, *cv))
+                } else {
+                    c.peek_prev().map(|(pk, pv)| (*pk, *pv))
+                }
+            }
+            None => self.t.cursor_back().map(|c| {
+                let (ck, cv) = c.current();
+                (*ck, *cv)
+            }),
+        };
+        found.filter(|((i, s), _)| *i == ino && *s <= k).map(|((_, s), l)| (s, l))
+    }
+
+    fn ge(&mut self, k: u64) -> Option<(u64, u64)> {
+        let ino = self.ino;
+        let c = self.t.cursor_lower_bound(&(ino, k))?;
+        let ((i, s), l) = c.current();
+        (*i == ino).then_some((*s, *l))
+    }
+
+    fn set(&mut self, k: u64, len: u64) -> Result<(), Error> {
+        if let Some(v) = self.t.get_mut(&(self.ino, k)) {
+            *v = len;
+            return Ok(());
+        }
+        self.t.try_create_and_insert((self.ino, k), len, GFP_KERNEL).map_err(|_| Error::Io(ENOMEM))?;
+        Ok(())
+    }
+
+    fn del(&mut self, k: u64) {
+        self.t.remove(&(self.ino, k));
+    }
+}
+
+/// An extent operation, as the shim asks for it (`RXFS_XOP_*`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum XOp {
+    /// Map for reading or reporting; delalloc shows as `IOMAP_DELALLOC`.
+    Read,
+    /// Map for a buffered write or a write fault: holes become delalloc.
+    BufferedWrite,
+    /// Map for an O_DIRECT write: holes and delalloc become unwritten.
+    DirectWrite,
+    /// Map for writeback: delalloc becomes unwritten; never delalloc.
+    Writeback,
+    /// Remove only the delalloc blocks of the range (short-write punch).
+    PunchDelalloc,
+    /// Mark the range's unwritten blocks written (I/O completion).
+    Convert,
+    /// Allocate unwritten blocks for the range's holes and delalloc.
+    Prealloc,
+    /// Unmap the range: disk blocks and delalloc.
+    Remove,
+    /// Remove the range and move everything after it down (collapse).
+    Collapse,
+    /// Move everything from the range's start up by its length (insert).
+    Insert,
+    /// Drop every delalloc range of the file (eviction).
+    DropDelalloc,
+}
+
+impl XOp {
+    /// The operation numbered `n` in `shim.h`.
+    pub fn from_raw(n: u32) -> Option<Self> {
+        use XOp::*;
+        [Read, BufferedWrite, DirectWrite, Writeback, PunchDelalloc, Convert, Prealloc, Remove, Collapse, Insert, DropDelalloc]
+            .get(n as usize)
+            .copied()
+    }
+}
+
+/// What covers a file block.
+enum Found {
+    Disk(Extent),
+    /// A delalloc range (start, length).
+    Delay(u64, u64),
+    /// A hole of this many blocks (up to the next extent or delalloc).
+    Hole(u64),
+}
+
+/// State of one operation on one file.
+struct Op<'c, 'a> {
+    cx: &'c mut Ctx<'a>,
+    ino: u64,
+    log: u32,
+    /// The inode's on-disk block count, once changed.
+    nblocks: Option<u64>,
+    /// Change in the inode's delalloc blocks.
+    delayed: i64,
+    /// Whether the mapping changed (the sequence must move).
+    changed: bool,
+}
+
+impl<'c, 'a> Op<'c, 'a> {
+    fn dl(&mut self) -> Dl<'_> {
+        Dl { t: &mut *self.cx.dl, ino: self.ino }
+    }
+
+    fn find(&mut self, b: u64) -> Result<Found, Error> {
+        match extmap::lookup(&self.cx.s, self.ino, b)? {
+            XMap::Mapped(e) => Ok(Found::Disk(e)),
+            XMap::Hole(n) => {
+                let mut dl = self.dl();
+                match delalloc::next(&mut dl, b) {
+                    Some((s, l)) if s <= b => Ok(Found::Delay(s, l)),
+                    Some((s, _)) => Ok(Found::Hole(n.min(s - b))),
+                    None => Ok(Found::Hole(n)),
+                }
+            }
+        }
+    }
+
+    fn charge(&mut self, delta: i64) -> Result<(), Error> {
+        if delta != 0 {
+            self.nblocks = Some(add_nblocks(self.cx, self.ino, delta)?);
+        }
+        Ok(())
+    }
+
+    /// Where to put new blocks for file block `b`: after the blocks of the
+    /// extent before it, or after the inode.
+    fn goal(&self, b: u64) -> Result<u64, Error> {
+        if let Some(p) = b.checked_sub(1) {
+            if let XMap::Mapped(l) = extmap::lookup(&self.cx.s, self.ino, p)? {
+                return Ok(l.pblk + l.len);
+            }
+        }
+        Ok(self.ino + 1)
+    }
+
+    /// Allocates unwritten blocks for `b..b+want` (a hole or delalloc) and
+    /// maps them. `reserved`: the blocks come out of a delalloc
+    /// reservation, which they replace; otherwise they must be available
+    /// to ordinary allocations. Returns the new extent (maybe shorter).
+    fn alloc_unwritten(&mut self, b: u64, want: u64, reserved: bool) -> Result<Extent, Error> {
+        let want = want.min(extmap::MAX_LEN);
+        let want = if reserved { want } else { want.min(self.cx.a.user_available()) };
+        if want == 0 {
+            return Err(Error::NoSpace);
+        }
+        let goal = self.goal(b)?;
+        let (start, got) = self.cx.a.alloc(&self.cx.s, goal, want)?;
+        let e = Extent { lblk: b, pblk: start, len: got, unwritten: true };
+        let mut nodes = 0;
+        if let Err(err) = extmap::insert(&self.cx.s, self.cx.a, self.ino, e, &mut nodes) {
+            let _ = self.cx.a.free(&self.cx.s, start, got);
+            return Err(err);
+        }
+        self.changed = true;
+        if reserved {
+            let n = delalloc::remove(&mut self.dl(), b, got)?;
+            self.cx.a.reserved = self.cx.a.reserved.saturating_sub(n);
+            self.delayed -= n as i64;
+        }
+        self.charge(nodes + got as i64)?;
+        Ok(e)
+    }
+
+    /// Removes delalloc blocks `b..b+n` and returns their reservation.
+    fn punch_delalloc(&mut self, b: u64, n: u64) -> Result<u64, Error> {
+        let got = delalloc::remove(&mut self.dl(), b, n)?;
+        if got > 0 {
+            self.cx.a.reserved = self.cx.a.reserved.saturating_sub(got);
+            self.delayed -= got as i64;
+            self.changed = true;
+        }
+        Ok(got)
+    }
+
+    fn remove(&mut self, b: u64, n: u64) -> Result<(), Error> {
+        self.punch_delalloc(b, n)?;
+        let mut nodes = 0;
+        let r = extmap::remove(&self.cx.s, self.cx.a, self.ino, b, n, &mut nodes);
+        if let Ok(k) = r {
+            self.changed |= k > 0 || nodes != 0;
+            self.charge(nodes - k as i64)?;
+        } else {
+            self.changed = true;
+            self.charge(nodes)?;
+        }
+        r.map(|_| ())
+    }
+
+    fn map_of(&self, f: &Found, b: u64, max: u64) -> Map {
+        let log = self.log;
+        let mut m = Map { offset: b << log, addr: NULL_ADDR, ..Default::default() };
+        let (kind, end) = match *f {
+            Found::Disk(e) => {
+                m.addr = (e.pblk + (b - e.lblk)) << log;
+                (if e.unwritten { IOMAP_UNWRITTEN } else { IOMAP_MAPPED }, e.end())
+            }
+            Found::Delay(s, l) => (IOMAP_DELALLOC, s + l),
+            Found::Hole(n) => (IOMAP_HOLE, b.saturating_add(n)),
+        };
+        m.kind = kind;
+        m.length = (end.min(max) - b) << log;
+        m
+    }
+}
+
+/// Runs extent operation `op` on file `ino` for bytes `pos..pos+len`, with
+/// `seq` the file's data fork sequence. Map operations return the mapping
+/// at `pos`; the others return an empty map carrying the counters.
+pub fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, flags: u32) -> Result<Map, Error> {
+    let log = fs.block_log;
+    let max = (i64::MAX as u64) >> log;
+    let b = pos >> log;
+    if b >= max && !matches!(op, XOp::Remove | XOp::PunchDelalloc | XOp::DropDelalloc) {
+        return Err(Error::TooBig);
+    }
+    let end = (pos.saturating_add(len).saturating_add((1 << log) - 1) >> log).clamp(b.saturating_add(1), max);
+    fs.with(|cx| {
+        let mut o = Op { cx, ino, log, nblocks: None, delayed: 0, changed: false };
+        let r = run(&mut o, op, b, end, max, flags);
+        if o.changed {
+            seq.fetch_add(1, Ordering::Release);
+        }
+        let mut m = r?;
+        if let Some(n) = o.nblocks {
+            m.nblocks = n;
+            m.changed = 1;
+        }
+        m.delayed = o.delayed;
+        m.cookie = seq.load(Ordering::Acquire);
+        Ok(m)
+    })
+}
+
+fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> Result<Map, Error> {
+    let none = Map::default();
+    match op {
+        XOp::Read => {
+            let f = o.find(b)?;
+            Ok(o.map_of(&f, b, max))
+        }
+        XOp::BufferedWrite => {
+            let f = o.find(b)?;
+            if let Found::Hole(n) = f {
+                if flags & IOMAP_ZERO == 0 {
+                    let want = n.min(end - b).min(extmap::MAX_LEN).min(o.cx.a.user_available());
+                    if want == 0 {
+                        return Err(Error::NoSpace);
+                    }
+                    delalloc::add(&mut o.dl(), b, want)?;
+                    o.cx.a.reserved += want;
+                    o.delayed += want as i64;
+                    o.changed = true;
+                    let mut m = o.map_of(&Found::Delay(b, want), b, max);
+                    m.flags = IOMAP_F_NEW;
+                    return Ok(m);
+                }
+            }
+            Ok(o.map_of(&f, b, max))
+        }
+        XOp::DirectWrite | XOp::Writeback => {
+            let (e, new) = match o.find(b)? {
+                Found::Disk(e) => (e, false),
+                Found::Delay(s, l) => {
+                    let stop = if op == XOp::Writeback { s + l } else { (s + l).min(end) };
+                    (o.alloc_unwritten(b, stop - b, true)?, true)
+                }
+                Found::Hole(n) if op == XOp::DirectWrite => (o.alloc_unwritten(b, n.min(end - b), false)?, true),
+                h @ Found::Hole(_) => return Ok(o.map_of(&h, b, max)),
+            };
+            let mut m = o.map_of(&Found::Disk(e), b, max);
+            if new && op == XOp::DirectWrite {
+                m.flags = IOMAP_F_NEW;
+            }
+            Ok(m)
+        }
+        XOp::PunchDelalloc => {
+            o.punch_delalloc(b, end - b)?;
+            Ok(none)
+        }
+        XOp::DropDelalloc => {
+            o.punch_delalloc(0, u64::MAX)?;
+            Ok(none)
+        }
+        XOp::Convert => {
+            let mut nodes = 0;
+            let r = extmap::convert(&o.cx.s, o.cx.a, o.ino, b, end - b, &mut nodes);
+            o.changed = true;
+            o.charge(nodes)?;
+            r.map(|()| none)
+        }
+        XOp::Prealloc => {
+            let mut p = b;
+            while p < end {
+                p = match o.find(p)? {
+                    Found::Disk(e) => e.end(),
+                    Found::Delay(s, l) => o.alloc_unwritten(p, (s + l).min(end) - p, true)?.end(),
+                    Found::Hole(n) => o.alloc_unwritten(p, n.min(end - p), false)?.end(),
+                };
+            }
+            Ok(none)
+        }
+        XOp::Remove => {
+            let n = if end >= max { u64::MAX - b } else { end - b };
+            o.remove(b, n)?;
+            Ok(none)
+        }
+        XOp::Collapse | XOp::Insert => {
+            // The caller flushed and dropped the page cache from `b` on, so
+            // no delalloc can be left there; drop any, to be sure.
+            o.punch_delalloc(b, u64::MAX - b)?;
+            let n = end - b;
+            let mut nodes = 0;
+            o.changed = true;
+            let r = if op == XOp::Collapse {
+                o.remove(b, n)?;
+                extmap::shift(&o.cx.s, o.cx.a, o.ino, end, -(n as i64), &mut nodes)
+            } else {
+                extmap::split_at(&o.cx.s, o.cx.a, o.ino, b, &mut nodes)
+                    .and_then(|()| extmap::shift(&o.cx.s, o.cx.a, o.ino, b, n as i64, &mut nodes))
+            };
+            o.charge(nodes)?;
+            r.map(|()| none)
+        }
+    }
+}
+
+/// Counters for the debugfs `stats` file.
+pub struct Stats {
+    /// Free blocks on disk.
+    pub free: u64,
+    /// Blocks reserved by delalloc.
+    pub reserved: u64,
+    /// Blocks kept back for metadata of conversions.
+    pub pool: u64,
+    /// Delalloc ranges in memory.
+    pub delalloc_ranges: u64,
+}
+
+/// The mount's space counters.
+pub fn stats(fs: &FsInfo) -> Stats {
+    let m = fs.meta.lock();
+    Stats {
+        free: m.alloc.free,
+        reserved: m.alloc.reserved,
+        pool: m.alloc.pool,
+        delalloc_ranges: m.delalloc.iter().count() as u64,
+    }
+}
