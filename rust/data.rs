@@ -262,8 +262,20 @@ pub fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, 
     let log = fs.block_log;
     let max = (i64::MAX as u64) >> log;
     let b = pos >> log;
-    if b >= max && !matches!(op, XOp::Remove | XOp::PunchDelalloc | XOp::DropDelalloc) {
-        return Err(Error::TooBig);
+    if b >= max {
+        return match op {
+            // The last partial block of the largest file: a hole.
+            XOp::Read => Ok(Map {
+                addr: NULL_ADDR,
+                offset: pos,
+                length: (i64::MAX as u64).saturating_sub(pos).max(1),
+                kind: IOMAP_HOLE,
+                cookie: seq.load(Ordering::Acquire),
+                ..Default::default()
+            }),
+            XOp::Remove | XOp::PunchDelalloc | XOp::DropDelalloc => Ok(Map::default()),
+            _ => Err(Error::TooBig),
+        };
     }
     let end = (pos.saturating_add(len).saturating_add((1 << log) - 1) >> log).clamp(b.saturating_add(1), max);
     fs.with(|cx| {
@@ -312,10 +324,7 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
         XOp::DirectWrite | XOp::Writeback => {
             let (e, new) = match o.find(b)? {
                 Found::Disk(e) => (e, false),
-                Found::Delay(s, l) => {
-                    let stop = if op == XOp::Writeback { s + l } else { (s + l).min(end) };
-                    (o.alloc_unwritten(b, stop - b, true)?, true)
-                }
+                Found::Delay(s, l) => (o.alloc_unwritten(b, (s + l).min(end) - b, true)?, true),
                 Found::Hole(n) if op == XOp::DirectWrite => (o.alloc_unwritten(b, n.min(end - b), false)?, true),
                 h @ Found::Hole(_) => return Ok(o.map_of(&h, b, max)),
             };

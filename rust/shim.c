@@ -246,7 +246,7 @@ int rxfs_shim_sb_setup(struct super_block *sb, unsigned int block_size,
 static bool dangerous_knobs;
 module_param(dangerous_knobs, bool, 0644);
 MODULE_PARM_DESC(dangerous_knobs,
-		 "allow the negative-control knobs no_iomap_valid and punch_mode (corrupt data on purpose)");
+		 "allow the negative-control knobs no_iomap_valid, punch_mode and mkwrite_naive (they corrupt data on purpose)");
 
 static struct dentry *rxfs_debugfs_root;
 
@@ -320,5 +320,6 @@ void rxfs_debugfs_mount(struct super_block *sb)
 	debugfs_create_file_unsafe("fail_write_at", 0600, d, &k->fail_write_at, &rxfs_knob_fops);
 	debugfs_create_file_unsafe("no_iomap_valid", 0600, d, &k->no_iomap_valid, &rxfs_dangerous_fops);
 	debugfs_create_file_unsafe("punch_mode", 0600, d, &k->punch_mode, &rxfs_dangerous_fops);
+	debugfs_create_file_unsafe("mkwrite_naive", 0600, d, &k->mkwrite_naive, &rxfs_dangerous_fops);
 	debugfs_create_file("stats", 0400, d, sb, &rxfs_stats_fops);
 }

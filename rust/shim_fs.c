@@ -945,12 +945,19 @@ static int rxfs_map_blocks(struct iomap_writepage_ctx *wpc, struct inode *inode,
 			   unsigned int len)
 {
 	struct rxfs_map m;
+	loff_t size;
 	int err;
 
 	if (offset >= wpc->iomap.offset && offset < wpc->iomap.offset + wpc->iomap.length &&
 	    wpc->iomap.validity_cookie == (u64)atomic64_read(&RXI(inode)->data_seq))
 		return 0;
-	err = rxfs_xop(inode, RXFS_XOP_WRITEBACK, offset, len, 0, &m);
+	/*
+	 * Delalloc below EOF is all under dirty folios about to be written, so
+	 * convert up to EOF in one go; never past it (post-EOF delalloc has no
+	 * data and would become allocated blocks nothing frees).
+	 */
+	size = i_size_read(inode);
+	err = rxfs_xop(inode, RXFS_XOP_WRITEBACK, offset, max_t(loff_t, len, size - offset), 0, &m);
 	if (err)
 		return err;
 	if (WARN_ON_ONCE(m.type == IOMAP_DELALLOC))
@@ -1185,7 +1192,10 @@ static vm_fault_t rxfs_page_mkwrite(struct vm_fault *vmf)
 	sb_start_pagefault(inode->i_sb);
 	file_update_time(vmf->vma->vm_file);
 	filemap_invalidate_lock_shared(inode->i_mapping);
-	ret = iomap_page_mkwrite(vmf, &rxfs_mkwrite_iomap_ops);
+	if (READ_ONCE(RXSB(inode->i_sb)->knobs.mkwrite_naive))
+		ret = filemap_page_mkwrite(vmf);	/* negative control: no reservation */
+	else
+		ret = iomap_page_mkwrite(vmf, &rxfs_mkwrite_iomap_ops);
 	filemap_invalidate_unlock_shared(inode->i_mapping);
 	sb_end_pagefault(inode->i_sb);
 	return ret;

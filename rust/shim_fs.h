@@ -36,6 +36,7 @@ struct rxfs_knobs {
 	s64 fail_write_at;	/* (c) a buffered write fails at the folio here (one shot) */
 	s64 no_iomap_valid;	/* (d) dangerous: iomap_valid always says yes */
 	s64 punch_mode;		/* (e) dangerous: 0 correct, 1 naive punch+truncate, 2 none */
+	s64 mkwrite_naive;	/* dangerous: page_mkwrite dirties without reserving */
 };
 
 /* What the C half keeps per mount; s_fs_info points here. */

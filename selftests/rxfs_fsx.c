@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rxfs_fsx: an fsx-style random exerciser of the data path with a model of
+ * the expected file content. Operations: buffered write and read, mmap
+ * write and read, O_DIRECT write and read, truncate up and down, fallocate
+ * (allocate with and without KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE,
+ * COLLAPSE_RANGE, INSERT_RANGE), fsync, SEEK_DATA/SEEK_HOLE checks and
+ * remounts. After every operation the touched range and the size are
+ * checked against the model; the whole file every 64 operations and after
+ * every remount; fsck.rxfs -n at the end.
+ *
+ *   RXFS_FSX_OPS    operations per block size (default 20000)
+ *   RXFS_FSX_SEED   seed (default 1); the seed of a failure is printed
+ *   RXFS_FSX_MAXLEN largest file size (default 256 KiB)
+ */
+#include <sys/mman.h>
+#include "rxfs_test.h"
+#include "kselftest_harness.h"
+
+#define HIST 24
+
+struct fsx {
+	unsigned char *model, *buf, *dbuf;
+	long long size, maxlen;
+	int fd, dfd, bs;
+	unsigned long long rng;
+	char path[256];
+	char hist[HIST][96];
+	long long nops;
+};
+
+static unsigned long long rnd(struct fsx *x)
+{
+	x->rng ^= x->rng << 13;
+	x->rng ^= x->rng >> 7;
+	x->rng ^= x->rng << 17;
+	return x->rng;
+}
+
+static long long below(struct fsx *x, long long n)
+{
+	return n > 0 ? (long long)(rnd(x) % (unsigned long long)n) : 0;
+}
+
+static void note(struct fsx *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->hist[x->nops % HIST], sizeof(x->hist[0]), fmt, ap);
+	va_end(ap);
+}
+
+static void dump(struct fsx *x)
+{
+	long long i;
+
+	printf("# last operations (op %lld is the failing one):\n", x->nops);
+	for (i = x->nops - HIST + 1; i <= x->nops; i++)
+		if (i >= 0)
+			printf("#   %6lld %s\n", i, x->hist[i % HIST]);
+}
+
+/* Compares [off, off+len) of the file with the model; returns 0 if equal. */
+static int check_range(struct fsx *x, long long off, long long len)
+{
+	struct stat st;
+	long long i;
+	ssize_t n;
+
+	if (fstat(x->fd, &st) || st.st_size != x->size) {
+		printf("# size %lld, model says %lld\n", (long long)st.st_size, x->size);
+		return -1;
+	}
+	if (off >= x->size)
+		return 0;
+	if (off + len > x->size)
+		len = x->size - off;
+	n = pread(x->fd, x->buf, len, off);
+	if (n != len) {
+		printf("# read %lld at %lld returned %zd (errno %d)\n", len, off, n, errno);
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		if (x->buf[i] != x->model[off + i]) {
+			printf("# byte %lld is 0x%02x, model says 0x%02x\n", off + i, x->buf[i],
+			       x->model[off + i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void fill(struct fsx *x, unsigned char *p, long long len)
+{
+	unsigned char c = 1 + below(x, 255);
+	long long i;
+
+	for (i = 0; i < len; i++)
+		p[i] = c + (unsigned char)(i * 7 + x->nops);
+}
+
+static int reopen(struct fsx *x)
+{
+	x->fd = open(x->path, O_RDWR | O_CREAT, 0644);
+	x->dfd = open(x->path, O_RDWR | O_DIRECT);
+	return x->fd < 0 || x->dfd < 0 ? -1 : 0;
+}
+
+static int do_remount(struct fsx *x)
+{
+	close(x->fd);
+	close(x->dfd);
+	if (umount(RXFS_MNT) || rxfs_mount(rxfs_dev()))
+		return -1;
+	return reopen(x);
+}
+
+/* One random operation; 0 if it and its check succeeded. */
+static int step(struct fsx *x)
+{
+	long long off, len, end, ns, mlen;
+	int r = 0, op = below(x, 100), mode;
+	unsigned char *m;
+
+	off = below(x, x->maxlen);
+	len = 1 + below(x, x->maxlen / 8);
+	if (off + len > x->maxlen)
+		len = x->maxlen - off;
+	if (len <= 0)
+		return 0;
+	end = off + len;
+
+	if (op < 22) {			/* buffered write */
+		note(x, "write     %7lld %6lld", off, len);
+		fill(x, x->model + off, len);
+		if (pwrite(x->fd, x->model + off, len, off) != len)
+			return printf("# write: errno %d\n", errno), -1;
+		if (end > x->size)
+			x->size = end;
+	} else if (op < 32) {		/* read */
+		note(x, "read      %7lld %6lld", off, len);
+	} else if (op < 42) {		/* mmap write, inside the file */
+		if (x->size == 0)
+			return 0;
+		off = below(x, x->size);
+		if (off + len > x->size)
+			len = x->size - off;
+		end = off + len;
+		note(x, "mapwrite  %7lld %6lld", off, len);
+		mlen = x->size;
+		m = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_SHARED, x->fd, 0);
+		if (m == MAP_FAILED)
+			return printf("# mmap: errno %d\n", errno), -1;
+		fill(x, x->model + off, len);
+		memcpy(m + off, x->model + off, len);
+		if (below(x, 2))
+			r = msync(m, mlen, MS_SYNC);
+		munmap(m, mlen);
+		if (r)
+			return printf("# msync: errno %d\n", errno), -1;
+	} else if (op < 47) {		/* mmap read */
+		if (x->size == 0)
+			return 0;
+		note(x, "mapread   %7lld", x->size);
+		m = mmap(NULL, x->size, PROT_READ, MAP_SHARED, x->fd, 0);
+		if (m == MAP_FAILED)
+			return printf("# mmap: errno %d\n", errno), -1;
+		r = memcmp(m, x->model, x->size);
+		munmap(m, x->size);
+		if (r)
+			return printf("# mmap read differs from the model\n"), -1;
+		return 0;
+	} else if (op < 57) {		/* O_DIRECT write, sector aligned */
+		off &= ~511LL;
+		len = (len + 511) & ~511LL;
+		if (off + len > x->maxlen)
+			return 0;
+		end = off + len;
+		note(x, "dwrite    %7lld %6lld", off, len);
+		fill(x, x->dbuf, len);
+		if (pwrite(x->dfd, x->dbuf, len, off) != len)
+			return printf("# O_DIRECT write: errno %d\n", errno), -1;
+		memcpy(x->model + off, x->dbuf, len);
+		if (end > x->size)
+			x->size = end;
+	} else if (op < 62) {		/* O_DIRECT read */
+		off &= ~511LL;
+		len = (len + 511) & ~511LL;
+		if (off + len > x->maxlen)
+			return 0;
+		note(x, "dread     %7lld %6lld", off, len);
+		ssize_t n = pread(x->dfd, x->dbuf, len, off);
+		long long want = off >= x->size ? 0 : (x->size - off < len ? x->size - off : len);
+
+		if (n != want)
+			return printf("# O_DIRECT read returned %zd, want %lld (errno %d)\n", n, want, errno), -1;
+		if (memcmp(x->dbuf, x->model + off, want))
+			return printf("# O_DIRECT read differs from the model\n"), -1;
+		return 0;
+	} else if (op < 68) {		/* truncate */
+		ns = below(x, x->maxlen);
+		note(x, "truncate  %7lld", ns);
+		if (ftruncate(x->fd, ns))
+			return printf("# truncate: errno %d\n", errno), -1;
+		if (ns < x->size)
+			memset(x->model + ns, 0, x->size - ns);
+		x->size = ns;
+		off = ns > 4096 ? ns - 4096 : 0;
+		len = 8192;
+	} else if (op < 73) {		/* allocate */
+		mode = below(x, 2) ? FALLOC_FL_KEEP_SIZE : 0;
+		note(x, "falloc%s %7lld %6lld", mode ? "-k" : "  ", off, len);
+		if (fallocate(x->fd, mode, off, len))
+			return printf("# fallocate: errno %d\n", errno), -1;
+		if (!mode && end > x->size)
+			x->size = end;
+	} else if (op < 80) {		/* punch */
+		note(x, "punch     %7lld %6lld", off, len);
+		if (fallocate(x->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len))
+			return printf("# punch: errno %d\n", errno), -1;
+		if (off < x->size)
+			memset(x->model + off, 0, (end < x->size ? end : x->size) - off);
+	} else if (op < 85) {		/* zero range */
+		mode = FALLOC_FL_ZERO_RANGE | (below(x, 2) ? FALLOC_FL_KEEP_SIZE : 0);
+		note(x, "zero%s   %7lld %6lld", mode & FALLOC_FL_KEEP_SIZE ? "-k" : "  ", off, len);
+		if (fallocate(x->fd, mode, off, len))
+			return printf("# zero range: errno %d\n", errno), -1;
+		if (off < x->size)
+			memset(x->model + off, 0, (end < x->size ? end : x->size) - off);
+		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > x->size)
+			x->size = end;
+	} else if (op < 89) {		/* collapse */
+		off = off / x->bs * x->bs;
+		len = (len + x->bs - 1) / x->bs * x->bs;
+		if (off + len >= x->size)
+			return 0;
+		note(x, "collapse  %7lld %6lld", off, len);
+		if (fallocate(x->fd, FALLOC_FL_COLLAPSE_RANGE, off, len))
+			return printf("# collapse: errno %d\n", errno), -1;
+		memmove(x->model + off, x->model + off + len, x->size - off - len);
+		memset(x->model + x->size - len, 0, len);
+		x->size -= len;
+		off = 0;
+		len = x->size;
+	} else if (op < 93) {		/* insert */
+		off = off / x->bs * x->bs;
+		len = (len + x->bs - 1) / x->bs * x->bs;
+		if (off >= x->size || x->size + len > x->maxlen)
+			return 0;
+		note(x, "insert    %7lld %6lld", off, len);
+		if (fallocate(x->fd, FALLOC_FL_INSERT_RANGE, off, len))
+			return printf("# insert: errno %d\n", errno), -1;
+		memmove(x->model + off + len, x->model + off, x->size - off);
+		memset(x->model + off, 0, len);
+		x->size += len;
+		off = 0;
+		len = x->size;
+	} else if (op < 96) {		/* SEEK_DATA: what it skips must read as zeroes */
+		note(x, "seek      %7lld", off);
+		off_t d = lseek(x->fd, off, SEEK_DATA);
+		long long i, stop;
+
+		if (off >= x->size)
+			return d == -1 && errno == ENXIO ? 0 : (printf("# SEEK_DATA past EOF: %lld\n", (long long)d), -1);
+		if (d < 0 && errno != ENXIO)
+			return printf("# SEEK_DATA: errno %d\n", errno), -1;
+		stop = d < 0 ? x->size : d;
+		for (i = off; i < stop; i++)
+			if (x->model[i])
+				return printf("# SEEK_DATA from %lld gave %lld, skipping data at %lld\n", off, (long long)d, i), -1;
+		off_t h = lseek(x->fd, off, SEEK_HOLE);
+
+		if (h < off || h > x->size)
+			return printf("# SEEK_HOLE from %lld gave %lld (size %lld)\n", off, (long long)h, x->size), -1;
+		return 0;
+	} else if (op < 99) {		/* fsync */
+		note(x, "fsync");
+		if (fsync(x->fd))
+			return printf("# fsync: errno %d\n", errno), -1;
+		return 0;
+	} else {
+		note(x, "remount");
+		if (do_remount(x))
+			return printf("# remount failed\n"), -1;
+		return check_range(x, 0, x->size);
+	}
+	return check_range(x, off, len);
+}
+
+FIXTURE(fsx) {
+	struct fsx x;
+};
+
+FIXTURE_VARIANT(fsx) {
+	int bs;
+};
+
+FIXTURE_VARIANT_ADD(fsx, bs1k) { .bs = 1024 };
+FIXTURE_VARIANT_ADD(fsx, bs2k) { .bs = 2048 };
+FIXTURE_VARIANT_ADD(fsx, bs4k) { .bs = 4096 };
+
+FIXTURE_SETUP(fsx)
+{
+	const char *e = getenv("RXFS_FSX_MAXLEN");
+	struct fsx *x = &self->x;
+
+	memset(x, 0, sizeof(*x));
+	x->bs = variant->bs;
+	x->maxlen = e && *e ? atoll(e) : 256 << 10;
+	x->model = calloc(1, x->maxlen);
+	x->buf = malloc(x->maxlen);
+	ASSERT_EQ(0, posix_memalign((void **)&x->dbuf, 4096, x->maxlen + 4096));
+	umount(RXFS_MNT);
+	ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), x->bs));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	snprintf(x->path, sizeof(x->path), RXFS_MNT "/fsx");
+	ASSERT_EQ(0, reopen(x));
+}
+
+FIXTURE_TEARDOWN(fsx)
+{
+	close(self->x.fd);
+	close(self->x.dfd);
+	umount(RXFS_MNT);
+}
+
+TEST_F(fsx, random_ops)
+{
+	const char *e = getenv("RXFS_FSX_OPS"), *s = getenv("RXFS_FSX_SEED");
+	long long nops = e && *e ? atoll(e) : 20000;
+	struct fsx *x = &self->x;
+	unsigned long long seed = (s && *s ? strtoull(s, NULL, 0) : 1) * 1000003 + variant->bs;
+
+	x->rng = seed | 1;
+	printf("# seed %llu, %lld operations, block size %d\n", seed, nops, x->bs);
+	for (x->nops = 0; x->nops < nops; x->nops++) {
+		if (step(x) || (x->nops % 64 == 63 && check_range(x, 0, x->size))) {
+			dump(x);
+			ASSERT_TRUE(0) TH_LOG("seed %llu: op %lld failed", seed, x->nops);
+		}
+	}
+	ASSERT_EQ(0, do_remount(x));
+	ASSERT_EQ(0, check_range(x, 0, x->size));
+	close(x->fd);
+	close(x->dfd);
+	x->fd = x->dfd = -1;
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_run_logged(20, "fsck.rxfs -n %s", rxfs_dev()));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+}
+
+TEST_HARNESS_MAIN

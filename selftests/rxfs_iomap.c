@@ -1,0 +1,521 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Race proofs for the iomap data path. Each race is made deterministic by a
+ * fault-injection knob (debugfs, /sys/kernel/debug/rxfs/<dev>/) and each
+ * test has a negative control: the same steps with the defence switched
+ * off (a "dangerous" knob, allowed by the dangerous_knobs module parameter)
+ * must show the corruption the defence prevents.
+ *
+ *  1. short write vs mmap (seeds 000/001, like generic/346): a buffered
+ *     write stops short while another task write-faults into the delalloc
+ *     range it reserved; the punch must spare the dirty folio.
+ *  2. stale mapping (seed 002): a write holds an UNWRITTEN mapping while
+ *     writeback converts the block and the folio is evicted; iomap_valid
+ *     must make the write remap instead of zeroing the written data.
+ *  3. page_mkwrite on sub-page blocks (seed 003): a folio made uptodate by
+ *     read over a file with holes, then written through mmap, keeps every
+ *     block after writeback, drop_caches and remount.
+ *  4. short writes at every block offset in a folio: no delalloc left
+ *     behind, statfs exact, fsck clean.
+ */
+#include <sys/mman.h>
+#include <linux/fiemap.h>
+#include "rxfs_test.h"
+#include "kselftest_harness.h"
+
+#define MiB (1024 * 1024)
+
+static char knobdir[256];
+
+static void knob_init(void)
+{
+	const char *d = strrchr(rxfs_dev(), '/');
+
+	snprintf(knobdir, sizeof(knobdir), "/sys/kernel/debug/rxfs/%s", d ? d + 1 : rxfs_dev());
+}
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	int ok;
+
+	if (fd < 0)
+		return -errno;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -EPERM;
+}
+
+static int knob(const char *name, long long v)
+{
+	char path[320], val[32];
+
+	snprintf(path, sizeof(path), "%s/%s", knobdir, name);
+	snprintf(val, sizeof(val), "%lld", v);
+	return write_file(path, val);
+}
+
+static int dangerous(int on)
+{
+	return write_file("/sys/module/rxfs/parameters/dangerous_knobs", on ? "1" : "0");
+}
+
+/* One counter of the debugfs stats file, or -1. */
+static long long stat_of(const char *name)
+{
+	char path[320], key[64];
+	long long v, r = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/stats", knobdir);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", key, &v) == 2)
+		if (!strcmp(key, name))
+			r = v;
+	fclose(f);
+	return r;
+}
+
+/* Bytes of [start, end) that FIEMAP (without SYNC) reports delalloc. */
+static long long delalloc_bytes(int fd, long long start, long long end)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent fe[256];
+	} x;
+	long long n = 0;
+	unsigned int i;
+
+	memset(&x, 0, sizeof(x));
+	x.fm.fm_start = 0;
+	x.fm.fm_length = ~0ULL;
+	x.fm.fm_extent_count = 256;
+	if (ioctl(fd, FS_IOC_FIEMAP, &x.fm))
+		return -1;
+	for (i = 0; i < x.fm.fm_mapped_extents; i++) {
+		struct fiemap_extent *e = &x.fe[i];
+		long long s = e->fe_logical, t = e->fe_logical + e->fe_length;
+
+		if (!(e->fe_flags & FIEMAP_EXTENT_DELALLOC))
+			continue;
+		if (s < start)
+			s = start;
+		if (t > end)
+			t = end;
+		if (t > s)
+			n += t - s;
+	}
+	return n;
+}
+
+static int set_readahead_kb(int kb)
+{
+	const char *d = strrchr(rxfs_dev(), '/');
+	char path[256], val[16];
+
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/read_ahead_kb", d ? d + 1 : rxfs_dev());
+	snprintf(val, sizeof(val), "%d", kb);
+	return write_file(path, val);
+}
+
+static int remount(void)
+{
+	sync();
+	if (umount(RXFS_MNT))
+		return -errno;
+	return rxfs_mount(rxfs_dev());
+}
+
+static int fsck_clean(void)
+{
+	int st;
+
+	if (umount(RXFS_MNT))
+		return -errno;
+	st = rxfs_run_logged(20, "fsck.rxfs -n %s", rxfs_dev());
+	return rxfs_mount(rxfs_dev()) ? -1 : st;
+}
+
+/* Counts bytes of [off, off+len) of @path that differ from @c. */
+static long long mismatches(const char *path, long long off, long long len, int c)
+{
+	unsigned char buf[4096];
+	long long bad = 0, done = 0;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	while (done < len) {
+		ssize_t n = pread(fd, buf, len - done < 4096 ? len - done : 4096, off + done);
+		ssize_t i;
+
+		if (n <= 0) {
+			bad = -1;
+			break;
+		}
+		for (i = 0; i < n; i++)
+			bad += buf[i] != c;
+		done += n;
+	}
+	close(fd);
+	return bad;
+}
+
+static void msleep(int ms)
+{
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&t, NULL);
+}
+
+FIXTURE(race) {
+	char path[256];
+};
+
+FIXTURE_VARIANT(race) {
+	int bs;
+	int control;	/* the negative control: the defence is off */
+};
+
+FIXTURE_VARIANT_ADD(race, bs1k) { .bs = 1024 };
+FIXTURE_VARIANT_ADD(race, bs4k) { .bs = 4096 };
+FIXTURE_VARIANT_ADD(race, bs1k_control) { .bs = 1024, .control = 1 };
+FIXTURE_VARIANT_ADD(race, bs4k_control) { .bs = 4096, .control = 1 };
+
+FIXTURE_SETUP(race)
+{
+	knob_init();
+	umount(RXFS_MNT);
+	ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), variant->bs));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	snprintf(self->path, sizeof(self->path), RXFS_MNT "/f");
+	ASSERT_EQ(0, dangerous(variant->control));
+}
+
+FIXTURE_TEARDOWN(race)
+{
+	/* A failed assertion may leave the racing writer running. */
+	while (wait(NULL) > 0)
+		;
+	set_readahead_kb(128);
+	knob("begin_delay_pos", -1);
+	knob("short_write_at", -1);
+	knob("no_iomap_valid", 0);
+	knob("punch_mode", 0);
+	knob("mkwrite_naive", 0);
+	dangerous(0);
+	umount(RXFS_MNT);
+}
+
+/*
+ * 1. A 64 KiB buffered write reserves delalloc for all of it, then (knob a)
+ * waits; meanwhile another task write-faults the folio at 32 KiB, which
+ * finds the delalloc and dirties the folio. The write's copy then stops at
+ * 16 KiB (knob c). The punch must remove the clean delalloc only: the mmap
+ * data survives writeback and remount. Control: punch_mode 1 (punch it all,
+ * truncate the cache) loses it.
+ */
+TEST_F(race, short_write_vs_mmap)
+{
+	const long long len = 64 << 10, cut = 16 << 10, mpos = 32 << 10;
+	long long res0, bs = variant->bs;
+	ssize_t *ret;
+	char *buf, *map;
+	pid_t pid;
+	int fd, st;
+
+	/* No readahead: the write fault instantiates exactly one 4 KiB folio. */
+	ASSERT_EQ(0, set_readahead_kb(0));
+	fd = open(self->path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, len));
+	res0 = stat_of("reserved");
+	ASSERT_LE(0, res0);
+	if (variant->control)
+		ASSERT_EQ(0, knob("punch_mode", 1));
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	ret = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ret);
+	buf = malloc(len);
+	memset(buf, 'A', len);
+	ASSERT_EQ(0, knob("begin_delay_ms", 1500));
+	ASSERT_EQ(0, knob("begin_delay_pos", 0));
+	ASSERT_EQ(0, knob("short_write_at", cut));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		*ret = pwrite(fd, buf, len, 0);
+		_exit(0);
+	}
+	msleep(400);	/* the writer sleeps in iomap_begin with its mapping */
+	memset(map + mpos, 'M', 4096);
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_EQ(cut, *ret);
+
+	if (!variant->control) {
+		/* Delalloc is left only under the written part and the dirty folio. */
+		EXPECT_EQ(cut, delalloc_bytes(fd, 0, cut));
+		EXPECT_EQ(0, delalloc_bytes(fd, cut, mpos));
+		EXPECT_EQ(4096, delalloc_bytes(fd, mpos, mpos + 4096));
+		EXPECT_EQ(0, delalloc_bytes(fd, mpos + 4096, len));
+		EXPECT_EQ(res0 + (cut + 4096) / bs, stat_of("reserved"));
+	}
+	ASSERT_EQ(0, msync(map, len, MS_SYNC));
+	munmap(map, len);
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	EXPECT_EQ(res0, stat_of("reserved"));
+	EXPECT_EQ(0, stat_of("delalloc_ranges"));
+	ASSERT_EQ(0, remount());
+
+	long long lost = mismatches(self->path, mpos, 4096, 'M');
+
+	EXPECT_EQ(0, mismatches(self->path, 0, cut, 'A'));
+	EXPECT_EQ(0, mismatches(self->path, cut, mpos - cut, 0));
+	EXPECT_EQ(0, mismatches(self->path, mpos + 4096, len - mpos - 4096, 0));
+	if (variant->control) {
+		/* The naive punch dropped the dirty folio: the test must see it. */
+		printf("# control: %lld of 4096 mmap-written bytes lost\n", lost);
+		EXPECT_LT(0, lost);
+	} else {
+		EXPECT_EQ(0, lost);
+	}
+	EXPECT_EQ(0, fsck_clean());
+}
+
+/*
+ * 2. The file is one unwritten extent with 'A' written into its first folio
+ * (still dirty). A 100-byte write at 1000 gets the UNWRITTEN mapping and
+ * waits (knob a); meanwhile fsync writes the folio back (the ioend converts
+ * the blocks) and the folio is evicted. The write then instantiates a new
+ * folio: with the stale mapping it would zero the rest of the block instead
+ * of reading 'A' back. Control: no_iomap_valid.
+ */
+TEST_F(race, stale_mapping)
+{
+	const long long len = 64 << 10;
+	char a[4096], b[100];
+	unsigned char vec[1];
+	ssize_t *ret;
+	void *m;
+	pid_t pid;
+	int fd, st;
+
+	fd = open(self->path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fallocate(fd, 0, 0, len));
+	memset(a, 'A', sizeof(a));
+	memset(b, 'B', sizeof(b));
+	ASSERT_EQ(4096, pwrite(fd, a, 4096, 0));
+	if (variant->control)
+		ASSERT_EQ(0, knob("no_iomap_valid", 1));
+	ret = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ret);
+	ASSERT_EQ(0, knob("begin_delay_ms", 1500));
+	ASSERT_EQ(0, knob("begin_delay_pos", 1000));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		*ret = pwrite(fd, b, sizeof(b), 1000);
+		_exit(0);
+	}
+	msleep(400);
+	ASSERT_EQ(0, fsync(fd));	/* writeback + unwritten conversion */
+	/* Evict the (now clean) folio; the test kernel has no fadvise. */
+	ASSERT_EQ(0, write_file("/proc/sys/vm/drop_caches", "1"));
+	m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, mincore(m, 4096, vec));
+	munmap(m, 4096);
+	ASSERT_EQ(0, vec[0] & 1) TH_LOG("the folio was not evicted: the race did not happen");
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_EQ(100, *ret);
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	ASSERT_EQ(0, remount());
+
+	long long lost = mismatches(self->path, 0, 1000, 'A') +
+			 mismatches(self->path, 1100, 4096 - 1100, 'A');
+
+	EXPECT_EQ(0, mismatches(self->path, 1000, 100, 'B'));
+	if (variant->control) {
+		printf("# control: %lld bytes of earlier data zeroed by the stale mapping\n", lost);
+		EXPECT_LT(0, lost);
+	} else {
+		EXPECT_EQ(0, lost);
+	}
+	EXPECT_EQ(0, fsck_clean());
+}
+
+/*
+ * 3. Blocks 0 and 2 of every folio hold 'A' on disk, the others are holes.
+ * Reading makes the folio uptodate; writing it through mmap must reserve
+ * the holes (page_mkwrite) so writeback writes every block. Control:
+ * mkwrite_naive dirties the folio without reserving; writeback then finds
+ * holes and the data never reaches the disk. The 4k variant has one block
+ * per folio and no holes under written blocks; it runs the same steps.
+ */
+TEST_F(race, mkwrite_subpage)
+{
+	const long long len = 64 << 10, bs = variant->bs;
+	char *map, *blk = malloc(bs);
+	long long off;
+	int fd;
+
+	memset(blk, 'A', bs);
+	fd = open(self->path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, len));
+	for (off = 0; off < len; off += 4096) {
+		ASSERT_EQ(bs, pwrite(fd, blk, bs, off));
+		if (bs < 4096) {
+			ASSERT_EQ(bs, pwrite(fd, blk, bs, off + 2 * bs));
+		}
+	}
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	ASSERT_EQ(0, remount());
+	if (variant->control)
+		ASSERT_EQ(0, knob("mkwrite_naive", 1));
+	fd = open(self->path, O_RDWR);
+	ASSERT_LE(0, fd);
+	{
+		char *rb = malloc(len);
+
+		ASSERT_EQ(len, pread(fd, rb, len, 0));	/* folios uptodate by read */
+		free(rb);
+	}
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	memset(map, 'M', len);
+	ASSERT_EQ(0, msync(map, len, MS_SYNC));
+	munmap(map, len);
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	knob("mkwrite_naive", 0);
+	ASSERT_EQ(0, write_file("/proc/sys/vm/drop_caches", "3"));
+	ASSERT_EQ(0, remount());
+
+	long long lost = mismatches(self->path, 0, len, 'M');
+
+	if (variant->control && bs < 4096) {
+		printf("# control: %lld bytes of mmap data never reached the disk\n", lost);
+		EXPECT_LT(0, lost);
+	} else {
+		EXPECT_EQ(0, lost);
+	}
+	EXPECT_EQ(0, stat_of("reserved"));
+	EXPECT_EQ(0, fsck_clean());
+}
+
+/* Free blocks as statfs reports them, and a file's blocks in fs blocks. */
+static long long bfree(void)
+{
+	struct statfs s;
+
+	return statfs(RXFS_MNT, &s) ? -1 : (long long)s.f_bfree;
+}
+
+static long long fblocks(int fd, int bs)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? -1 : (long long)st.st_blocks * 512 / bs;
+}
+
+FIXTURE(shortw) {
+	char path[256];
+};
+
+FIXTURE_VARIANT(shortw) {
+	int bs;
+	int control;
+};
+
+FIXTURE_VARIANT_ADD(shortw, bs1k) { .bs = 1024 };
+FIXTURE_VARIANT_ADD(shortw, bs2k) { .bs = 2048 };
+FIXTURE_VARIANT_ADD(shortw, bs4k) { .bs = 4096 };
+FIXTURE_VARIANT_ADD(shortw, bs1k_control) { .bs = 1024, .control = 1 };
+
+FIXTURE_SETUP(shortw)
+{
+	knob_init();
+	umount(RXFS_MNT);
+	ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), variant->bs));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	snprintf(self->path, sizeof(self->path), RXFS_MNT "/f");
+	ASSERT_EQ(0, dangerous(variant->control));
+}
+
+FIXTURE_TEARDOWN(shortw)
+{
+	knob("punch_mode", 0);
+	knob("short_write_at", -1);
+	dangerous(0);
+	umount(RXFS_MNT);
+}
+
+/*
+ * 4. A 16 KiB write into a hole, cut short at every block boundary of its
+ * second folio and in the middle of each block: delalloc must remain
+ * exactly under the written blocks, the free count must move exactly with
+ * the file's block count at every step, and fsck must find it all clean.
+ * Control: punch_mode 2 (no punch) leaves delalloc behind.
+ */
+TEST_F(shortw, every_block_offset)
+{
+	const long long bs = variant->bs, wlen = 16 << 10;
+	long long base = 0, leaked = 0;
+	char *buf = malloc(wlen);
+	int fd, k, half;
+
+	memset(buf, 'S', wlen);
+	fd = open(self->path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	if (variant->control)
+		ASSERT_EQ(0, knob("punch_mode", 2));
+	for (k = 0; k < 4096 / bs; k++) {
+		for (half = 0; half < 2; half++) {
+			long long cut = base + 4096 + k * bs + half * (bs / 2);
+			long long done = (cut + bs - 1) / bs * bs;
+			long long f0 = bfree(), b0 = fblocks(fd, bs);
+			ssize_t r;
+
+			ASSERT_EQ(0, knob("short_write_at", cut));
+			r = pwrite(fd, buf, wlen, base);
+			ASSERT_EQ(cut - base, r);
+			long long d = delalloc_bytes(fd, base, base + wlen);
+
+			if (variant->control) {
+				leaked += d - (done - base);
+			} else {
+				EXPECT_EQ(done - base, d) TH_LOG("cut at %lld", cut);
+				/* statfs moves exactly with the file's blocks. */
+				EXPECT_EQ(f0 - bfree(), fblocks(fd, bs) - b0);
+			}
+			ASSERT_EQ(0, fsync(fd));
+			if (!variant->control) {
+				EXPECT_EQ(0, delalloc_bytes(fd, 0, 1LL << 40));
+				EXPECT_EQ(0, stat_of("reserved"));
+				EXPECT_EQ(f0 - bfree(), fblocks(fd, bs) - b0);
+			}
+			EXPECT_EQ(0, mismatches(self->path, base, cut - base, 'S'));
+			base += wlen + 4096;
+		}
+	}
+	if (variant->control) {
+		printf("# control: %lld bytes of delalloc left behind, %lld blocks reserved\n",
+		       leaked, stat_of("reserved"));
+		EXPECT_LT(0, leaked);
+		EXPECT_LT(0, stat_of("reserved"));
+	}
+	close(fd);
+	EXPECT_EQ(0, fsck_clean());
+}
+
+TEST_HARNESS_MAIN
