@@ -1156,6 +1156,8 @@ static ssize_t rxfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		goto out;
 	if (!(iocb->ki_flags & IOCB_DIRECT)) {
 		ret = rxfs_buffered_write(iocb, from);
+		/* iomap grew i_size; the inode must reach the disk with it. */
+		mark_inode_dirty(inode);
 		goto out;
 	}
 	if (!rxfs_dio_aligned(inode, iocb->ki_pos, iov_iter_count(from))) {
@@ -1173,8 +1175,10 @@ static ssize_t rxfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	ret = iomap_dio_rw(iocb, from, &rxfs_dio_write_iomap_ops, &rxfs_dio_write_ops, dio_flags,
 			   NULL, 0);
 	/* The page cache could not be invalidated: fall back to buffered. */
-	if (ret == -ENOTBLK)
+	if (ret == -ENOTBLK) {
 		ret = rxfs_buffered_write(iocb, from);
+		mark_inode_dirty(inode);
+	}
 out:
 	inode_unlock(inode);
 	if (ret > 0)

@@ -325,7 +325,7 @@ FIXTURE_TEARDOWN(fsx)
 	umount(RXFS_MNT);
 }
 
-TEST_F(fsx, random_ops)
+TEST_F_TIMEOUT(fsx, random_ops, 3600)
 {
 	const char *e = getenv("RXFS_FSX_OPS"), *s = getenv("RXFS_FSX_SEED");
 	long long nops = e && *e ? atoll(e) : 20000;
