@@ -170,6 +170,44 @@ static void msleep(int ms)
 	nanosleep(&t, NULL);
 }
 
+/* The state letter of task @pid (R, S, D, ...), or 0. */
+static char task_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] ? p[2] : 0;
+}
+
+/*
+ * Waits until @pid sleeps uninterruptibly: the racing writer is inside the
+ * knob's msleep() in iomap_begin, holding its mapping. 0, or -1 after 20 s.
+ */
+static int wait_in_delay(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		if (task_state(pid) == 'D')
+			return 0;
+		msleep(10);
+	}
+	return -1;
+}
+
+#define DELAY_MS 3000
+
 FIXTURE(race) {
 	char path[256];
 };
@@ -241,7 +279,7 @@ TEST_F(race, short_write_vs_mmap)
 	ASSERT_NE(MAP_FAILED, ret);
 	buf = malloc(len);
 	memset(buf, 'A', len);
-	ASSERT_EQ(0, knob("begin_delay_ms", 1500));
+	ASSERT_EQ(0, knob("begin_delay_ms", DELAY_MS));
 	ASSERT_EQ(0, knob("begin_delay_pos", 0));
 	ASSERT_EQ(0, knob("short_write_at", cut));
 
@@ -251,8 +289,10 @@ TEST_F(race, short_write_vs_mmap)
 		*ret = pwrite(fd, buf, len, 0);
 		_exit(0);
 	}
-	msleep(400);	/* the writer sleeps in iomap_begin with its mapping */
+	/* The writer sleeps in iomap_begin with its mapping made. */
+	ASSERT_EQ(0, wait_in_delay(pid));
 	memset(map + mpos, 'M', 4096);
+	ASSERT_EQ('D', task_state(pid)) TH_LOG("the writer woke too early: no race");
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
 	EXPECT_EQ(cut, *ret);
 
@@ -315,7 +355,7 @@ TEST_F(race, stale_mapping)
 		ASSERT_EQ(0, knob("no_iomap_valid", 1));
 	ret = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, ret);
-	ASSERT_EQ(0, knob("begin_delay_ms", 1500));
+	ASSERT_EQ(0, knob("begin_delay_ms", DELAY_MS));
 	ASSERT_EQ(0, knob("begin_delay_pos", 1000));
 
 	pid = fork();
@@ -324,7 +364,7 @@ TEST_F(race, stale_mapping)
 		*ret = pwrite(fd, b, sizeof(b), 1000);
 		_exit(0);
 	}
-	msleep(400);
+	ASSERT_EQ(0, wait_in_delay(pid));
 	ASSERT_EQ(0, fsync(fd));	/* writeback + unwritten conversion */
 	/* Evict the (now clean) folio; the test kernel has no fadvise. */
 	ASSERT_EQ(0, write_file("/proc/sys/vm/drop_caches", "1"));
@@ -333,6 +373,7 @@ TEST_F(race, stale_mapping)
 	ASSERT_EQ(0, mincore(m, 4096, vec));
 	munmap(m, 4096);
 	ASSERT_EQ(0, vec[0] & 1) TH_LOG("the folio was not evicted: the race did not happen");
+	ASSERT_EQ('D', task_state(pid)) TH_LOG("the writer woke too early: no race");
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
 	EXPECT_EQ(100, *ret);
 	ASSERT_EQ(0, fsync(fd));
