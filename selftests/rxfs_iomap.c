@@ -559,4 +559,173 @@ TEST_F(shortw, every_block_offset)
 	EXPECT_EQ(0, fsck_clean());
 }
 
+
+/* ---- the rest of the data API ------------------------------------------ */
+
+FIXTURE(api) {
+	char path[256];
+};
+
+FIXTURE_VARIANT(api) {
+	int bs;
+};
+
+FIXTURE_VARIANT_ADD(api, bs1k) { .bs = 1024 };
+FIXTURE_VARIANT_ADD(api, bs4k) { .bs = 4096 };
+
+FIXTURE_SETUP(api)
+{
+	knob_init();
+	umount(RXFS_MNT);
+	ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), variant->bs));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	snprintf(self->path, sizeof(self->path), RXFS_MNT "/f");
+}
+
+FIXTURE_TEARDOWN(api)
+{
+	umount(RXFS_MNT);
+}
+
+/* FIEMAP flags of the extent covering @off, or -1. */
+static int fiemap_flags_at(int fd, long long off)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent fe[1];
+	} x;
+
+	memset(&x, 0, sizeof(x));
+	x.fm.fm_start = off;
+	x.fm.fm_length = 1;
+	x.fm.fm_extent_count = 1;
+	if (ioctl(fd, FS_IOC_FIEMAP, &x.fm) || x.fm.fm_mapped_extents != 1)
+		return -1;
+	return x.fe[0].fe_flags;
+}
+
+/* Delalloc, unwritten and written extents as FIEMAP and SEEK_* see them. */
+TEST_F(api, fiemap_and_seek_states)
+{
+	char buf[4096];
+	int fd = open(self->path, O_RDWR | O_CREAT, 0644);
+
+	ASSERT_LE(0, fd);
+	memset(buf, 'x', sizeof(buf));
+	ASSERT_EQ(0, fallocate(fd, 0, 0, 64 << 10));
+	EXPECT_EQ(FIEMAP_EXTENT_UNWRITTEN, fiemap_flags_at(fd, 0) & FIEMAP_EXTENT_UNWRITTEN);
+	/* Unwritten with no dirty cache is a hole to SEEK_DATA. */
+	EXPECT_EQ(-1, lseek(fd, 0, SEEK_DATA));
+	EXPECT_EQ(ENXIO, errno);
+	ASSERT_EQ(4096, pwrite(fd, buf, 4096, 16 << 10));
+	/* Dirty cache over unwritten is data. */
+	EXPECT_EQ(16 << 10, lseek(fd, 0, SEEK_DATA));
+	EXPECT_EQ(20 << 10, lseek(fd, 16 << 10, SEEK_HOLE));
+	ASSERT_EQ(4096, pwrite(fd, buf, 4096, 128 << 10));
+	EXPECT_EQ(FIEMAP_EXTENT_DELALLOC, fiemap_flags_at(fd, 128 << 10) & FIEMAP_EXTENT_DELALLOC);
+	EXPECT_EQ(128 << 10, lseek(fd, 64 << 10, SEEK_DATA));
+	EXPECT_EQ(132 << 10, lseek(fd, 128 << 10, SEEK_HOLE));
+	ASSERT_EQ(0, fsync(fd));
+	EXPECT_EQ(0, fiemap_flags_at(fd, 128 << 10) & (FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_UNWRITTEN));
+	EXPECT_EQ(0, fiemap_flags_at(fd, 16 << 10) & FIEMAP_EXTENT_UNWRITTEN);
+	EXPECT_EQ(FIEMAP_EXTENT_UNWRITTEN, fiemap_flags_at(fd, 0) & FIEMAP_EXTENT_UNWRITTEN);
+	EXPECT_EQ(16 << 10, lseek(fd, 0, SEEK_DATA));
+	close(fd);
+	EXPECT_EQ(0, fsck_clean());
+}
+
+/* O_DIRECT alignment as XFS: the logical sector; STATX_DIOALIGN says so. */
+TEST_F(api, direct_io_alignment)
+{
+	struct statx stx;
+	char *buf;
+	int fd;
+
+	ASSERT_EQ(0, posix_memalign((void **)&buf, 4096, 8192));
+	memset(buf, 'd', 8192);
+	fd = open(self->path, O_RDWR | O_CREAT | O_DIRECT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx));
+	ASSERT_TRUE(stx.stx_mask & STATX_DIOALIGN);
+	EXPECT_EQ(512, stx.stx_dio_offset_align);
+	EXPECT_LE(1, stx.stx_dio_mem_align);
+	EXPECT_EQ(-1, pwrite(fd, buf, 4096, 100));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, pwrite(fd, buf, 100, 0));
+	EXPECT_EQ(EINVAL, errno);
+	/* Sector-aligned but not block-aligned: allowed, zeroes around it. */
+	EXPECT_EQ(512, pwrite(fd, buf, 512, 1536));
+	EXPECT_EQ(2048, lseek(fd, 0, SEEK_END));
+	close(fd);
+	ASSERT_EQ(0, remount());
+	EXPECT_EQ(0, mismatches(self->path, 0, 1536, 0));
+	EXPECT_EQ(0, mismatches(self->path, 1536, 512, 'd'));
+	EXPECT_EQ(0, fsck_clean());
+}
+
+#define RXFS_IOC_GOINGDOWN _IOR('X', 125, uint32_t)
+
+/* The shutdown ioctl: 0 syncs first, then everything fails with EIO. */
+TEST_F(api, shutdown)
+{
+	char buf[4096];
+	uint32_t how = 0;
+	int fd = open(self->path, O_RDWR | O_CREAT, 0644);
+
+	ASSERT_LE(0, fd);
+	memset(buf, 's', sizeof(buf));
+	ASSERT_EQ(4096, pwrite(fd, buf, 4096, 0));
+	how = 7;
+	EXPECT_EQ(-1, ioctl(fd, RXFS_IOC_GOINGDOWN, &how));
+	EXPECT_EQ(EINVAL, errno);
+	how = 0;
+	ASSERT_EQ(0, ioctl(fd, RXFS_IOC_GOINGDOWN, &how));
+	EXPECT_EQ(-1, pwrite(fd, buf, 4096, 4096));
+	EXPECT_EQ(EIO, errno);
+	EXPECT_EQ(-1, fsync(fd));
+	EXPECT_EQ(-1, open(RXFS_MNT "/g", O_RDWR | O_CREAT, 0644));
+	close(fd);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	/* Mode 0 synced first: the data written before is there. */
+	EXPECT_EQ(0, mismatches(self->path, 0, 4096, 's'));
+	EXPECT_EQ(0, fsck_clean());
+}
+
+/*
+ * Fill the filesystem with a buffered write: it ends short or with ENOSPC,
+ * never with a writeback error; what was written survives; statfs counts
+ * match; fsck is clean.
+ */
+TEST_F(api, enospc_buffered)
+{
+	const size_t chunk = 1 << 20;
+	char *buf = malloc(chunk);
+	long long total = 0;
+	struct statfs sf;
+	ssize_t r;
+	int fd = open(self->path, O_RDWR | O_CREAT, 0644);
+
+	ASSERT_LE(0, fd);
+	memset(buf, 'n', chunk);
+	for (;;) {
+		r = write(fd, buf, chunk);
+		if (r <= 0)
+			break;
+		total += r;
+	}
+	EXPECT_EQ(-1, r);
+	EXPECT_EQ(ENOSPC, errno);
+	EXPECT_LT(0, total);
+	ASSERT_EQ(0, fsync(fd));
+	ASSERT_EQ(0, statfs(RXFS_MNT, &sf));
+	EXPECT_EQ(0, sf.f_bavail);
+	EXPECT_EQ(0, stat_of("reserved"));
+	close(fd);
+	ASSERT_EQ(0, remount());
+	EXPECT_EQ(0, mismatches(self->path, 0, total, 'n'));
+	ASSERT_EQ(0, unlink(self->path));
+	EXPECT_EQ(0, fsck_clean());
+}
+
 TEST_HARNESS_MAIN
