@@ -1126,6 +1126,9 @@ again:
 			up_read(&inode->i_sb->s_umount);
 		}
 		inode_lock(inode);
+		/* Another append may have moved EOF while the lock was dropped. */
+		if (iocb->ki_flags & IOCB_APPEND)
+			iocb->ki_pos = i_size_read(inode);
 		goto again;
 	}
 	return ret;
