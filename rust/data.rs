@@ -255,6 +255,13 @@ impl<'c, 'a> Op<'c, 'a> {
     }
 }
 
+/// The validity cookie of a data fork mapping: the fork's sequence in the
+/// low 32 bits (the high 32 are the CoW fork's, for shared mappings), as
+/// `xfs_iomap_inode_sequence`.
+pub fn cookie(seq: &AtomicU64) -> u64 {
+    seq.load(Ordering::Acquire) & 0xffff_ffff
+}
+
 /// Runs extent operation `op` on file `ino` for bytes `pos..pos+len`, with
 /// `seq` the file's data fork sequence. Map operations return the mapping
 /// at `pos`; the others return an empty map carrying the counters.
@@ -270,7 +277,7 @@ pub fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, 
                 offset: pos,
                 length: (i64::MAX as u64).saturating_sub(pos).max(1),
                 kind: IOMAP_HOLE,
-                cookie: seq.load(Ordering::Acquire),
+                cookie: cookie(seq),
                 ..Default::default()
             }),
             XOp::Remove | XOp::PunchDelalloc | XOp::DropDelalloc => Ok(Map::default()),
@@ -290,7 +297,7 @@ pub fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, 
             m.changed = 1;
         }
         m.delayed = o.delayed;
-        m.cookie = seq.load(Ordering::Acquire);
+        m.cookie = cookie(seq);
         Ok(m)
     })
 }

@@ -708,6 +708,16 @@ static int rxfs_xop(struct inode *inode, enum rxfs_xop op, u64 pos, u64 len, uns
 
 static const struct iomap_folio_ops rxfs_folio_ops;
 
+/*
+ * The cookie a data fork mapping made now would carry: the data fork
+ * sequence in the low 32 bits (data::cookie); the high 32 bits are for the
+ * CoW fork's.
+ */
+static u64 rxfs_cookie(struct inode *inode)
+{
+	return (u32)atomic64_read(&RXI(inode)->data_seq);
+}
+
 static void rxfs_fill_iomap(struct inode *inode, const struct rxfs_map *m, struct iomap *iomap)
 {
 	iomap->addr = m->addr;
@@ -847,7 +857,7 @@ static bool rxfs_iomap_valid(struct inode *inode, const struct iomap *iomap)
 {
 	if (READ_ONCE(RXSB(inode->i_sb)->knobs.no_iomap_valid))
 		return true;	/* knob (d), negative control */
-	return iomap->validity_cookie == (u64)atomic64_read(&RXI(inode)->data_seq);
+	return iomap->validity_cookie == rxfs_cookie(inode);
 }
 
 /* Knob (c): @iter->private is the write's iov_iter (buffered writes only). */
@@ -949,7 +959,7 @@ static int rxfs_map_blocks(struct iomap_writepage_ctx *wpc, struct inode *inode,
 	int err;
 
 	if (offset >= wpc->iomap.offset && offset < wpc->iomap.offset + wpc->iomap.length &&
-	    wpc->iomap.validity_cookie == (u64)atomic64_read(&RXI(inode)->data_seq))
+	    wpc->iomap.validity_cookie == rxfs_cookie(inode))
 		return 0;
 	/*
 	 * Delalloc below EOF is all under dirty folios about to be written, so
