@@ -1206,13 +1206,13 @@ static vm_fault_t rxfs_page_mkwrite(struct vm_fault *vmf)
 
 	if (rxfs_is_shutdown(inode->i_sb))
 		return VM_FAULT_SIGBUS;
+	/* Negative control: dirty the folio without reserving its holes. */
+	if (READ_ONCE(RXSB(inode->i_sb)->knobs.mkwrite_naive))
+		return filemap_page_mkwrite(vmf);
 	sb_start_pagefault(inode->i_sb);
 	file_update_time(vmf->vma->vm_file);
 	filemap_invalidate_lock_shared(inode->i_mapping);
-	if (READ_ONCE(RXSB(inode->i_sb)->knobs.mkwrite_naive))
-		ret = filemap_page_mkwrite(vmf);	/* negative control: no reservation */
-	else
-		ret = iomap_page_mkwrite(vmf, &rxfs_mkwrite_iomap_ops);
+	ret = iomap_page_mkwrite(vmf, &rxfs_mkwrite_iomap_ops);
 	filemap_invalidate_unlock_shared(inode->i_mapping);
 	sb_end_pagefault(inode->i_sb);
 	return ret;
