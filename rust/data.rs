@@ -89,6 +89,14 @@ impl RangeStore for Dl<'_> {
     }
 }
 
+/// Removes the delalloc blocks of `ino` in `b..b+n` and gives their
+/// reservation back; returns how many there were.
+pub fn release_delalloc(cx: &mut Ctx<'_>, ino: u64, b: u64, n: u64) -> Result<u64, Error> {
+    let got = delalloc::remove(&mut dl(cx.dl, ino), b, n)?;
+    cx.a.reserved = cx.a.reserved.saturating_sub(got);
+    Ok(got)
+}
+
 /// An extent operation, as the shim asks for it (`RXFS_XOP_*`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum XOp {
@@ -112,15 +120,13 @@ pub enum XOp {
     Collapse,
     /// Move everything from the range's start up by its length (insert).
     Insert,
-    /// Drop every delalloc range of the file (eviction).
-    DropDelalloc,
 }
 
 impl XOp {
     /// The operation numbered `n` in `shim.h`.
     pub fn from_raw(n: u32) -> Option<Self> {
         use XOp::*;
-        [Read, BufferedWrite, DirectWrite, Writeback, PunchDelalloc, Convert, Prealloc, Remove, Collapse, Insert, DropDelalloc]
+        [Read, BufferedWrite, DirectWrite, Writeback, PunchDelalloc, Convert, Prealloc, Remove, Collapse, Insert]
             .get(n as usize)
             .copied()
     }
@@ -215,9 +221,8 @@ impl<'c, 'a> Op<'c, 'a> {
 
     /// Removes delalloc blocks `b..b+n` and returns their reservation.
     fn punch_delalloc(&mut self, b: u64, n: u64) -> Result<u64, Error> {
-        let got = delalloc::remove(&mut self.dl(), b, n)?;
+        let got = release_delalloc(self.cx, self.ino, b, n)?;
         if got > 0 {
-            self.cx.a.reserved = self.cx.a.reserved.saturating_sub(got);
             self.delayed -= got as i64;
             self.changed = true;
         }
@@ -263,24 +268,29 @@ pub fn cookie(seq: &AtomicU64) -> u64 {
 }
 
 /// Runs extent operation `op` on file `ino` for bytes `pos..pos+len`, with
-/// `seq` the file's data fork sequence. Map operations return the mapping
-/// at `pos`; the others return an empty map carrying the counters.
-pub fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, flags: u32) -> Result<Map, Error> {
+/// `seq` the file's data fork sequence. Map operations put the mapping at
+/// `pos` in `out`. What the operation changed (the inode's block count, its
+/// delalloc blocks) goes to `out` whether it succeeds or not, so the
+/// in-memory inode stays in step with what a failed operation left done.
+pub fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, flags: u32, out: &mut Map) -> Result<(), Error> {
     let log = fs.block_log;
     let max = (i64::MAX as u64) >> log;
     let b = pos >> log;
     if b >= max {
         return match op {
             // The last partial block of the largest file: a hole.
-            XOp::Read => Ok(Map {
-                addr: NULL_ADDR,
-                offset: pos,
-                length: (i64::MAX as u64).saturating_sub(pos).max(1),
-                kind: IOMAP_HOLE,
-                cookie: cookie(seq),
-                ..Default::default()
-            }),
-            XOp::Remove | XOp::PunchDelalloc | XOp::DropDelalloc => Ok(Map::default()),
+            XOp::Read => {
+                *out = Map {
+                    addr: NULL_ADDR,
+                    offset: pos,
+                    length: (i64::MAX as u64).saturating_sub(pos).max(1),
+                    kind: IOMAP_HOLE,
+                    cookie: cookie(seq),
+                    ..Default::default()
+                };
+                Ok(())
+            }
+            XOp::Remove | XOp::PunchDelalloc => Ok(()),
             _ => Err(Error::TooBig),
         };
     }
@@ -291,14 +301,16 @@ pub fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, 
         if o.changed {
             seq.fetch_add(1, Ordering::Release);
         }
-        let mut m = r?;
-        if let Some(n) = o.nblocks {
-            m.nblocks = n;
-            m.changed = 1;
+        if let Ok(m) = r {
+            *out = m;
         }
-        m.delayed = o.delayed;
-        m.cookie = cookie(seq);
-        Ok(m)
+        if let Some(n) = o.nblocks {
+            out.nblocks = n;
+            out.changed = 1;
+        }
+        out.delayed = o.delayed;
+        out.cookie = cookie(seq);
+        r.map(|_| ())
     })
 }
 
@@ -343,10 +355,6 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
         }
         XOp::PunchDelalloc => {
             o.punch_delalloc(b, end - b)?;
-            Ok(none)
-        }
-        XOp::DropDelalloc => {
-            o.punch_delalloc(0, u64::MAX)?;
             Ok(none)
         }
         XOp::Convert => {

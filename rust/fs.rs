@@ -420,8 +420,7 @@ fn free_inode(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
 /// gone), and with no links left, the inode itself.
 pub fn evict(fs: &FsInfo, ino: u64, unlinked: bool) -> Result<(), Error> {
     fs.with(|cx| {
-        let n = crate::librxfs::delalloc::remove(&mut crate::data::dl(cx.dl, ino), 0, u64::MAX)?;
-        cx.a.reserved = cx.a.reserved.saturating_sub(n);
+        crate::data::release_delalloc(cx, ino, 0, u64::MAX)?;
         if unlinked {
             free_inode(cx, ino)?;
         }

@@ -77,7 +77,6 @@ enum rxfs_xop {
 	RXFS_XOP_REMOVE,	/* unmap the range (blocks and delalloc) */
 	RXFS_XOP_COLLAPSE,	/* remove the range, shift the rest down */
 	RXFS_XOP_INSERT,	/* shift everything from pos up by len */
-	RXFS_XOP_DROP_DELALLOC,	/* all delalloc of the inode (eviction) */
 };
 
 struct super_block;

@@ -233,7 +233,12 @@ void rxfs_evict_inode(struct inode *inode)
 	truncate_inode_pages_final(&inode->i_data);
 	/* The last ioend completion may still be finishing with the inode. */
 	flush_work(&RXI(inode)->ioend_work);
-	if (!is_bad_inode(inode) && inode->i_ino && !sb_rdonly(inode->i_sb))
+	/*
+	 * Free an unlinked inode; drop a linked one's delalloc, which can be
+	 * left only when its dirty pages were thrown away (after a shutdown).
+	 */
+	if (!is_bad_inode(inode) && inode->i_ino && !sb_rdonly(inode->i_sb) &&
+	    (!inode->i_nlink || RXI(inode)->delayed))
 		rxfs_rs_evict_inode(inode->i_sb, inode->i_ino, !inode->i_nlink);
 	clear_inode(inode);
 }
@@ -743,19 +748,27 @@ static s64 rxfs_knob_hit(s64 *knob, loff_t pos, loff_t len)
 	return cmpxchg(knob, at, -1) == at ? at : -1;
 }
 
+/* An iomap_begin: extent operation @op, its mapping into @iomap. */
+static int rxfs_begin(struct inode *inode, enum rxfs_xop op, loff_t pos, loff_t length,
+		      unsigned int flags, struct iomap *iomap)
+{
+	struct rxfs_map m;
+	int err = rxfs_xop(inode, op, pos, length, flags, &m);
+
+	if (!err)
+		rxfs_fill_iomap(inode, &m, iomap);
+	return err;
+}
+
 static int rxfs_read_iomap_begin(struct inode *inode, loff_t pos, loff_t length,
 				 unsigned int flags, struct iomap *iomap, struct iomap *srcmap)
 {
-	struct rxfs_map m;
-	int err = rxfs_xop(inode, RXFS_XOP_READ, pos, length, flags, &m);
+	int err = rxfs_begin(inode, RXFS_XOP_READ, pos, length, flags, iomap);
 
-	if (err)
-		return err;
 	/* O_DIRECT reads flushed the cache: delalloc there has no disk data. */
-	if ((flags & IOMAP_DIRECT) && m.type == IOMAP_DELALLOC)
-		m.type = IOMAP_HOLE;
-	rxfs_fill_iomap(inode, &m, iomap);
-	return 0;
+	if (!err && (flags & IOMAP_DIRECT) && iomap->type == IOMAP_DELALLOC)
+		iomap->type = IOMAP_HOLE;
+	return err;
 }
 
 /* Reads, readahead, SEEK_HOLE/SEEK_DATA, FIEMAP, O_DIRECT reads. */
@@ -773,12 +786,10 @@ static int rxfs_buffered_write_iomap_begin(struct inode *inode, loff_t pos, loff
 					   struct iomap *srcmap)
 {
 	struct rxfs_knobs *k = &RXSB(inode->i_sb)->knobs;
-	struct rxfs_map m;
-	int err = rxfs_xop(inode, RXFS_XOP_BWRITE, pos, length, flags, &m);
+	int err = rxfs_begin(inode, RXFS_XOP_BWRITE, pos, length, flags, iomap);
 
 	if (err)
 		return err;
-	rxfs_fill_iomap(inode, &m, iomap);
 	/* Knob (a): widen the window between mapping and folio lock. */
 	if (!(flags & IOMAP_ZERO) && rxfs_knob_hit(&k->begin_delay_pos, pos, length) >= 0)
 		msleep(READ_ONCE(k->begin_delay_ms));
@@ -809,6 +820,7 @@ static int rxfs_buffered_write_iomap_end(struct inode *inode, loff_t pos, loff_t
 {
 	struct rxfs_knobs *k = &RXSB(inode->i_sb)->knobs;
 	loff_t start_byte, end_byte;
+	s64 mode;
 
 	if (iomap->type != IOMAP_DELALLOC || !(iomap->flags & IOMAP_F_NEW))
 		return 0;
@@ -818,25 +830,19 @@ static int rxfs_buffered_write_iomap_end(struct inode *inode, loff_t pos, loff_t
 		return 0;
 	/* Zeroing never gets a fresh reservation, so the lock is ours to take. */
 	WARN_ON_ONCE(flags & (IOMAP_ZERO | IOMAP_UNSHARE));
-	switch (READ_ONCE(k->punch_mode)) {
-	case 2:		/* negative control: no punch, the reservation leaks */
+	mode = READ_ONCE(k->punch_mode);
+	if (mode == 2)		/* negative control: no punch, the reservation leaks */
 		return 0;
-	case 1: {	/* negative control: punch it all, drop the cache */
-		struct rxfs_map m;
-
-		filemap_invalidate_lock(inode->i_mapping);
+	filemap_invalidate_lock(inode->i_mapping);
+	if (mode == 1) {	/* negative control: punch it all, drop the cache */
 		truncate_pagecache_range(inode, start_byte, end_byte - 1);
-		rxfs_xop(inode, RXFS_XOP_PUNCH_DELALLOC, start_byte, end_byte - start_byte, 0, &m);
-		filemap_invalidate_unlock(inode->i_mapping);
-		return 0;
-	}
-	default:
-		filemap_invalidate_lock(inode->i_mapping);
+		rxfs_punch_delalloc(inode, start_byte, end_byte - start_byte, iomap);
+	} else {
 		iomap_write_delalloc_release(inode, start_byte, end_byte, flags, iomap,
 					     rxfs_punch_delalloc);
-		filemap_invalidate_unlock(inode->i_mapping);
-		return 0;
 	}
+	filemap_invalidate_unlock(inode->i_mapping);
+	return 0;
 }
 
 const struct iomap_ops rxfs_buffered_write_iomap_ops = {
@@ -888,13 +894,7 @@ static int rxfs_dio_write_iomap_begin(struct inode *inode, loff_t pos, loff_t le
 				      unsigned int flags, struct iomap *iomap,
 				      struct iomap *srcmap)
 {
-	struct rxfs_map m;
-	int err = rxfs_xop(inode, RXFS_XOP_DWRITE, pos, length, flags, &m);
-
-	if (err)
-		return err;
-	rxfs_fill_iomap(inode, &m, iomap);
-	return 0;
+	return rxfs_begin(inode, RXFS_XOP_DWRITE, pos, length, flags, iomap);
 }
 
 static const struct iomap_ops rxfs_dio_write_iomap_ops = {
@@ -1036,12 +1036,9 @@ static int rxfs_prepare_ioend(struct iomap_ioend *ioend, int status)
 
 static void rxfs_discard_folio(struct folio *folio, loff_t pos)
 {
-	struct inode *inode = folio->mapping->host;
-	struct rxfs_map m;
-
 	/* The folio's data is lost: so is its delalloc reservation. */
-	rxfs_xop(inode, RXFS_XOP_PUNCH_DELALLOC, pos, folio_pos(folio) + folio_size(folio) - pos,
-		 0, &m);
+	rxfs_punch_delalloc(folio->mapping->host, pos, folio_pos(folio) + folio_size(folio) - pos,
+			    NULL);
 }
 
 static const struct iomap_writeback_ops rxfs_writeback_ops = {

@@ -186,12 +186,12 @@ extern "C" fn rxfs_rs_xop(
     // is on (an `atomic64_t`, the same layout as `AtomicU64`); the VFS
     // keeps that inode for the whole call.
     let seq = unsafe { &*seq };
+    // SAFETY: `m` points to the shim's zeroed stack `struct rxfs_map`, for
+    // this call only.
+    let out = unsafe { &mut *m };
     with_fs(raw, |fs| {
         let op = data::XOp::from_raw(op).ok_or(CoreError::BadField { field: "extent op", value: op as u64 })?;
-        let map = data::xop(fs, ino, seq, op, pos, len, flags)?;
-        // SAFETY: `m` points to the shim's stack `struct rxfs_map`.
-        unsafe { m.write(map) };
-        Ok(0)
+        data::xop(fs, ino, seq, op, pos, len, flags, out).map(|()| 0)
     })
 }
 
