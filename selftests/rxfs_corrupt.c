@@ -297,6 +297,16 @@ static void op(struct probe *pr, const char *what, int ret, int may_succeed, int
 	}
 }
 
+/* Closes @fd; -1 keeping the errno of what @failed, or 0. */
+static int close_fail(int fd, int failed)
+{
+	int e = errno;
+
+	close(fd);
+	errno = e;
+	return failed ? -1 : 0;
+}
+
 static int read_file(const char *path, int flags)
 {
 	int fd = open(path, O_RDONLY | flags);
@@ -313,15 +323,7 @@ static int read_file(const char *path, int flags)
 	while ((r = read(fd, buf, 1 << 20)) > 0)
 		;
 	free(buf);
-	if (r < 0) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	close(fd);
-	return 0;
+	return close_fail(fd, r < 0);
 }
 
 static int fiemap_all(const char *path)
@@ -348,15 +350,7 @@ static int fiemap_all(const char *path)
 		start = m.ext[m.fm.fm_mapped_extents - 1].fe_logical +
 			m.ext[m.fm.fm_mapped_extents - 1].fe_length;
 	}
-	if (r) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	close(fd);
-	return 0;
+	return close_fail(fd, r != 0);
 }
 
 /* getdents64 until the end (0) or an error (-1, errno). */
@@ -371,13 +365,8 @@ static int readdir_all(const char *path, int *n)
 	for (;;) {
 		long r = syscall(SYS_getdents64, fd, buf, sizeof(buf));
 
-		if (r < 0) {
-			int e = errno;
-
-			close(fd);
-			errno = e;
-			return -1;
-		}
+		if (r < 0)
+			return close_fail(fd, 1);
 		if (r == 0)
 			break;
 		for (long off = 0; off < r; off += ((struct dirent64 *)(buf + off))->d_reclen)

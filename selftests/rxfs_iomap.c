@@ -245,6 +245,16 @@ static ssize_t *shared_ret(void)
 	}									\
 } while (0)
 
+/* A fresh rxfs of block size @bs mounted, and the test file's path. */
+static void fresh_fs(struct __test_metadata *_metadata, int bs, char *path, size_t len)
+{
+	knob_init();
+	umount(RXFS_MNT);
+	ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), bs));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	snprintf(path, len, RXFS_MNT "/f");
+}
+
 FIXTURE(race) {
 	char path[256];
 };
@@ -261,11 +271,7 @@ FIXTURE_VARIANT_ADD(race, bs4k_control) { .bs = 4096, .control = 1 };
 
 FIXTURE_SETUP(race)
 {
-	knob_init();
-	umount(RXFS_MNT);
-	ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), variant->bs));
-	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
-	snprintf(self->path, sizeof(self->path), RXFS_MNT "/f");
+	fresh_fs(_metadata, variant->bs, self->path, sizeof(self->path));
 	ASSERT_EQ(0, dangerous(variant->control));
 }
 
@@ -500,11 +506,7 @@ FIXTURE_VARIANT_ADD(shortw, bs1k_control) { .bs = 1024, .control = 1 };
 
 FIXTURE_SETUP(shortw)
 {
-	knob_init();
-	umount(RXFS_MNT);
-	ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), variant->bs));
-	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
-	snprintf(self->path, sizeof(self->path), RXFS_MNT "/f");
+	fresh_fs(_metadata, variant->bs, self->path, sizeof(self->path));
 	ASSERT_EQ(0, dangerous(variant->control));
 }
 
@@ -590,11 +592,7 @@ FIXTURE_VARIANT_ADD(api, bs4k) { .bs = 4096 };
 
 FIXTURE_SETUP(api)
 {
-	knob_init();
-	umount(RXFS_MNT);
-	ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), variant->bs));
-	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
-	snprintf(self->path, sizeof(self->path), RXFS_MNT "/f");
+	fresh_fs(_metadata, variant->bs, self->path, sizeof(self->path));
 }
 
 FIXTURE_TEARDOWN(api)

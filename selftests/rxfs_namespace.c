@@ -210,6 +210,17 @@ static void m_move(int dent, int dir, const char *name)
 	d->kids[d->nkids++] = dent;
 }
 
+/* A rename of @src over @dst: @dst's name goes, @src takes its place. */
+static void m_replace(int src, int dst)
+{
+	int dir = D[dst].parent;
+	char name[NAME_MAX + 1];
+
+	snprintf(name, sizeof(name), "%s", D[dst].name);
+	m_unlink(dst);
+	m_move(src, dir, name);
+}
+
 static void m_exchange(int a, int b)
 {
 	int ia = D[a].ino, ib = D[b].ino;
@@ -558,8 +569,7 @@ static int op_rename_new(int cross, unsigned int flags)
 static int op_rename_over(void)
 {
 	char a[PATH_MAX], b[PATH_MAX];
-	int src = rand_dent(M_NONDIR), dst = rand_dent(M_NONDIR), dir;
-	char name[NAME_MAX + 1];
+	int src = rand_dent(M_NONDIR), dst = rand_dent(M_NONDIR);
 
 	if (src < 0 || dst < 0 || src == dst || D[src].ino == D[dst].ino)
 		return 1;
@@ -567,10 +577,7 @@ static int op_rename_over(void)
 	P(dst, b);
 	if (expect(rename(a, b), 0, "rename over", b))
 		return -1;
-	dir = D[dst].parent;
-	snprintf(name, sizeof(name), "%s", D[dst].name);
-	m_unlink(dst);
-	m_move(src, dir, name);
+	m_replace(src, dst);
 	return 0;
 }
 
@@ -635,8 +642,8 @@ static int op_exchange(int kind)
 /* A directory over another: fine onto an empty one, ENOTEMPTY otherwise. */
 static int op_dir_over_dir(int nonempty)
 {
-	char a[PATH_MAX], b[PATH_MAX], name[NAME_MAX + 1];
-	int src = rand_dent(M(T_DIR)), dst = -1, dir;
+	char a[PATH_MAX], b[PATH_MAX];
+	int src = rand_dent(M(T_DIR)), dst = -1;
 
 	if (src < 0)
 		return 1;
@@ -665,10 +672,7 @@ static int op_dir_over_dir(int nonempty)
 	}
 	if (expect(rename(a, b), 0, "rename dir over empty dir", b))
 		return -1;
-	dir = D[dst].parent;
-	snprintf(name, sizeof(name), "%s", D[dst].name);
-	m_unlink(dst);
-	m_move(src, dir, name);
+	m_replace(src, dst);
 	return 0;
 }
 
