@@ -5,9 +5,11 @@
  * Linux 6.12 has no Rust bindings for fs_context.h, pagemap.h, statfs.h or
  * iomap.h, and the static inlines rxfs needs have no Rust helpers. This file
  * owns every C structure whose layout Rust should not hard-code (operation
- * tables, fs_context, kstatfs) and wraps the inlines; each entry point is a
- * few lines that forward to Rust (the rxfs_rs_* functions, implemented in
- * rust/vfs/) or to the kernel. No filesystem logic lives here.
+ * tables, fs_context, kstatfs, mount options) and wraps the inlines; each
+ * entry point forwards to Rust (the rxfs_rs_* functions, implemented in
+ * rust/vfs/) or to the kernel. No on-disk structure is touched here, but
+ * this file and shim_fs.c still make decisions that belong in Rust (issue
+ * 10 moves every callback there).
  */
 
 #include <linux/module.h>
