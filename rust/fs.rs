@@ -350,7 +350,7 @@ fn is_dir(m: u32) -> bool {
 }
 
 /// Renames (or exchanges) directory entries.
-pub fn rename(fs: &FsInfo, mut r: Rename<'_>) -> Result<(), Error> {
+pub fn rename(fs: &FsInfo, r: Rename<'_>) -> Result<(), Error> {
     use crate::vfs::{RENAME_EXCHANGE, RENAME_WHITEOUT};
     fs.with(|cx| {
         let seed = fs.seed;

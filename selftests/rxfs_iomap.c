@@ -718,7 +718,10 @@ TEST_F(api, enospc_buffered)
  * second case pollutes the EOF page through mmap past EOF first (fsx -e,
  * generic/363). The page allocator is dirtied beforehand, so a folio that
  * is not zeroed shows junk. Control: no_zero_eof (writes past EOF do not
- * zero from the old EOF) must show non-zero bytes.
+ * zero from the old EOF) must show non-zero bytes: at 2k and 4k the short
+ * write's folio keeps 2188 bytes of junk past EOF (the user's report). At
+ * 1k the same sequence leaves none even without the defence (the retry
+ * after the short copy re-zeroes the 1k EOF block), so 1k has no control.
  */
 FIXTURE(eof) {
 	char path[256];
@@ -732,7 +735,6 @@ FIXTURE_VARIANT(eof) {
 FIXTURE_VARIANT_ADD(eof, bs1k) { .bs = 1024 };
 FIXTURE_VARIANT_ADD(eof, bs2k) { .bs = 2048 };
 FIXTURE_VARIANT_ADD(eof, bs4k) { .bs = 4096 };
-FIXTURE_VARIANT_ADD(eof, bs1k_control) { .bs = 1024, .control = 1 };
 FIXTURE_VARIANT_ADD(eof, bs2k_control) { .bs = 2048, .control = 1 };
 FIXTURE_VARIANT_ADD(eof, bs4k_control) { .bs = 4096, .control = 1 };
 
