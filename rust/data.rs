@@ -21,6 +21,7 @@
 //! with a mapping is sampled under the same lock.
 
 use crate::fs::{add_nblocks, Ctx, FsInfo};
+use crate::librxfs::alloc::Budget;
 use crate::librxfs::delalloc::{self, RangeStore};
 use crate::librxfs::error::Error;
 use crate::librxfs::extmap::{self, Extent, Map as XMap};
@@ -195,24 +196,43 @@ impl<'c, 'a> Op<'c, 'a> {
     /// maps them. `reserved`: the blocks come out of a delalloc
     /// reservation, which they replace; otherwise they must be available
     /// to ordinary allocations. Returns the new extent (maybe shorter).
+    ///
+    /// The tree nodes the new extent's insert may need come from the same
+    /// budget as the blocks: ordinary space for a new allocation (so its
+    /// blocks leave room for them), the pool for a reservation's blocks.
     fn alloc_unwritten(&mut self, b: u64, want: u64, reserved: bool) -> Result<Extent, Error> {
         let want = want.min(extmap::MAX_LEN);
-        let want = if reserved { want } else { want.min(self.cx.a.user_available()) };
+        let want = if reserved {
+            want
+        } else {
+            let nodes = extmap::tree(self.ino).insert_worst(&self.cx.s)?;
+            want.min(self.cx.a.user_available().saturating_sub(nodes))
+        };
         if want == 0 {
             return Err(Error::NoSpace);
         }
         let goal = self.goal(b)?;
         let (start, got) = self.cx.a.alloc(&self.cx.s, goal, want)?;
         let e = Extent { lblk: b, pblk: start, len: got, unwritten: true };
+        // A reservation's blocks leave it as they are allocated, so that
+        // its remaining promises stay covered while the insert allocates.
+        if reserved {
+            self.cx.a.reserved = self.cx.a.reserved.saturating_sub(got);
+        }
+        self.cx.a.budget(if reserved { Budget::Pool } else { Budget::User });
         let mut nodes = 0;
         if let Err(err) = extmap::insert(&self.cx.s, self.cx.a, self.ino, e, &mut nodes) {
             let _ = self.cx.a.free(&self.cx.s, start, got);
+            if reserved {
+                self.cx.a.reserved += got;
+            }
             return Err(err);
         }
         self.changed = true;
         if reserved {
+            // Normally n == got; keep the count exact if not.
             let n = delalloc::remove(&mut self.dl(), b, got)?;
-            self.cx.a.reserved = self.cx.a.reserved.saturating_sub(n);
+            self.cx.a.reserved = (self.cx.a.reserved + got).saturating_sub(n);
             self.delayed -= n as i64;
         }
         self.charge(nodes + got as i64)?;
@@ -316,6 +336,13 @@ pub fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, 
 
 fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> Result<Map, Error> {
     let none = Map::default();
+    // Completing promises (writeback of delalloc, unwritten conversion) and
+    // giving space back must not fail for want of tree nodes: they may use
+    // the pool. New allocations stay within ordinary space.
+    o.cx.a.budget(match op {
+        XOp::Read | XOp::BufferedWrite | XOp::DirectWrite | XOp::Prealloc => Budget::User,
+        XOp::Writeback | XOp::PunchDelalloc | XOp::Convert | XOp::Remove | XOp::Collapse | XOp::Insert => Budget::Pool,
+    });
     match op {
         XOp::Read => {
             let f = o.find(b)?;

@@ -11,7 +11,8 @@
 //! invalidate_lock, then folio locks, then the metadata lock. Nothing that
 //! takes a VFS lock is called with the metadata lock held.
 
-use crate::librxfs::alloc::Alloc;
+use crate::librxfs::alloc::{Alloc, Budget};
+use core::sync::atomic::{AtomicBool, Ordering};
 use crate::librxfs::dir::{self, Entry};
 use crate::librxfs::error::Error;
 use crate::data::DelallocMap;
@@ -53,6 +54,9 @@ pub struct FsInfo {
     pub seed: u32,
     /// Root directory.
     pub root_ino: u64,
+    /// Whether metadata changes check for room first (the debugfs knob
+    /// `no_meta_reserve` turns this off, as a negative control).
+    pub check_meta: AtomicBool,
 }
 
 /// One operation's view: the store and the state, under the lock.
@@ -79,15 +83,19 @@ impl FsInfo {
         let seed = sb.hash_seed;
         let root_ino = sb.root_ino;
         let meta = KBox::pin_init(new_mutex!(Meta { sb, alloc, dirty: DirtySet::new(), delalloc: DelallocMap::new() }), GFP_KERNEL)?;
-        Ok(FsInfo { dev, meta, block_log, seed, root_ino })
+        Ok(FsInfo { dev, meta, block_log, seed, root_ino, check_meta: AtomicBool::new(true) })
     }
 
     /// Runs `f` with the metadata lock held and allocations kept out of
     /// filesystem reclaim (which could evict an inode and need this lock).
+    /// Metadata allocations get the [`Budget::User`] budget unless `f`
+    /// sets another.
     pub fn with<R>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<R, Error>) -> Result<R, Error> {
         let _nofs = NoFs::enter();
         let mut g = self.meta.lock();
         let m = &mut *g;
+        m.alloc.check_meta = self.check_meta.load(Ordering::Relaxed);
+        m.alloc.budget(Budget::User);
         let mut cx = Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc };
         let r = f(&mut cx);
         if cx.s.pending() > DIRTY_LIMIT {
@@ -359,30 +367,47 @@ pub fn rename(fs: &FsInfo, r: Rename<'_>) -> Result<(), Error> {
             }
             return Ok(());
         }
-        let mut delta_new = 0;
-        if r.new_ino != 0 {
-            dir::replace(&cx.s, r.new_dir, seed, r.new_name, r.new_ino, r.old_ino, dtype(r.old_mode))?;
-            if r.target_last_link {
-                orphan_last_link(cx, r.new_ino)?;
-            }
+        // The whiteout first: every later step either allocates nothing or
+        // checks for room before it changes anything, so running out of
+        // space after this point cannot leave the rename half done.
+        let whiteout = if r.flags & RENAME_WHITEOUT != 0 {
+            Some(new_inode(cx, r.old_dir, r.old_dir, r.whiteout, &[])?)
         } else {
-            let e = Entry { ino: r.old_ino, dtype: dtype(r.old_mode), name: r.new_name };
-            dir::add(&cx.s, cx.a, r.new_dir, seed, &e, &mut delta_new)?;
+            None
+        };
+        let r2 = rename_entries(cx, seed, &r, whiteout);
+        if let (Err(_), Some(w)) = (&r2, whiteout) {
+            drop_inode_block(cx, w)?;
         }
-        charge_nodes(cx, r.new_dir, delta_new)?;
-        if r.flags & RENAME_WHITEOUT != 0 {
-            let w = new_inode(cx, r.old_dir, r.old_dir, r.whiteout, &[])?;
-            dir::replace(&cx.s, r.old_dir, seed, r.old_name, r.old_ino, w, dtype(r.whiteout.mode))?;
-        } else {
-            let mut delta_old = 0;
-            dir::remove(&cx.s, cx.a, r.old_dir, seed, r.old_name, r.old_ino, &mut delta_old)?;
-            charge_nodes(cx, r.old_dir, delta_old)?;
-        }
-        if is_dir(r.old_mode) && r.old_dir != r.new_dir {
-            inode::modify(&cx.s, r.old_ino, |i| i.parent = r.new_dir)?;
-        }
-        Ok(())
+        r2
     })
+}
+
+/// The entry changes of a plain or whiteout rename; `whiteout` is the
+/// whiteout inode, already made.
+fn rename_entries(cx: &mut Ctx<'_>, seed: u32, r: &Rename<'_>, whiteout: Option<u64>) -> Result<(), Error> {
+    let mut delta_new = 0;
+    if r.new_ino != 0 {
+        dir::replace(&cx.s, r.new_dir, seed, r.new_name, r.new_ino, r.old_ino, dtype(r.old_mode))?;
+        if r.target_last_link {
+            orphan_last_link(cx, r.new_ino)?;
+        }
+    } else {
+        let e = Entry { ino: r.old_ino, dtype: dtype(r.old_mode), name: r.new_name };
+        dir::add(&cx.s, cx.a, r.new_dir, seed, &e, &mut delta_new)?;
+    }
+    charge_nodes(cx, r.new_dir, delta_new)?;
+    if let Some(w) = whiteout {
+        dir::replace(&cx.s, r.old_dir, seed, r.old_name, r.old_ino, w, dtype(r.whiteout.mode))?;
+    } else {
+        let mut delta_old = 0;
+        dir::remove(&cx.s, cx.a, r.old_dir, seed, r.old_name, r.old_ino, &mut delta_old)?;
+        charge_nodes(cx, r.old_dir, delta_old)?;
+    }
+    if is_dir(r.old_mode) && r.old_dir != r.new_dir {
+        inode::modify(&cx.s, r.old_ino, |i| i.parent = r.new_dir)?;
+    }
+    Ok(())
 }
 
 /// The directory entry at or after readdir position `pos`: (next position,

@@ -5,14 +5,17 @@
  * Linux 6.12 has no Rust bindings for fs_context.h, pagemap.h, statfs.h or
  * iomap.h, and the static inlines rxfs needs have no Rust helpers. This file
  * owns every C structure whose layout Rust should not hard-code (operation
- * tables, fs_context, kstatfs) and wraps the inlines; each entry point is a
- * few lines that forward to Rust (the rxfs_rs_* functions, implemented in
- * rust/vfs/) or to the kernel. No filesystem logic lives here.
+ * tables, fs_context, kstatfs, mount options) and wraps the inlines; each
+ * entry point forwards to Rust (the rxfs_rs_* functions, implemented in
+ * rust/vfs/) or to the kernel. No on-disk structure is touched here, but
+ * this file and shim_fs.c still make decisions that belong in Rust (issue
+ * 10 moves every callback there).
  */
 
 #include <linux/module.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
+#include <linux/fs_parser.h>
 #include <linux/blkdev.h>
 #include <linux/pagemap.h>
 #include <linux/highmem.h>
@@ -100,7 +103,29 @@ static int rxfs_reconfigure(struct fs_context *fc)
 	return 0;
 }
 
+/*
+ * Mount options. "discard"/"nodiscard" are accepted, as on XFS and ext4,
+ * so that tools and tests that pass them can mount rxfs; rxfs issues no
+ * discards yet (freed blocks are only marked free: without a journal a
+ * crash could leave metadata pointing at a block already discarded).
+ */
+enum { Opt_discard };
+
+static const struct fs_parameter_spec rxfs_fs_parameters[] = {
+	fsparam_flag_no("discard", Opt_discard),
+	{}
+};
+
+static int rxfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
+{
+	struct fs_parse_result result;
+	int opt = fs_parse(fc, rxfs_fs_parameters, param, &result);
+
+	return opt < 0 ? opt : 0;
+}
+
 static const struct fs_context_operations rxfs_context_ops = {
+	.parse_param	= rxfs_parse_param,
 	.get_tree	= rxfs_get_tree,
 	.reconfigure	= rxfs_reconfigure,
 };
@@ -130,6 +155,7 @@ static struct file_system_type rxfs_fs_type = {
 	.owner			= THIS_MODULE,
 	.name			= "rxfs",
 	.init_fs_context	= rxfs_init_fs_context,
+	.parameters		= rxfs_fs_parameters,
 	.kill_sb		= rxfs_kill_sb,
 	.fs_flags		= FS_REQUIRES_DEV,
 };
@@ -176,6 +202,11 @@ void rxfs_shim_sb_set_info(struct super_block *sb, void *info)
 int rxfs_shim_is_shutdown(struct super_block *sb)
 {
 	return rxfs_is_shutdown(sb);
+}
+
+int rxfs_shim_no_meta_reserve(struct super_block *sb)
+{
+	return READ_ONCE(RXSB(sb)->knobs.no_meta_reserve) != 0;
 }
 
 u64 rxfs_shim_bdev_bytes(struct super_block *sb)
@@ -321,5 +352,8 @@ void rxfs_debugfs_mount(struct super_block *sb)
 	debugfs_create_file_unsafe("no_iomap_valid", 0600, d, &k->no_iomap_valid, &rxfs_dangerous_fops);
 	debugfs_create_file_unsafe("punch_mode", 0600, d, &k->punch_mode, &rxfs_dangerous_fops);
 	debugfs_create_file_unsafe("mkwrite_naive", 0600, d, &k->mkwrite_naive, &rxfs_dangerous_fops);
+	debugfs_create_file_unsafe("no_meta_reserve", 0600, d, &k->no_meta_reserve,
+				   &rxfs_dangerous_fops);
+	debugfs_create_file_unsafe("no_zero_eof", 0600, d, &k->no_zero_eof, &rxfs_dangerous_fops);
 	debugfs_create_file("stats", 0400, d, sb, &rxfs_stats_fops);
 }

@@ -117,6 +117,7 @@ u64 rxfs_shim_bdev_bytes(struct super_block *sb);
 unsigned int rxfs_shim_bdev_sector_size(struct super_block *sb);
 int rxfs_shim_sb_is_rdonly(struct super_block *sb);
 int rxfs_shim_is_shutdown(struct super_block *sb);
+int rxfs_shim_no_meta_reserve(struct super_block *sb);
 int rxfs_shim_bdev_read(struct super_block *sb, u64 pos, void *buf, size_t len);
 int rxfs_shim_sb_setup(struct super_block *sb, unsigned int block_size,
 		       unsigned long magic, const u8 *uuid);

@@ -566,6 +566,8 @@ static int rxfs_getattr(struct mnt_idmap *idmap, const struct path *path, struct
 	return 0;
 }
 
+static int rxfs_zero_eof(struct inode *inode, loff_t pos);
+
 static int rxfs_setsize(struct inode *inode, loff_t newsize)
 {
 	loff_t oldsize = i_size_read(inode);
@@ -576,21 +578,21 @@ static int rxfs_setsize(struct inode *inode, loff_t newsize)
 	/*
 	 * Zero what lies between the new EOF and the end of its block (when
 	 * shrinking), or from the old EOF on (when growing), so no stale bytes
-	 * past EOF come back into view.
+	 * past EOF come back into view. The invalidate_lock keeps write faults
+	 * out from the zeroing until the new size is set.
 	 */
+	filemap_invalidate_lock(inode->i_mapping);
 	if (newsize < oldsize)
 		err = iomap_truncate_page(inode, newsize, NULL, &rxfs_buffered_write_iomap_ops);
 	else
-		err = iomap_zero_range(inode, oldsize, newsize - oldsize, NULL,
-				       &rxfs_buffered_write_iomap_ops);
+		err = rxfs_zero_eof(inode, newsize);
 	if (err)
-		return err;
-	filemap_invalidate_lock(inode->i_mapping);
+		goto out;
 	truncate_setsize(inode, newsize);
-	err = 0;
 	if (newsize < oldsize)
 		err = rxfs_xop(inode, RXFS_XOP_REMOVE, round_up(newsize, i_blocksize(inode)),
 			       U64_MAX, 0, &m);
+out:
 	filemap_invalidate_unlock(inode->i_mapping);
 	return err;
 }
@@ -901,6 +903,48 @@ static const struct iomap_ops rxfs_dio_write_iomap_ops = {
 	.iomap_begin	= rxfs_dio_write_iomap_begin,
 };
 
+/*
+ * EOF is about to move up to @pos (a write or fallocate past EOF, truncate
+ * up): zero the file from the old EOF to @pos through the page cache first,
+ * as XFS's xfs_file_write_zero_eof() does, so that nothing that lay past
+ * the old EOF becomes readable: neither the rest of the EOF block on disk
+ * nor bytes left past EOF in its folio by a short copy or a write fault.
+ * iomap_zero_range() writes zeroes over written and delalloc blocks and
+ * flushes dirty folios over holes and unwritten blocks, whose writeback
+ * zeroes a folio's tail past EOF. Called with i_rwsem and the
+ * invalidate_lock held exclusively; O_DIRECT completions that move EOF
+ * have been waited for.
+ */
+static int rxfs_zero_eof(struct inode *inode, loff_t pos)
+{
+	loff_t isize = i_size_read(inode);
+
+	if (pos <= isize)
+		return 0;
+	return iomap_zero_range(inode, isize, pos - isize, NULL, &rxfs_buffered_write_iomap_ops);
+}
+
+/* A write that starts past EOF: zero from the old EOF to its start first. */
+static int rxfs_write_zero_eof(struct kiocb *iocb)
+{
+	struct inode *inode = file_inode(iocb->ki_filp);
+	int err;
+
+	if (iocb->ki_pos <= i_size_read(inode))
+		return 0;
+	/* Negative control: the old EOF's block and folio are left as they are. */
+	if (READ_ONCE(RXSB(inode->i_sb)->knobs.no_zero_eof))
+		return 0;
+	if (iocb->ki_flags & IOCB_NOWAIT)
+		return -EAGAIN;
+	/* An O_DIRECT completion still in flight may move EOF. */
+	inode_dio_wait(inode);
+	filemap_invalidate_lock(inode->i_mapping);
+	err = rxfs_zero_eof(inode, iocb->ki_pos);
+	filemap_invalidate_unlock(inode->i_mapping);
+	return err;
+}
+
 static void rxfs_extend_size(struct inode *inode, loff_t end)
 {
 	bool grew = false;
@@ -1133,9 +1177,15 @@ again:
 			up_read(&inode->i_sb->s_umount);
 		}
 		inode_lock(inode);
-		/* Another append may have moved EOF while the lock was dropped. */
+		/*
+		 * EOF may have moved while the lock was dropped: an append
+		 * follows it, and a truncate down must be zeroed over again.
+		 */
 		if (iocb->ki_flags & IOCB_APPEND)
 			iocb->ki_pos = i_size_read(inode);
+		ret = rxfs_write_zero_eof(iocb);
+		if (ret)
+			return ret;
 		goto again;
 	}
 	return ret;
@@ -1162,6 +1212,9 @@ static ssize_t rxfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	if (ret)
 		goto out;
 	ret = file_update_time(iocb->ki_filp);
+	if (ret)
+		goto out;
+	ret = rxfs_write_zero_eof(iocb);
 	if (ret)
 		goto out;
 	if (!(iocb->ki_flags & IOCB_DIRECT)) {
@@ -1376,8 +1429,11 @@ static long rxfs_fallocate(struct file *file, int mode, loff_t offset, loff_t le
 		}
 		err = rxfs_xop(inode, RXFS_XOP_PREALLOC, round_down(offset, bs),
 			       round_up(offset + len, bs) - round_down(offset, bs), 0, &m);
-		if (!err && new_size)
-			truncate_setsize(inode, new_size);
+		if (!err && new_size) {
+			err = rxfs_zero_eof(inode, new_size);
+			if (!err)
+				truncate_setsize(inode, new_size);
+		}
 	}
 out:
 	if (!err) {

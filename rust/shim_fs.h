@@ -37,6 +37,8 @@ struct rxfs_knobs {
 	s64 no_iomap_valid;	/* (d) dangerous: iomap_valid always says yes */
 	s64 punch_mode;		/* (e) dangerous: 0 correct, 1 naive punch+truncate, 2 none */
 	s64 mkwrite_naive;	/* dangerous: page_mkwrite dirties without reserving */
+	s64 no_meta_reserve;	/* dangerous: metadata changes do not check for room first */
+	s64 no_zero_eof;	/* dangerous: writes past EOF do not zero from the old EOF */
 };
 
 /* What the C half keeps per mount; s_fs_info points here. */

@@ -102,6 +102,18 @@ TEST_F(blocksize, unknown_option)
 	EXPECT_EQ(EINVAL, errno);
 }
 
+/* discard and nodiscard are accepted (generic/455 mounts with -o discard). */
+TEST_F(blocksize, discard_options)
+{
+	mkdir(RXFS_MNT, 0755);
+	ASSERT_EQ(0, mount(self->dev, RXFS_MNT, "rxfs", 0, "discard"));
+	EXPECT_EQ(0, mount(NULL, RXFS_MNT, NULL, MS_REMOUNT, "nodiscard"));
+	EXPECT_EQ(0, umount(RXFS_MNT));
+	ASSERT_EQ(0, mount(self->dev, RXFS_MNT, "rxfs", 0, "nodiscard"));
+	EXPECT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(-1, mount(self->dev, RXFS_MNT, "rxfs", 0, "discard=1"));
+}
+
 /*
  * Bad devices: each must fail to mount with the expected errno, log exactly
  * one line naming the problem, and leave the device untouched.

@@ -465,4 +465,44 @@ static inline double rxfs_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * Fault-injection knobs: /sys/kernel/debug/rxfs/<dev>/NAME. The negative
+ * controls' knobs are refused unless dangerous(1) allowed them.
+ */
+static char knobdir[256] __attribute__((unused));
+
+static inline void knob_init(void)
+{
+	const char *d = strrchr(rxfs_dev(), '/');
+
+	snprintf(knobdir, sizeof(knobdir), "/sys/kernel/debug/rxfs/%s", d ? d + 1 : rxfs_dev());
+}
+
+static inline int rxfs_write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	int ok;
+
+	if (fd < 0)
+		return -errno;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -EPERM;
+}
+
+static inline int knob(const char *name, long long v)
+{
+	char path[320], val[32];
+
+	snprintf(path, sizeof(path), "%s/%s", knobdir, name);
+	snprintf(val, sizeof(val), "%lld", v);
+	return rxfs_write_str(path, val);
+}
+
+static inline int dangerous(int on)
+{
+	return rxfs_write_str("/sys/module/rxfs/parameters/dangerous_knobs", on ? "1" : "0");
+}
+
+
 #endif /* RXFS_TEST_H */

@@ -83,6 +83,23 @@ pub struct Alloc {
     /// Blocks kept back from ordinary allocations for the metadata that
     /// completing promised ones (delalloc and unwritten conversion) needs.
     pub pool: u64,
+    /// Blocks that metadata allocations of the operation in progress must
+    /// leave free (see [`Budget`]); 0, no limit, in the tools.
+    pub meta_floor: u64,
+    /// Whether changes that allocate metadata check for room first
+    /// ([`Alloc::reserve_meta`]). Off only for a negative control.
+    pub check_meta: bool,
+}
+
+/// What an operation's metadata allocations may draw on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Budget {
+    /// Only what ordinary allocations may take: free minus reserved minus
+    /// the pool (namespace changes, O_DIRECT and fallocate extents).
+    User,
+    /// The pool as well: completing a promise (delalloc or unwritten
+    /// conversion) and freeing space must not fail for want of tree nodes.
+    Pool,
 }
 
 const SUMMARY: &str = "free-space summary";
@@ -115,7 +132,33 @@ fn rem(a: u64, b: u64) -> u64 {
 impl Alloc {
     /// An allocator over `geo` with `free` blocks free.
     pub fn new(geo: Geometry, free: u64) -> Self {
-        Alloc { geo, free, reserved: 0, pool: 0 }
+        Alloc { geo, free, reserved: 0, pool: 0, meta_floor: 0, check_meta: true }
+    }
+
+    /// Sets what the metadata allocations that follow may draw on.
+    pub fn budget(&mut self, b: Budget) {
+        self.meta_floor = match b {
+            Budget::User => self.reserved.saturating_add(self.pool),
+            Budget::Pool => self.reserved,
+        };
+    }
+
+    /// Blocks metadata allocations may take now.
+    pub fn meta_available(&self) -> u64 {
+        self.free.saturating_sub(self.meta_floor)
+    }
+
+    /// Succeeds only if `n` metadata blocks can be allocated within the
+    /// budget. A change that may allocate up to `n` blocks calls this before
+    /// it touches anything, so that running out of space fails it whole
+    /// ([`Error::NoSpace`], nothing changed) instead of half done. Everything
+    /// runs under the one metadata lock, so nothing else allocates between
+    /// the check and the change.
+    pub fn reserve_meta(&self, n: u64) -> Result<(), Error> {
+        if self.check_meta && self.meta_available() < n {
+            return Err(Error::NoSpace);
+        }
+        Ok(())
     }
 
     /// Blocks that can still be promised: free minus reserved.
@@ -247,6 +290,7 @@ impl Alloc {
 
     /// Allocates exactly one block for metadata, near `goal`.
     pub fn alloc_meta<S: Store>(&mut self, s: &S, goal: u64) -> Result<u64, Error> {
+        self.reserve_meta(1)?;
         self.alloc(s, goal, 1).map(|(b, _)| b)
     }
 

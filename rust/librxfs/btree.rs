@@ -376,6 +376,32 @@ impl Tree {
         Ok(())
     }
 
+    /// How many nodes an insert along `path` allocates at most: one per full
+    /// node from the leaf up, and for a full root two (the grown root's new
+    /// child, and that child's split if it is full in a block).
+    fn split_need<S: Store>(&self, s: &S, path: &Path) -> Result<u64, Error> {
+        let mut need = 0;
+        for li in (0..path.depth).rev() {
+            let st = path.steps[li];
+            let buf = self.open(s, st.loc, None, None)?;
+            let b = buf.get(self.base(st.loc)..).unwrap_or(&[]);
+            if nrecs_of(b) < cap(b.len(), esz(self.desc, level_of(b))) {
+                break;
+            }
+            need += if st.loc == Loc::Root { 2 } else { 1 };
+        }
+        Ok(need)
+    }
+
+    /// The most nodes one insert can allocate in this tree as it is, plus
+    /// one for a level an earlier insert of the same change may add: what a
+    /// change of several inserts reserves per insert.
+    pub fn insert_worst<S: Store>(&self, s: &S) -> Result<u64, Error> {
+        let buf = self.open(s, Loc::Root, None, None)?;
+        let levels = level_of(buf.get(self.fork_off..).unwrap_or(&[])) as u64 + 1;
+        Ok(levels + 2)
+    }
+
     /// Inserts a new key; [`Error::Exists`] if it is there already.
     pub fn insert<S: Store>(&mut self, s: &S, a: &mut Alloc, key: u64, val: &[u8]) -> Result<(), Error> {
         let mut path = self.descend(s, key)?;
@@ -398,6 +424,11 @@ impl Tree {
             };
             path.steps[li].idx = pos;
         }
+        // Room for every node this insert can add, before anything changes:
+        // running out of space half-way through a split would leave entries
+        // in a node the tree no longer reaches, or a new entry in the tree
+        // whose caller thinks it failed.
+        a.reserve_meta(self.split_need(s, &path)?)?;
         let mut level: u16 = 0;
         let mut ent_len = 8 + vs;
         loop {

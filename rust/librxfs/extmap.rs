@@ -169,6 +169,10 @@ pub fn remove<S: Store>(
             let head = os - e.lblk;
             let tail = e.end() - oe;
             let mut v = [0u8; VAL_SIZE];
+            if tail > 0 {
+                // The tail is re-inserted: room for it before the change.
+                a.reserve_meta(t.insert_worst(s)?)?;
+            }
             if head > 0 {
                 t.update(s, e.lblk, &encode(&Extent { len: head, ..e }))?;
             } else {
@@ -202,6 +206,11 @@ pub fn convert<S: Store>(s: &S, a: &mut Alloc, ino: u64, start: u64, len: u64, n
             let head = os - e.lblk;
             let tail = e.end() - oe;
             let mid = Extent { lblk: os, pblk: e.pblk + head, len: oe - os, unwritten: false };
+            // Up to two inserts: room for both before the first change.
+            let inserts = (head > 0) as u64 + (tail > 0) as u64;
+            if inserts > 0 {
+                a.reserve_meta(inserts * t.insert_worst(s)?)?;
+            }
             if head > 0 {
                 t.update(s, e.lblk, &encode(&Extent { len: head, ..e }))?;
                 t.insert(s, a, os, &encode(&mid))?;
@@ -230,6 +239,7 @@ pub fn split_at<S: Store>(s: &S, a: &mut Alloc, ino: u64, lblk: u64, nodes_delta
     let mut t = tree(ino);
     let head = lblk - e.lblk;
     let tail = Extent { lblk, pblk: e.pblk + head, len: e.len - head, unwritten: e.unwritten };
+    a.reserve_meta(t.insert_worst(s)?)?;
     let r = t.update(s, e.lblk, &encode(&Extent { len: head, ..e })).and_then(|()| t.insert(s, a, lblk, &encode(&tail)));
     *nodes_delta += t.nodes_delta;
     r
@@ -257,6 +267,7 @@ pub fn shift<S: Store>(s: &S, a: &mut Alloc, ino: u64, from: u64, delta: i64, no
             let mut k = from;
             while let Some(key) = t.next_ge(s, k, &mut v)? {
                 let e = decode(ino, key, &v, bc, ds)?;
+                a.reserve_meta(t.insert_worst(s)?)?;
                 t.delete(s, a, key, &mut v)?;
                 t.insert(s, a, key - d, &encode(&Extent { lblk: key - d, ..e }))?;
                 k = key + 1;
@@ -271,6 +282,7 @@ pub fn shift<S: Store>(s: &S, a: &mut Alloc, ino: u64, from: u64, delta: i64, no
                 let e = decode(ino, key, &v, bc, ds)?;
                 let nk = key.checked_add(d).filter(|n| n.checked_add(e.len).is_some_and(|x| x <= i64::MAX as u64));
                 let nk = nk.ok_or(Error::TooBig)?;
+                a.reserve_meta(t.insert_worst(s)?)?;
                 t.delete(s, a, key, &mut v)?;
                 t.insert(s, a, nk, &encode(&Extent { lblk: nk, ..e }))?;
                 if key == 0 {

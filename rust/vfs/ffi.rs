@@ -167,6 +167,7 @@ extern "C" {
     pub(crate) fn rxfs_shim_sb_id(sb: *mut RawSuperBlock) -> *const c_char;
     pub(crate) fn rxfs_shim_sb_info(sb: *mut RawSuperBlock) -> *mut c_void;
     pub(crate) fn rxfs_shim_is_shutdown(sb: *mut RawSuperBlock) -> c_int;
+    pub(crate) fn rxfs_shim_no_meta_reserve(sb: *mut RawSuperBlock) -> c_int;
     pub(crate) fn rxfs_shim_sb_set_info(sb: *mut RawSuperBlock, info: *mut c_void);
     pub(crate) fn rxfs_shim_bdev_bytes(sb: *mut RawSuperBlock) -> u64;
     pub(crate) fn rxfs_shim_bdev_sector_size(sb: *mut RawSuperBlock) -> c_uint;

@@ -29,6 +29,9 @@ fn with_fs(raw: *mut RawSuperBlock, f: impl FnOnce(&FsInfo) -> Result<c_int, Cor
     if unsafe { super::ffi::rxfs_shim_is_shutdown(raw) } != 0 {
         return -EIO;
     }
+    // SAFETY: `raw` is a mounted rxfs superblock, as above.
+    let check_meta = unsafe { super::ffi::rxfs_shim_no_meta_reserve(raw) } == 0;
+    sb.info().check_meta.store(check_meta, core::sync::atomic::Ordering::Relaxed);
     match f(sb.info()) {
         Ok(v) => v,
         Err(e) => {
