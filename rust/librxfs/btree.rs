@@ -412,23 +412,28 @@ impl Tree {
         le::put(&mut ent, 8, v);
         // Position in the leaf.
         let mut li = path.depth - 1;
+        let leaf_full;
         {
             let leaf = path.steps[li];
             let buf = self.open(s, leaf.loc, Some(0), None)?;
             let b = buf.get(self.base(leaf.loc)..).unwrap_or(&[]);
             let e = esz(self.desc, 0);
-            let pos = match find_le(b, nrecs_of(b), e, key) {
+            let n = nrecs_of(b);
+            let pos = match find_le(b, n, e, key) {
                 Some(i) if key_at(b, i, e) == key => return Err(Error::Exists),
                 Some(i) => i + 1,
                 None => 0,
             };
             path.steps[li].idx = pos;
+            leaf_full = n >= cap(b.len(), e);
         }
         // Room for every node this insert can add, before anything changes:
         // running out of space half-way through a split would leave entries
         // in a node the tree no longer reaches, or a new entry in the tree
-        // whose caller thinks it failed.
-        a.reserve_meta(self.split_need(s, &path)?)?;
+        // whose caller thinks it failed. A leaf with room allocates nothing.
+        if leaf_full {
+            a.reserve_meta(self.split_need(s, &path)?)?;
+        }
         let mut level: u16 = 0;
         let mut ent_len = 8 + vs;
         loop {
