@@ -25,13 +25,51 @@ use crate::librxfs::alloc::Budget;
 use crate::librxfs::delalloc::{self, RangeStore};
 use crate::librxfs::error::Error;
 use crate::librxfs::extmap::{self, Extent, Map as XMap};
-use crate::vfs::{Map, IOMAP_DELALLOC, IOMAP_F_NEW, IOMAP_HOLE, IOMAP_MAPPED, IOMAP_UNWRITTEN, IOMAP_ZERO, NULL_ADDR};
+use crate::vfs::iomap as vi;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::rbtree::RBTree;
+use crate::vfs::inode::Inode;
 
 /// `ENOMEM`.
 const ENOMEM: i32 = 12;
+
+/// `IOMAP_HOLE`.
+pub const IOMAP_HOLE: u16 = vi::IOMAP_HOLE as u16;
+/// `IOMAP_DELALLOC`.
+pub const IOMAP_DELALLOC: u16 = vi::IOMAP_DELALLOC as u16;
+/// `IOMAP_MAPPED`.
+pub const IOMAP_MAPPED: u16 = vi::IOMAP_MAPPED as u16;
+/// `IOMAP_UNWRITTEN`.
+pub const IOMAP_UNWRITTEN: u16 = vi::IOMAP_UNWRITTEN as u16;
+/// `IOMAP_F_NEW`.
+pub const IOMAP_F_NEW: u16 = vi::IOMAP_F_NEW as u16;
+const IOMAP_ZERO: u32 = vi::IOMAP_ZERO;
+/// No disk address (`IOMAP_NULL_ADDR`).
+pub const NULL_ADDR: u64 = vi::IOMAP_NULL_ADDR as u64;
+
+/// What an extent operation mapped and changed, in bytes.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct Map {
+    /// Disk byte address, or [`NULL_ADDR`].
+    pub addr: u64,
+    /// File offset of the mapping.
+    pub offset: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// `IOMAP_HOLE`, `IOMAP_DELALLOC`, `IOMAP_MAPPED` or `IOMAP_UNWRITTEN`.
+    pub kind: u16,
+    /// `IOMAP_F_NEW`.
+    pub flags: u16,
+    /// 1 if `nblocks` is set.
+    pub changed: u32,
+    /// The inode's on-disk block count afterwards.
+    pub nblocks: u64,
+    /// Change in the inode's delalloc blocks.
+    pub delayed: i64,
+    /// The data fork sequence, sampled under the extent lock.
+    pub cookie: u64,
+}
 
 /// The delalloc ranges of every file of a mount, keyed by (inode, first
 /// block), valued by length.
@@ -98,7 +136,7 @@ pub fn release_delalloc(cx: &mut Ctx<'_>, ino: u64, b: u64, n: u64) -> Result<u6
     Ok(got)
 }
 
-/// An extent operation, as the shim asks for it (`RXFS_XOP_*`).
+/// An extent operation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum XOp {
     /// Map for reading or reporting; delalloc shows as `IOMAP_DELALLOC`.
@@ -121,16 +159,6 @@ pub enum XOp {
     Collapse,
     /// Move everything from the range's start up by its length (insert).
     Insert,
-}
-
-impl XOp {
-    /// The operation numbered `n` in `shim.h`.
-    pub fn from_raw(n: u32) -> Option<Self> {
-        use XOp::*;
-        [Read, BufferedWrite, DirectWrite, Writeback, PunchDelalloc, Convert, Prealloc, Remove, Collapse, Insert]
-            .get(n as usize)
-            .copied()
-    }
 }
 
 /// What covers a file block.
@@ -448,4 +476,16 @@ pub fn stats(fs: &FsInfo) -> Stats {
         pool: m.alloc.pool,
         delalloc_ranges: m.delalloc.iter().count() as u64,
     }
+}
+
+/// Runs extent operation `op` on `inode`'s data fork for bytes
+/// `pos..pos+len`: the one way the VFS-facing code changes or maps a file's
+/// blocks. Refused after a shutdown; the inode's block counts follow what
+/// the operation did, even when it failed part-way; a corruption is logged
+/// once, here.
+pub fn run_op(inode: &Inode, op: XOp, pos: u64, len: u64, flags: u32) -> kernel::error::Result<Map> {
+    let mut m = Map::default();
+    let r = crate::fs::call(&inode.sb(), |fs| xop(fs, inode.ino(), inode.data_seq(), op, pos, len, flags, &mut m));
+    inode.account((m.changed != 0).then_some(m.nblocks), m.delayed);
+    r.map(|()| m)
 }

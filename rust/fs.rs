@@ -22,10 +22,52 @@ use crate::librxfs::inode::{self, mode, Inode, Ts};
 use crate::librxfs::meta::Store;
 use crate::librxfs::orphan;
 use crate::vfs::meta::{BdevStore, Dev, DirtySet, NoFs};
-use crate::vfs::DInode;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
+
+/// The inode fields the VFS inode and the on-disk inode share.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct DInode {
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Blocks owned.
+    pub nblocks: u64,
+    /// Access time, seconds.
+    pub atime_sec: i64,
+    /// Modification time, seconds.
+    pub mtime_sec: i64,
+    /// Change time, seconds.
+    pub ctime_sec: i64,
+    /// Birth time, seconds.
+    pub btime_sec: i64,
+    /// Access time, nanoseconds.
+    pub atime_nsec: u32,
+    /// Modification time, nanoseconds.
+    pub mtime_nsec: u32,
+    /// Change time, nanoseconds.
+    pub ctime_nsec: u32,
+    /// Birth time, nanoseconds.
+    pub btime_nsec: u32,
+    /// Mode.
+    pub mode: u32,
+    /// Owner (in the initial user namespace).
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Link count.
+    pub nlink: u32,
+    /// Device number, `new_encode_dev`.
+    pub rdev: u32,
+    /// Generation.
+    pub generation: u32,
+    /// Inode flags.
+    pub flags: u32,
+    /// Zero.
+    pub pad: u32,
+}
 
 /// Changed blocks kept in memory before an operation writes them out.
 const DIRTY_LIMIT: usize = 4096;
@@ -351,7 +393,7 @@ fn is_dir(m: u32) -> bool {
 
 /// Renames (or exchanges) directory entries.
 pub fn rename(fs: &FsInfo, r: Rename<'_>) -> Result<(), Error> {
-    use crate::vfs::{RENAME_EXCHANGE, RENAME_WHITEOUT};
+    use kernel::bindings::{RENAME_EXCHANGE, RENAME_WHITEOUT};
     fs.with(|cx| {
         let seed = fs.seed;
         if r.flags & RENAME_EXCHANGE != 0 {
@@ -475,4 +517,23 @@ pub fn recover_orphans(fs: &FsInfo) -> Result<u64, Error> {
         fs.sync(true)?;
     }
     Ok(n)
+}
+
+/// Runs `f` on the mounted filesystem of `sb` for a VFS operation: refused
+/// after a shutdown; the `no_meta_reserve` knob is applied; a corruption
+/// error is logged here, once, naming the device.
+pub(crate) fn call<R>(sb: &crate::vfs::SuperBlock<'_, crate::mount::Rxfs>, f: impl FnOnce(&FsInfo) -> Result<R, Error>) -> kernel::error::Result<R> {
+    if sb.is_shutdown() {
+        return Err(EIO);
+    }
+    let fs = sb.info();
+    let reserve = sb.knob(crate::vfs::Knob::NoMetaReserve).load(Ordering::Relaxed) == 0;
+    fs.check_meta.store(reserve, Ordering::Relaxed);
+    f(fs).map_err(|e| {
+        let errno = e.errno();
+        if errno == crate::librxfs::error::EUCLEAN {
+            pr_err!("{}: {}\n", sb.id(), e);
+        }
+        crate::vfs::errno(errno)
+    })
 }

@@ -6,7 +6,9 @@
 use crate::fs::{self, FsInfo};
 use crate::librxfs::format::{self, Superblock};
 use crate::vfs::{self, FileSystem, NewSuperBlock, StatFs, SuperBlock};
+use crate::vfs::inode::Inode;
 use kernel::prelude::*;
+use kernel::types::ARef;
 
 /// The rxfs filesystem type.
 pub struct Rxfs;
@@ -65,7 +67,7 @@ impl FileSystem for Rxfs {
         FsInfo::new(dev, dsb)
     }
 
-    fn fill_root(sb: &SuperBlock<'_, Self>) -> Result {
+    fn fill_root(sb: &SuperBlock<'_, Self>) -> Result<ARef<Inode>> {
         let fs = sb.info();
         if !sb.is_rdonly() {
             match fs::recover_orphans(fs) {
@@ -77,7 +79,7 @@ impl FileSystem for Rxfs {
                 }
             }
         }
-        sb.make_root(fs.root_ino)
+        crate::inode::iget(sb, fs.root_ino)
     }
 
     fn statfs(sb: &SuperBlock<'_, Self>) -> Result<StatFs> {
@@ -104,5 +106,22 @@ impl FileSystem for Rxfs {
             fsid: u64::from_le_bytes(lo) ^ u64::from_le_bytes(hi),
             namelen: format::NAME_MAX,
         })
+    }
+
+    fn sync_fs(sb: &SuperBlock<'_, Self>, wait: bool) -> Result {
+        sb.info().sync(wait).map_err(|e| vfs::errno(e.errno()))
+    }
+
+    fn write_inode(inode: &Inode) -> Result {
+        crate::inode::write_inode(inode)
+    }
+
+    fn evict_inode(inode: &Inode) {
+        crate::inode::evict(inode)
+    }
+
+    fn stats(sb: &SuperBlock<'_, Self>, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        let st = crate::data::stats(sb.info());
+        write!(out, "free {}\nreserved {}\npool {}\ndelalloc_ranges {}\n", st.free, st.reserved, st.pool, st.delalloc_ranges)
     }
 }

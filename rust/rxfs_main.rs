@@ -15,8 +15,14 @@ use kernel::prelude::*;
 #[allow(unused_attributes)] // librxfs's `#![no_std]` is for its cargo build
 #[path = "librxfs/lib.rs"]
 pub mod librxfs;
+pub mod aops;
 pub mod data;
+pub mod dir;
+pub mod file;
 pub mod fs;
+pub mod inode;
+pub mod iomap;
+pub mod ioctl;
 pub mod mount;
 pub mod vfs;
 
@@ -30,12 +36,12 @@ module! {
 
 /// The loaded module: holds the filesystem type's registration.
 struct RxfsModule {
-    _registration: vfs::Registration,
+    _registration: Pin<KBox<vfs::Registration>>,
 }
 
 impl kernel::Module for RxfsModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let registration = vfs::Registration::new()?;
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let registration = KBox::pin_init(vfs::Registration::new::<mount::Rxfs>(kernel::c_str!("rxfs"), module), GFP_KERNEL)?;
         pr_info!(
             "filesystem type registered (format version {})\n",
             librxfs::format::FORMAT_VERSION

@@ -11,7 +11,8 @@
 //! read, and the page cache's write-back of the whole folio would overwrite
 //! it with stale bytes.
 
-use super::ffi::{self, RawFolio, RawSuperBlock};
+use super::bdev::{self, FolioRef};
+use super::bindings as b;
 use crate::librxfs::error::Error as CoreError;
 use crate::librxfs::meta::Store;
 use core::cell::RefCell;
@@ -23,7 +24,7 @@ use kernel::rbtree::RBTree;
 /// The block device of a mounted (or mounting) rxfs superblock.
 #[derive(Clone, Copy)]
 pub struct Dev {
-    raw: *mut RawSuperBlock,
+    raw: *mut b::super_block,
     block_log: u32,
     block_count: u64,
     fsid: u64,
@@ -41,7 +42,7 @@ impl Dev {
     ///
     /// `raw` must be a superblock with a block device that stays live while
     /// the returned value is used.
-    pub(crate) unsafe fn new(raw: *mut RawSuperBlock, block_log: u32, block_count: u64, fsid: u64) -> Self {
+    pub(crate) unsafe fn new(raw: *mut b::super_block, block_log: u32, block_count: u64, fsid: u64) -> Self {
         Dev { raw, block_log, block_count, fsid, data_start: 1 }
     }
 
@@ -61,68 +62,36 @@ impl Dev {
         const BATCH: usize = 64;
         let mut res = Ok(());
         loop {
-            let mut pos = [0u64; BATCH];
-            let mut folios = [core::ptr::null_mut::<RawFolio>(); BATCH];
             // The references stay held until the batch is written.
-            let mut held: [Option<FolioRef>; BATCH] = [const { None }; BATCH];
+            let mut batch: [Option<(u64, FolioRef)>; BATCH] = [const { None }; BATCH];
             let mut n = 0;
             while n < BATCH {
                 let Some(cursor) = set.tree.cursor_front() else { break };
                 let (_, node) = cursor.remove_current();
                 let (blk, folio) = node.to_key_value();
-                pos[n] = blk << self.block_log;
-                folios[n] = folio.0;
-                held[n] = Some(folio);
+                batch[n] = Some((blk << self.block_log, folio));
                 n += 1;
             }
             if n == 0 {
                 break;
             }
             set.count = set.count.saturating_sub(n);
-            // SAFETY: each folio is held by `held` and contains its block;
+            // SAFETY: each folio is held by `batch` and contains its block;
             // positions are inside the device.
-            let r = unsafe {
-                ffi::rxfs_shim_meta_write(self.raw, pos.as_ptr(), folios.as_ptr(), n, self.block_size() as u32)
-            };
-            drop(held);
-            if r != 0 && res.is_ok() {
-                res = Err(Error::from_errno(r));
+            let r = unsafe { bdev::write_blocks(self.raw, &batch[..n], self.block_size() as u32) };
+            if let Err(e) = r {
+                if res.is_ok() {
+                    res = Err(e);
+                }
             }
         }
         if flush_cache && res.is_ok() {
             // SAFETY: `self.raw` is a live superblock with a block device.
-            res = kernel::error::to_result(unsafe { ffi::rxfs_shim_bdev_flush(self.raw) });
+            res = unsafe { bdev::flush(self.raw) };
         }
         res
     }
 }
-
-/// A reference on a folio, dropped with the value.
-struct FolioRef(*mut RawFolio);
-
-impl FolioRef {
-    /// Takes a new reference on `folio`.
-    ///
-    /// # Safety
-    ///
-    /// `folio` must be a folio the caller holds a reference on.
-    unsafe fn get(folio: *mut RawFolio) -> Self {
-        // SAFETY: the caller's reference keeps the folio alive while this
-        // takes another.
-        unsafe { ffi::rxfs_shim_folio_get(folio) };
-        FolioRef(folio)
-    }
-}
-
-impl Drop for FolioRef {
-    fn drop(&mut self) {
-        // SAFETY: drops the reference `get` took.
-        unsafe { ffi::rxfs_shim_folio_put(self.0) };
-    }
-}
-
-// SAFETY: a folio reference can be dropped from any thread.
-unsafe impl Send for FolioRef {}
 
 /// Blocks changed since they were last written, each with a reference on
 /// its folio.
@@ -224,13 +193,10 @@ impl Store for BdevStore<'_> {
         if blk >= self.dev.block_count {
             return Err(CoreError::Corrupt { what: "block number", blkno: blk, why: "beyond the filesystem" });
         }
-        let mut folio = core::ptr::null_mut();
         // SAFETY: the superblock is live; the position is inside the
         // filesystem, which was checked at mount to fit the device.
-        let p = unsafe { ffi::rxfs_shim_meta_get(self.dev.raw, blk << self.dev.block_log, &mut folio) };
-        let p = kernel::error::from_err_ptr(p).map_err(|e| CoreError::Io(-e.to_errno()))?;
-        // The reference `rxfs_shim_meta_get` took passes to the handle.
-        Ok(MetaBuf { folio: FolioRef(folio), ptr: p.cast(), len: self.dev.block_size(), blk, _p: PhantomData })
+        let (folio, p) = unsafe { bdev::get(self.dev.raw, blk << self.dev.block_log) }.map_err(|e| CoreError::Io(-e.to_errno()))?;
+        Ok(MetaBuf { folio, ptr: p, len: self.dev.block_size(), blk, _p: PhantomData })
     }
 
     fn forget(&self, start: u64, len: u64) {
@@ -244,10 +210,9 @@ impl Store for BdevStore<'_> {
         if d.tree.get(&buf.blk).is_some() {
             return;
         }
-        // SAFETY: `buf` holds a reference on `buf.folio`; the set's own
-        // reference is dropped once the block is written (or with the
-        // value, if it cannot be inserted).
-        let folio = unsafe { FolioRef::get(buf.folio.0) };
+        // The set's own reference is dropped once the block is written (or
+        // with the value, if it cannot be inserted).
+        let folio = buf.folio.clone_ref();
         match d.tree.try_create_and_insert(buf.blk, folio, GFP_KERNEL) {
             Ok(_) => d.count += 1,
             Err(_) => {
@@ -255,11 +220,10 @@ impl Store for BdevStore<'_> {
                 let pos = buf.blk << self.dev.block_log;
                 // SAFETY: `buf` holds a reference on its folio, which
                 // contains the block; the position is inside the device.
-                let r = unsafe {
-                    ffi::rxfs_shim_meta_write(self.dev.raw, &pos, &buf.folio.0, 1, self.dev.block_size() as u32)
-                };
-                if r != 0 {
-                    pr_err!("rxfs: metadata block {} not written: error {}\n", buf.blk, r);
+                let one = [Some((pos, buf.folio.clone_ref()))];
+                let r = unsafe { bdev::write_blocks(self.dev.raw, &one, self.dev.block_size() as u32) };
+                if let Err(e) = r {
+                    pr_err!("rxfs: metadata block {} not written: error {}\n", buf.blk, e.to_errno());
                 }
             }
         }
@@ -284,20 +248,4 @@ impl BdevStore<'_> {
 
 /// Allocations that cannot recurse into filesystem reclaim while held
 /// (`memalloc_nofs_save`), for code that holds the metadata lock.
-pub struct NoFs(u32);
-
-impl NoFs {
-    /// Enters a no-fs-reclaim section.
-    pub fn enter() -> Self {
-        // SAFETY: no preconditions; paired with the restore in `drop`.
-        NoFs(unsafe { ffi::rxfs_shim_nofs_save() })
-    }
-}
-
-impl Drop for NoFs {
-    fn drop(&mut self) {
-        // SAFETY: restores the flags saved by `enter`, in LIFO order since
-        // the guard is a local.
-        unsafe { ffi::rxfs_shim_nofs_restore(self.0) };
-    }
-}
+pub use super::inode::NoFsScope as NoFs;

@@ -7,42 +7,45 @@
 //! defined here, which turn raw pointers into the safe types of this module
 //! and errors into errnos. Everything above this layer is safe Rust.
 
-pub(crate) mod ffi;
+pub mod aops;
+mod bdev;
+pub(crate) mod bindings;
+mod debugfs;
+pub mod file;
+pub mod inode;
+pub mod iomap;
 pub mod meta;
-mod ops;
+pub mod namei;
 pub mod super_block;
 
-pub use ffi::{
-    DInode, Map, IOMAP_DELALLOC, IOMAP_F_NEW, IOMAP_HOLE, IOMAP_MAPPED, IOMAP_REPORT, IOMAP_UNWRITTEN, IOMAP_WRITE,
-    IOMAP_ZERO, NULL_ADDR, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT,
-};
-pub use super_block::{FileSystem, NewSuperBlock, StatFs, SuperBlock};
+pub use super_block::{FileSystem, Knob, NewSuperBlock, Registration, StatFs, SuperBlock};
 
-use kernel::prelude::*;
+use kernel::error::Error;
 
-/// Registration of the `rxfs` filesystem type: registered on creation,
-/// unregistered on drop.
-pub struct Registration(());
+/// Errors `kernel::error::code` lacks in 6.12, from the kernel's values.
+pub mod code {
+    use super::bindings as b;
+    use kernel::error::Error;
 
-impl Registration {
-    /// Registers the `rxfs` filesystem type.
-    pub fn new() -> Result<Self> {
-        // SAFETY: `rxfs_shim_register` registers a static file_system_type;
-        // it is called once, from module init.
-        kernel::error::to_result(unsafe { ffi::rxfs_shim_register() })?;
-        Ok(Registration(()))
+    macro_rules! errs {
+        ($($f:ident => $e:ident),* $(,)?) => {$(
+            #[doc = concat!("`", stringify!($e), "`.")]
+            pub fn $f() -> Error {
+                Error::from_errno(-(b::$e as i32))
+            }
+        )*};
     }
-}
 
-impl Drop for Registration {
-    fn drop(&mut self) {
-        // SAFETY: the type was registered by `new`, which is the only way to
-        // build a `Registration`.
-        unsafe { ffi::rxfs_shim_unregister() };
-    }
+    errs!(enametoolong => ENAMETOOLONG, enotempty => ENOTEMPTY, euclean => EUCLEAN, eopnotsupp => EOPNOTSUPP);
 }
 
 /// Turns a positive errno from the shared core into a kernel error.
 pub fn errno(e: i32) -> Error {
     Error::from_errno(-e)
+}
+
+/// Sleeps for `ms` milliseconds (fault-injection delays).
+pub fn msleep(ms: u32) {
+    // SAFETY: always safe in process context, where every caller runs.
+    unsafe { bindings::msleep(ms) }
 }

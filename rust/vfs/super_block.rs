@@ -1,35 +1,53 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Superblocks: mounting (`fill_super`), per-mount data, statfs, unmount.
+//! Superblocks: the filesystem type's registration, mounting through
+//! `fs_context` (`get_tree_bdev`), the `super_operations` table, per-mount
+//! data, statfs, unmount.
 //!
 //! A superblock is seen through one of two types. [`NewSuperBlock`] exists
 //! only during `fill_super`: it can read the device and set the superblock
 //! up, and has no filesystem data yet. [`SuperBlock`] is a mounted
-//! superblock whose data is always there. The C `s_fs_info` pointer is set
-//! only when `fill_super` succeeds and freed only in `kill_sb`, so the data
-//! outlives every callback that can reach it.
+//! superblock whose data is always there. `s_fs_info` points to the
+//! layer's [`SbInfo`] from the start of `fill_super` to the end of
+//! `kill_sb`; the filesystem's data in it is set only when `fill_super`
+//! succeeds, so it outlives every callback that can reach it.
 
-use super::ffi::{self, RawSuperBlock};
-use kernel::ffi::{c_int, c_void};
-use kernel::prelude::*;
+use super::bindings as b;
+use super::inode::{FileType, Iget, Inode};
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicI64, AtomicPtr, AtomicUsize, Ordering};
+use kernel::error::{from_result, to_result, Error, Result};
+use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::types::{ARef, Opaque};
 
-/// What a filesystem implements. rxfs has one implementation,
-/// [`crate::mount::Rxfs`]; the trait keeps the layer's contract explicit.
-pub trait FileSystem {
-    /// Per-mount data, kept in `s_fs_info` from mount to unmount.
+/// What a filesystem implements.
+pub trait FileSystem: Sized + 'static {
+    /// Per-mount data, kept from mount to unmount.
     type Info: Send + Sync;
 
     /// Reads and verifies the on-disk superblock and sets up `sb`.
     /// `silent` is set when the kernel is probing filesystem types.
     fn fill_super(sb: &NewSuperBlock<'_>, silent: bool) -> Result<Self::Info>;
 
-    /// Finishes mounting once the data is in place: recovery, the root.
-    fn fill_root(sb: &SuperBlock<'_, Self>) -> Result;
+    /// Finishes mounting once the data is in place (recovery); returns the
+    /// root directory.
+    fn fill_root(sb: &SuperBlock<'_, Self>) -> Result<ARef<Inode>>;
 
     /// Reports the filesystem's space and inode figures.
     fn statfs(sb: &SuperBlock<'_, Self>) -> Result<StatFs>;
+
+    /// Writes every change; with `wait`, to stable storage.
+    fn sync_fs(sb: &SuperBlock<'_, Self>, wait: bool) -> Result;
+
+    /// Writes an inode's VFS fields back.
+    fn write_inode(inode: &Inode) -> Result;
+
+    /// An inode leaves memory (after its page cache is gone).
+    fn evict_inode(inode: &Inode);
+
+    /// The text of the debugfs `stats` file.
+    fn stats(sb: &SuperBlock<'_, Self>, out: &mut dyn core::fmt::Write) -> core::fmt::Result;
 }
 
 /// The one filesystem this layer serves.
@@ -58,22 +76,115 @@ pub struct StatFs {
     pub namelen: u32,
 }
 
+/// The fault-injection knobs (debugfs, like XFS's errortags).
+#[derive(Clone, Copy, Debug)]
+pub enum Knob {
+    /// (a) sleep after iomap_begin hands out a write mapping...
+    BeginDelayMs,
+    /// ... covering this offset (one shot).
+    BeginDelayPos,
+    /// (b) sleep in writeback before ioend submission...
+    WbSubmitDelayMs,
+    /// ... and before ioend completion.
+    WbCompleteDelayMs,
+    /// (c) a buffered write's copy stops here (one shot).
+    ShortWriteAt,
+    /// (c) a buffered write fails at the folio here (one shot).
+    FailWriteAt,
+    /// (d) dangerous: iomap_valid always says yes.
+    NoIomapValid,
+    /// (e) dangerous: 0 correct, 1 naive punch and truncate, 2 none.
+    PunchMode,
+    /// Dangerous: page_mkwrite dirties without reserving.
+    MkwriteNaive,
+    /// Dangerous: metadata changes do not check for room first.
+    NoMetaReserve,
+    /// Dangerous: writes past EOF do not zero from the old EOF.
+    NoZeroEof,
+}
+
+/// Every knob: its debugfs name, whether it is a dangerous negative
+/// control, and its value at mount (-1 disarms an offset).
+pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); 11] = [
+    (Knob::BeginDelayMs, kernel::c_str!("begin_delay_ms"), false, 0),
+    (Knob::BeginDelayPos, kernel::c_str!("begin_delay_pos"), false, -1),
+    (Knob::WbSubmitDelayMs, kernel::c_str!("wb_submit_delay_ms"), false, 0),
+    (Knob::WbCompleteDelayMs, kernel::c_str!("wb_complete_delay_ms"), false, 0),
+    (Knob::ShortWriteAt, kernel::c_str!("short_write_at"), false, -1),
+    (Knob::FailWriteAt, kernel::c_str!("fail_write_at"), false, -1),
+    (Knob::NoIomapValid, kernel::c_str!("no_iomap_valid"), true, 0),
+    (Knob::PunchMode, kernel::c_str!("punch_mode"), true, 0),
+    (Knob::MkwriteNaive, kernel::c_str!("mkwrite_naive"), true, 0),
+    (Knob::NoMetaReserve, kernel::c_str!("no_meta_reserve"), true, 0),
+    (Knob::NoZeroEof, kernel::c_str!("no_zero_eof"), true, 0),
+];
+
+/// The layer's per-mount state, in `s_fs_info`.
+pub(crate) struct SbInfo<T: FileSystem> {
+    /// The filesystem's data: set when `fill_super` succeeds.
+    fs: AtomicPtr<T::Info>,
+    /// Knob values, in [`KNOBS`] order.
+    pub(crate) knobs: [AtomicI64; 11],
+    /// Bit 0: shut down.
+    flags: AtomicUsize,
+    /// Completions of writeback ioends that need process context.
+    ioend_wq: AtomicPtr<b::workqueue_struct>,
+    /// This mount's debugfs directory.
+    pub(crate) debugfs: AtomicPtr<b::dentry>,
+}
+
+impl<T: FileSystem> SbInfo<T> {
+    fn new() -> Self {
+        SbInfo {
+            fs: AtomicPtr::new(core::ptr::null_mut()),
+            knobs: KNOBS.map(|(_, _, _, v)| AtomicI64::new(v)),
+            flags: AtomicUsize::new(0),
+            ioend_wq: AtomicPtr::new(core::ptr::null_mut()),
+            debugfs: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+}
+
+impl<T: FileSystem> Drop for SbInfo<T> {
+    fn drop(&mut self) {
+        super::debugfs::remove(self.debugfs.load(Ordering::Relaxed));
+        let wq = self.ioend_wq.load(Ordering::Relaxed);
+        if !wq.is_null() {
+            // SAFETY: created in `fill_super`; every inode (and so every
+            // queued completion) is gone after `kill_block_super`.
+            unsafe { b::destroy_workqueue(wq) };
+        }
+        let fs = self.fs.load(Ordering::Relaxed);
+        if !fs.is_null() {
+            // SAFETY: set from `KBox::into_raw` in `fill_super`; the
+            // superblock is gone, so nothing else refers to it.
+            drop(unsafe { KBox::from_raw(fs) });
+        }
+    }
+}
+
 /// A superblock being set up by `fill_super`.
 pub struct NewSuperBlock<'a> {
-    raw: *mut RawSuperBlock,
+    raw: *mut b::super_block,
     _p: PhantomData<&'a ()>,
 }
 
 /// A mounted superblock and its filesystem data.
-pub struct SuperBlock<'a, T: FileSystem + ?Sized> {
-    raw: *mut RawSuperBlock,
+pub struct SuperBlock<'a, T: FileSystem> {
+    raw: *mut b::super_block,
     info: &'a T::Info,
 }
 
-fn sb_id<'a>(raw: *mut RawSuperBlock) -> &'a CStr {
+fn sb_id<'a>(raw: *mut b::super_block) -> &'a CStr {
     // SAFETY: `raw` is a live superblock (the callers' invariant) and
     // `s_id` is a NUL-terminated array inside it that lives as long.
-    unsafe { CStr::from_char_ptr(ffi::rxfs_shim_sb_id(raw)) }
+    unsafe { CStr::from_char_ptr((*raw).s_id.as_ptr()) }
+}
+
+fn sbi<'a, T: FileSystem>(raw: *mut b::super_block) -> &'a SbInfo<T> {
+    // SAFETY: `s_fs_info` is the layer's `SbInfo` from the start of
+    // `fill_super` to the end of `kill_sb`, which bound every caller.
+    unsafe { &*(*raw).s_fs_info.cast::<SbInfo<T>>() }
 }
 
 impl<'a> NewSuperBlock<'a> {
@@ -85,19 +196,19 @@ impl<'a> NewSuperBlock<'a> {
     /// Size of the block device in bytes.
     pub fn device_bytes(&self) -> u64 {
         // SAFETY: `self.raw` is a live superblock with a block device.
-        unsafe { ffi::rxfs_shim_bdev_bytes(self.raw) }
+        unsafe { super::bdev::bytes(self.raw) }
     }
 
     /// The device's logical sector size.
     pub fn sector_size(&self) -> u32 {
         // SAFETY: as for `device_bytes`.
-        unsafe { ffi::rxfs_shim_bdev_sector_size(self.raw) }
+        unsafe { b::rxfs_helper_bdev_logical_block_size((*self.raw).s_bdev) }
     }
 
     /// True if the mount is read-only.
     pub fn is_rdonly(&self) -> bool {
         // SAFETY: `self.raw` is a live superblock.
-        unsafe { ffi::rxfs_shim_sb_is_rdonly(self.raw) != 0 }
+        unsafe { b::rxfs_helper_sb_rdonly(self.raw) != 0 }
     }
 
     /// Reads `buf.len()` bytes at byte `pos` of the device, through the
@@ -107,22 +218,30 @@ impl<'a> NewSuperBlock<'a> {
         if end > self.device_bytes() {
             return Err(EINVAL);
         }
-        // SAFETY: `buf` is valid for `buf.len()` bytes of writes and the
-        // shim writes no more; the range lies inside the device.
-        kernel::error::to_result(unsafe {
-            ffi::rxfs_shim_bdev_read(self.raw, pos, buf.as_mut_ptr().cast(), buf.len())
-        })
+        // SAFETY: the range lies inside the device of a live superblock.
+        unsafe { super::bdev::read(self.raw, pos, buf) }
     }
 
     /// Sets the block size, magic, operations, time range and UUID.
     /// `EINVAL` if the block size is smaller than the device's sectors.
     pub fn setup(&self, block_size: u32, magic: u64, uuid: &[u8; 16]) -> Result {
-        let magic = usize::try_from(magic).map_err(|_| EINVAL)?;
-        // SAFETY: `self.raw` is a superblock in fill_super, owned by this
-        // call; `uuid` points to 16 readable bytes.
-        kernel::error::to_result(unsafe {
-            ffi::rxfs_shim_sb_setup(self.raw, block_size, magic, uuid.as_ptr())
-        })
+        let raw = self.raw;
+        // SAFETY: a superblock in fill_super, owned by this call; the
+        // operation table is static.
+        unsafe {
+            if b::sb_set_blocksize(raw, block_size as i32) == 0 {
+                return Err(EINVAL);
+            }
+            (*raw).s_magic = magic as _;
+            (*raw).s_op = SuperOpsTable::<Fs>::get();
+            (*raw).s_maxbytes = b::RXFS_CONST_MAX_LFS_FILESIZE;
+            (*raw).s_time_gran = 1;
+            (*raw).s_time_min = i64::MIN;
+            (*raw).s_time_max = i64::MAX;
+            (*raw).s_max_links = 65000;
+            b::rxfs_helper_super_set_uuid(raw, uuid.as_ptr(), 16);
+        }
+        Ok(())
     }
 
     /// The device, for metadata I/O. `block_log` is the block size set up
@@ -134,7 +253,30 @@ impl<'a> NewSuperBlock<'a> {
     }
 }
 
-impl<'a, T: FileSystem + ?Sized> SuperBlock<'a, T> {
+impl<'a, T: FileSystem> SuperBlock<'a, T> {
+    /// # Safety
+    ///
+    /// `raw` must be a mounted superblock of `T` whose filesystem data is
+    /// set, and must stay so for `'a`.
+    pub(crate) unsafe fn from_raw(raw: *mut b::super_block) -> Self {
+        // SAFETY: per the contract, the data is a live `T::Info` for `'a`,
+        // and only shared references are made from it.
+        let info = unsafe { &*sbi::<T>(raw).fs.load(Ordering::Acquire) };
+        SuperBlock { raw, info }
+    }
+
+    fn raw_sb(&self) -> *mut b::super_block {
+        self.raw
+    }
+
+    pub(crate) fn raw_ptr(&self) -> *mut b::super_block {
+        self.raw
+    }
+
+    fn sbi(&self) -> &SbInfo<T> {
+        sbi::<T>(self.raw)
+    }
+
     /// The filesystem's per-mount data.
     pub fn info(&self) -> &'a T::Info {
         self.info
@@ -148,81 +290,333 @@ impl<'a, T: FileSystem + ?Sized> SuperBlock<'a, T> {
     /// True if the mount is read-only.
     pub fn is_rdonly(&self) -> bool {
         // SAFETY: `self.raw` is a live superblock.
-        unsafe { ffi::rxfs_shim_sb_is_rdonly(self.raw) != 0 }
+        unsafe { b::rxfs_helper_sb_rdonly(self.raw) != 0 }
     }
 
-    /// Reads the root directory inode `ino` and makes it the root dentry.
-    pub fn make_root(&self, ino: u64) -> Result {
-        // SAFETY: `self.raw` is a superblock in fill_super with its data
-        // set, whose operations were set up by `setup`.
-        kernel::error::to_result(unsafe { ffi::rxfs_shim_make_root(self.raw, ino) })
+    /// True after the shutdown ioctl: nothing more reaches the disk.
+    pub fn is_shutdown(&self) -> bool {
+        self.sbi().flags.load(Ordering::Acquire) & 1 != 0
     }
 
-    /// # Safety
-    ///
-    /// `raw` must be a mounted rxfs superblock whose `s_fs_info` was set by
-    /// [`rxfs_rs_fill_super`] and not yet freed, and must stay so for `'a`.
-    pub(crate) unsafe fn from_raw(raw: *mut RawSuperBlock) -> Self {
-        // SAFETY: per the contract, `s_fs_info` is a live `KBox<T::Info>`
-        // pointer for `'a`, and only shared references are made from it.
-        let info = unsafe { &*ffi::rxfs_shim_sb_info(raw).cast::<T::Info>() };
-        SuperBlock { raw, info }
+    /// Shuts the filesystem down; false if it already was.
+    pub fn set_shutdown(&self) -> bool {
+        self.sbi().flags.fetch_or(1, Ordering::AcqRel) & 1 == 0
+    }
+
+    /// The fault-injection knob `k`.
+    pub fn knob(&self, k: Knob) -> &AtomicI64 {
+        &self.sbi().knobs[k as usize]
+    }
+
+    /// The workqueue of ioend completions.
+    pub(crate) fn ioend_wq(&self) -> *mut b::workqueue_struct {
+        self.sbi().ioend_wq.load(Ordering::Relaxed)
+    }
+
+    /// `sync_filesystem` under `s_umount`.
+    pub fn sync_filesystem(&self) {
+        // SAFETY: a mounted superblock; `s_umount` is taken shared, as the
+        // VFS requires for sync_filesystem.
+        unsafe {
+            b::down_read(&raw mut (*self.raw).s_umount);
+            b::sync_filesystem(self.raw);
+            b::up_read(&raw mut (*self.raw).s_umount);
+        }
+    }
+
+    /// Writes back every dirty inode, if `s_umount` can be had without
+    /// waiting (unmount may hold it): the ENOSPC flush of buffered writes.
+    pub fn try_sync_inodes(&self) {
+        // SAFETY: as for `sync_filesystem`.
+        unsafe {
+            if b::down_read_trylock(&raw mut (*self.raw).s_umount) != 0 {
+                b::sync_inodes_sb(self.raw);
+                b::up_read(&raw mut (*self.raw).s_umount);
+            }
+        }
+    }
+
+    /// Write faults in progress block freezing (`sb_start_pagefault`).
+    pub fn start_pagefault(&self) -> PagefaultGuard<'_, 'a, T> {
+        // SAFETY: a mounted superblock; the guard ends it.
+        unsafe { b::rxfs_helper_sb_start_pagefault(self.raw) };
+        PagefaultGuard(self)
+    }
+
+    /// The cached inode `ino`, or a new one to read (`iget_locked`).
+    pub fn iget_locked(&self, ino: u64) -> Result<Iget> {
+        // SAFETY: a mounted superblock.
+        unsafe { super::inode::iget_locked(self.raw_sb(), ino) }
+    }
+
+    /// Makes `root` the root dentry; it must be a directory.
+    fn make_root(&self, root: ARef<Inode>) -> Result {
+        if FileType::of(root.mode()) != FileType::Directory {
+            return Err(super::code::euclean());
+        }
+        let p = ARef::into_raw(root);
+        // SAFETY: the superblock in fill_super; the inode reference passes
+        // to the root dentry (or is put by d_make_root on failure).
+        unsafe {
+            let d = b::d_make_root(p.as_ptr().cast());
+            (*self.raw).s_root = d;
+            if d.is_null() {
+                return Err(ENOMEM);
+            }
+        }
+        Ok(())
     }
 }
 
-/// `fill_super` trampoline, called by the shim under `get_tree_bdev`.
-#[no_mangle]
-extern "C" fn rxfs_rs_fill_super(raw: *mut RawSuperBlock, silent: c_int) -> c_int {
-    kernel::error::from_result(|| {
-        let sb = NewSuperBlock { raw, _p: PhantomData };
-        let info = <Fs as FileSystem>::fill_super(&sb, silent != 0)?;
-        let info = KBox::new(info, GFP_KERNEL)?;
-        // SAFETY: `raw` is the superblock being filled; ownership of the
-        // box passes to `s_fs_info` and back in `rxfs_rs_kill_sb`, which
-        // also runs when the rest of mounting fails.
-        unsafe { ffi::rxfs_shim_sb_set_info(raw, KBox::into_raw(info).cast()) };
-        // SAFETY: `s_fs_info` was just set and stays until `kill_sb`.
-        let sb = unsafe { SuperBlock::<Fs>::from_raw(raw) };
-        <Fs as FileSystem>::fill_root(&sb)?;
-        Ok(0)
-    })
-}
+/// A write fault's hold on the superblock (`sb_start_pagefault`).
+pub struct PagefaultGuard<'b, 'a, T: FileSystem>(&'b SuperBlock<'a, T>);
 
-/// Frees the per-mount data after `kill_block_super` has shut the
-/// superblock down. `info` is the old `s_fs_info`, NULL if mounting failed.
-#[no_mangle]
-extern "C" fn rxfs_rs_kill_sb(info: *mut c_void) {
-    if !info.is_null() {
-        // SAFETY: a non-NULL `s_fs_info` came from `KBox::into_raw` in
-        // `rxfs_rs_fill_super`; the superblock is gone, so nothing else
-        // refers to it.
-        drop(unsafe { KBox::from_raw(info.cast::<<Fs as FileSystem>::Info>()) });
+impl<T: FileSystem> Drop for PagefaultGuard<'_, '_, T> {
+    fn drop(&mut self) {
+        // SAFETY: `start_pagefault` began it.
+        unsafe { b::rxfs_helper_sb_end_pagefault(self.0.raw) }
     }
 }
 
-/// `statfs` trampoline: the shim copies the result into `struct kstatfs`.
-#[no_mangle]
-extern "C" fn rxfs_rs_statfs(raw: *mut RawSuperBlock, out: *mut ffi::RawStatFs) -> c_int {
-    kernel::error::from_result(|| {
-        // SAFETY: statfs runs on a mounted superblock (it has a dentry), so
-        // `s_fs_info` is set and stays until unmount.
-        let sb = unsafe { SuperBlock::<Fs>::from_raw(raw) };
-        let s = <Fs as FileSystem>::statfs(&sb)?;
-        let r = ffi::RawStatFs {
-            blocks: s.blocks,
-            bfree: s.bfree,
-            bavail: s.bavail,
-            files: s.files,
-            ffree: s.ffree,
-            fsid: s.fsid,
-            fs_type: s.fs_type,
-            bsize: s.bsize,
-            namelen: s.namelen,
-            pad: 0,
-        };
-        // SAFETY: `out` points to the shim's stack `struct rxfs_statfs`,
-        // whose layout `RawStatFs` mirrors.
-        unsafe { out.write(r) };
-        Ok(0)
-    })
+/// The const `super_operations` of a filesystem.
+pub(crate) struct SuperOpsTable<T: FileSystem>(PhantomData<T>);
+
+impl<T: FileSystem> SuperOpsTable<T> {
+    const OPS: b::super_operations = {
+        // SAFETY: all-zero is a table without operations.
+        let mut ops: b::super_operations = unsafe { core::mem::zeroed() };
+        ops.alloc_inode = Some(super::inode::alloc_inode);
+        ops.free_inode = Some(super::inode::free_inode);
+        ops.write_inode = Some(Self::write_inode);
+        ops.evict_inode = Some(Self::evict_inode);
+        ops.put_super = Some(Self::put_super);
+        ops.sync_fs = Some(Self::sync_fs);
+        ops.statfs = Some(Self::statfs);
+        ops
+    };
+
+    const fn get() -> &'static b::super_operations {
+        &Self::OPS
+    }
+
+    unsafe extern "C" fn write_inode(inode: *mut b::inode, _wbc: *mut b::writeback_control) -> kernel::ffi::c_int {
+        // SAFETY: the VFS writes back a live inode of a mounted superblock.
+        from_result(|| T::write_inode(unsafe { Inode::from_raw(inode) }).map(|()| 0))
+    }
+
+    unsafe extern "C" fn evict_inode(inode: *mut b::inode) {
+        // SAFETY: the VFS evicts an inode of a mounted superblock, once;
+        // its completion work is flushed before the inode goes.
+        unsafe {
+            b::truncate_inode_pages_final(&raw mut (*inode).i_data);
+            let i = Inode::from_raw(inode);
+            // The last ioend completion may still be finishing with it.
+            b::flush_work(i.rx().ioend_work.get());
+            T::evict_inode(i);
+            b::clear_inode(inode);
+        }
+    }
+
+    unsafe extern "C" fn put_super(sb: *mut b::super_block) {
+        // SAFETY: unmount of a mounted superblock.
+        let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+        // Evicting the last inodes may have changed metadata since sync_fs.
+        let _ = T::sync_fs(&sb, true);
+    }
+
+    unsafe extern "C" fn sync_fs(sb: *mut b::super_block, wait: kernel::ffi::c_int) -> kernel::ffi::c_int {
+        // SAFETY: sync of a mounted superblock.
+        let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+        from_result(|| T::sync_fs(&sb, wait != 0).map(|()| 0))
+    }
+
+    unsafe extern "C" fn statfs(dentry: *mut b::dentry, buf: *mut kernel::bindings::kstatfs) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: statfs runs on a mounted superblock (it has a dentry).
+            let sb = unsafe { SuperBlock::<T>::from_raw((*dentry).d_sb) };
+            let s = T::statfs(&sb)?;
+            // SAFETY: the kernel crate declares `kstatfs` opaque; it is the
+            // C type generated here, which the caller owns for the call.
+            let buf = unsafe { &mut *buf.cast::<b::kstatfs>() };
+            buf.f_type = s.fs_type as _;
+            buf.f_bsize = s.bsize as _;
+            buf.f_frsize = s.bsize as _;
+            buf.f_blocks = s.blocks;
+            buf.f_bfree = s.bfree;
+            buf.f_bavail = s.bavail;
+            buf.f_files = s.files;
+            buf.f_ffree = s.ffree;
+            buf.f_fsid.val = [s.fsid as u32 as i32, (s.fsid >> 32) as u32 as i32];
+            buf.f_namelen = s.namelen as _;
+            Ok(0)
+        })
+    }
+}
+
+/// The const `fs_context_operations` and mount option table.
+struct ContextOps<T: FileSystem>(PhantomData<T>);
+
+/// The mount option table: `discard`/`nodiscard` are accepted, as on XFS
+/// and ext4, so that tools and tests that pass them can mount rxfs; rxfs
+/// issues no discards yet (without a journal a crash could leave metadata
+/// pointing at a block already discarded).
+#[repr(transparent)]
+struct Params([b::fs_parameter_spec; 2]);
+
+// SAFETY: a constant table of pointers to static strings.
+unsafe impl Sync for Params {}
+
+static PARAMS: Params = Params([
+    b::fs_parameter_spec {
+        name: kernel::c_str!("discard").as_char_ptr(),
+        type_: None,
+        opt: 0,
+        flags: b::fs_param_neg_with_no as u16,
+        data: core::ptr::null(),
+    },
+    // SAFETY: all-zero ends the table.
+    unsafe { core::mem::zeroed() },
+]);
+
+impl<T: FileSystem> ContextOps<T> {
+    const OPS: b::fs_context_operations = b::fs_context_operations {
+        free: None,
+        dup: None,
+        parse_param: Some(Self::parse_param),
+        parse_monolithic: None,
+        get_tree: Some(Self::get_tree),
+        reconfigure: Some(Self::reconfigure),
+    };
+
+    unsafe extern "C" fn init_fs_context(fc: *mut kernel::bindings::fs_context) -> kernel::ffi::c_int {
+        // SAFETY: the kernel crate declares `fs_context` opaque; it is the C
+        // type generated here, being set up by the VFS for this call.
+        unsafe { (*fc.cast::<b::fs_context>()).ops = &Self::OPS };
+        0
+    }
+
+    unsafe extern "C" fn parse_param(fc: *mut b::fs_context, param: *mut b::fs_parameter) -> kernel::ffi::c_int {
+        // SAFETY: all-zero is an empty result.
+        let mut result: b::fs_parse_result = unsafe { core::mem::zeroed() };
+        // SAFETY: the VFS's context and parameter for this call; the table
+        // is static.
+        let opt = unsafe { b::rxfs_helper_fs_parse(fc, PARAMS.0.as_ptr(), param, &mut result) };
+        if opt < 0 {
+            opt
+        } else {
+            0
+        }
+    }
+
+    unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
+        // SAFETY: the VFS's context for this call.
+        unsafe { b::get_tree_bdev(fc, Some(Self::fill_super)) }
+    }
+
+    unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
+        // SAFETY: a remount of a mounted superblock.
+        unsafe { b::sync_filesystem((*(*fc).root).d_sb) };
+        0
+    }
+
+    unsafe extern "C" fn fill_super(raw: *mut b::super_block, fc: *mut b::fs_context) -> kernel::ffi::c_int {
+        from_result(|| {
+            let info = KBox::new(SbInfo::<T>::new(), GFP_KERNEL)?;
+            // SAFETY: the superblock being filled; `kill_sb` frees this
+            // `SbInfo`, also when the rest of mounting fails.
+            unsafe { (*raw).s_fs_info = KBox::into_raw(info).cast() };
+            let sbi = sbi::<T>(raw);
+            // SAFETY: the format string takes one string, the device name,
+            // which lives as long as the superblock.
+            let wq = unsafe {
+                b::alloc_workqueue(
+                    kernel::c_str!("rxfs-ioend/%s").as_char_ptr(),
+                    b::RXFS_CONST_WQ_IOEND_FLAGS,
+                    0,
+                    (*raw).s_id.as_ptr(),
+                )
+            };
+            if wq.is_null() {
+                return Err(ENOMEM);
+            }
+            sbi.ioend_wq.store(wq, Ordering::Relaxed);
+            // SAFETY: the context of this mount.
+            let silent = unsafe { (*fc).sb_flags } & b::RXFS_CONST_SB_SILENT != 0;
+            let new = NewSuperBlock { raw, _p: PhantomData };
+            let data = KBox::new(T::fill_super(&new, silent)?, GFP_KERNEL)?;
+            sbi.fs.store(KBox::into_raw(data), Ordering::Release);
+            // SAFETY: the data was just set and stays until `kill_sb`.
+            let sb = unsafe { SuperBlock::<T>::from_raw(raw) };
+            let root = T::fill_root(&sb)?;
+            sb.make_root(root)?;
+            super::debugfs::mount::<T>(&sb, sbi);
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn kill_sb(raw: *mut kernel::bindings::super_block) {
+        // SAFETY: the VFS kills a superblock of this type, once.
+        unsafe {
+            let info = (*raw).s_fs_info.cast::<SbInfo<T>>();
+            b::kill_block_super(raw);
+            if !info.is_null() {
+                drop(KBox::from_raw(info));
+            }
+        }
+    }
+}
+
+/// Registration of a filesystem type: registered on creation, unregistered
+/// (and its inode cache destroyed) on drop. Pinned: the VFS links the
+/// `file_system_type` into its list.
+#[pin_data(PinnedDrop)]
+pub struct Registration {
+    #[pin]
+    fs_type: Opaque<b::file_system_type>,
+}
+
+// SAFETY: the type is only handed to the VFS, which serialises its use.
+unsafe impl Sync for Registration {}
+// SAFETY: as above.
+unsafe impl Send for Registration {}
+
+impl Registration {
+    /// Registers filesystem `T` as `name`.
+    pub fn new<T: FileSystem>(name: &'static CStr, module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Registration {
+            // SAFETY: the closure initialises the whole type in place.
+            fs_type <- unsafe { kernel::init::pin_init_from_closure(|slot: *mut Opaque<b::file_system_type>| {
+                let p = Opaque::raw_get(slot);
+                super::inode::cache_create()?;
+                super::debugfs::init();
+                // `p` is the pinned, zeroed-here type; the VFS keeps it until
+                // `unregister_filesystem` in drop.
+                {
+                    p.write(core::mem::zeroed());
+                    (*p).owner = module.as_ptr();
+                    (*p).name = name.as_char_ptr();
+                    (*p).init_fs_context = Some(ContextOps::<T>::init_fs_context);
+                    (*p).parameters = PARAMS.0.as_ptr().cast();
+                    (*p).kill_sb = Some(ContextOps::<T>::kill_sb);
+                    (*p).fs_flags = b::FS_REQUIRES_DEV as i32;
+                    let r = to_result(b::register_filesystem(p));
+                    if r.is_err() {
+                        super::debugfs::exit();
+                        super::inode::cache_destroy();
+                    }
+                    r
+                }
+            }) },
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Registration {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: registered by `new`, the only way to build one.
+        unsafe { b::unregister_filesystem(self.fs_type.get()) };
+        super::debugfs::exit();
+        super::inode::cache_destroy();
+    }
 }

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The address space of a regular file and its writeback, as
+//! `fs/xfs/xfs_aops.c` does.
+//!
+//! Reading goes through [`ReadIomap`]. Writeback maps each dirty range with
+//! [`Writeback::map_blocks`], which reuses the cached mapping while it
+//! covers the offset and its validity cookie still matches the data fork,
+//! and otherwise asks for a new one: delalloc becomes unwritten blocks there
+//! (iomap may never be handed delalloc for writeback). Ioends over
+//! unwritten blocks complete in process context ([`Writeback::complete`]),
+//! where exactly the range written is converted to written. A folio whose
+//! writeback fails before submission loses its data, and its delalloc
+//! reservation with it ([`Writeback::discard_folio`]).
+
+use crate::data::{run_op, XOp};
+use crate::iomap::{cookie, mapping, DelallocPunch, ReadIomap};
+use crate::vfs::aops::{AddressSpaceOps, IoendQueue, Readahead, Wbc};
+use crate::vfs::file::File;
+use crate::vfs::inode::{Inode, NoFsScope};
+use crate::vfs::iomap::{self, Folio, Ioend, MapKind, Punch, WritebackOps, WritepageCtx};
+use crate::vfs::Knob;
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
+
+/// The address space operations of regular files.
+pub struct Aops;
+
+#[vtable]
+impl AddressSpaceOps for Aops {
+    fn read_folio(_file: Option<&File>, folio: &Folio) -> Result {
+        iomap::read_folio::<ReadIomap>(folio)
+    }
+
+    fn readahead(_inode: &Inode, rac: Readahead<'_>) {
+        rac.iomap::<ReadIomap>()
+    }
+
+    fn writepages(inode: &Inode, wbc: Wbc<'_>) -> Result {
+        if inode.sb().is_shutdown() {
+            return Err(EIO);
+        }
+        wbc.iomap::<Writeback>()
+    }
+}
+
+/// Writeback of regular files.
+pub struct Writeback;
+
+fn delay(inode: &Inode, k: Knob) {
+    let ms = inode.sb().knob(k).load(Ordering::Relaxed);
+    if ms > 0 {
+        crate::vfs::msleep(ms.min(60_000) as u32);
+    }
+}
+
+#[vtable]
+impl WritebackOps for Writeback {
+    fn map_blocks(wpc: &mut WritepageCtx, inode: &Inode, offset: i64, len: u32) -> Result {
+        if wpc.iomap().covers(offset) && wpc.iomap().cookie() == cookie(inode) {
+            return Ok(());
+        }
+        // Delalloc below EOF is all under dirty folios about to be written,
+        // so convert up to EOF in one go; never past it (post-EOF delalloc
+        // has no data and would become blocks nothing frees).
+        let len = (len as i64).max(inode.size() - offset);
+        let m = mapping(&run_op(inode, XOp::Writeback, offset as u64, len as u64, 0)?);
+        if m.kind() == MapKind::Delalloc {
+            pr_warn!("rxfs: writeback was handed delalloc\n");
+            return Err(EIO);
+        }
+        wpc.set(inode, &m);
+        Ok(())
+    }
+
+    fn prepare_ioend(ioend: &mut Ioend, status: i32) -> i32 {
+        let inode = ioend.inode();
+        // Knob (b): widen the window before submission.
+        delay(inode, Knob::WbSubmitDelayMs);
+        let slow = inode.sb().knob(Knob::WbCompleteDelayMs).load(Ordering::Relaxed) > 0;
+        if status == 0 && (ioend.is_unwritten() || slow) {
+            ioend.defer_completion();
+        }
+        status
+    }
+
+    fn discard_folio(folio: &Folio, pos: i64) {
+        // The folio's data is lost: so is its delalloc reservation.
+        let end = folio.pos() + folio.size() as i64;
+        DelallocPunch::punch(folio.inode(), pos, end - pos);
+    }
+
+    fn complete(inode: &Inode, queue: &mut IoendQueue<'_>) {
+        // Knob (b): widen the window before completion.
+        delay(inode, Knob::WbCompleteDelayMs);
+        while let Some(mut io) = queue.pop() {
+            if io.status() != 0 || !io.is_unwritten() {
+                continue;
+            }
+            let _nofs = NoFsScope::enter();
+            if let Err(e) = run_op(inode, XOp::Convert, io.offset() as u64, io.size(), 0) {
+                inode.set_mapping_error(e);
+                io.fail(e.to_errno());
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Directories: lookup, creation of every kind of inode, links, unlink,
+//! rename in all its flavours, and readdir, as `fs/xfs/xfs_iops.c` and
+//! `xfs_dir2_readdir.c`.
+//!
+//! Each operation changes the disk first ([`crate::fs`], atomically under
+//! the metadata lock: it fails having changed nothing, see the ENOSPC
+//! budget in `Documentation/filesystems/rxfs/design.rst`), then the VFS
+//! inodes (link counts, times), which cannot fail. A new inode is visible
+//! to no one until it is on disk and numbered (`NewInode`).
+
+use crate::fs::{self, call, Rename};
+use crate::inode::{getattr, setattr, to_dinode, Tables};
+use crate::vfs::bindings as b;
+use crate::vfs::file::File;
+use crate::vfs::inode::{FileType, Inode, InodeLock, NewInode};
+use crate::vfs::namei::{new_inode, Dentry, DirContext, DirOps, Iattr, Idmap, InodeOps, Kstat};
+use kernel::prelude::*;
+use kernel::types::ARef;
+
+/// Longest name.
+const NAME_MAX: usize = 255;
+/// Most links to one inode (`s_max_links`).
+const MAX_LINKS: u32 = 65000;
+/// `RENAME_NOREPLACE`, `RENAME_EXCHANGE`, `RENAME_WHITEOUT`.
+const RENAME_FLAGS: u32 = b::RENAME_NOREPLACE | b::RENAME_EXCHANGE | b::RENAME_WHITEOUT;
+
+fn is_dir(mode: u32) -> bool {
+    FileType::of(mode) == FileType::Directory
+}
+
+/// mtime and ctime to now, and the inode to disk.
+fn touch(inode: &Inode) {
+    inode.touch();
+    inode.mark_dirty();
+}
+
+/// Makes a new inode of `mode` in `dir`: on disk first (the block, the
+/// inode, the entry `name`, or for a tmpfile the orphan list), then the VFS
+/// inode, numbered and hashed but still locked.
+fn create(idmap: &Idmap, dir: &Inode, name: &[u8], mode: u32, rdev: u32, link: Option<&[u8]>, tmpfile: bool) -> Result<NewInode> {
+    let sb = dir.sb();
+    let bs = sb.info().dev.block_size();
+    if link.is_some_and(|l| l.len() > bs.saturating_sub(192)) {
+        return Err(crate::vfs::code::enametoolong());
+    }
+    let mut n = new_inode(idmap, dir, mode, rdev)?;
+    n.set_nlink(if is_dir(mode) { 2 } else { 1 });
+    if let Some(l) = link {
+        n.set_link(l)?;
+        n.set_size(l.len() as i64);
+    }
+    let mut d = to_dinode(n.inode());
+    d.ino = 0;
+    if tmpfile {
+        d.nlink = 0;
+    }
+    call(&sb, |fs| fs::create(fs, dir.ino(), name, &mut d, link.unwrap_or(&[]), tmpfile))?;
+    n.set_ops::<Tables>();
+    n.hash(d.ino, d.generation)?;
+    if is_dir(mode) {
+        dir.inc_nlink();
+    }
+    touch(dir);
+    n.inode().mark_dirty();
+    Ok(n)
+}
+
+/// Directories.
+pub struct DirInode;
+
+#[vtable]
+impl InodeOps for DirInode {
+    fn lookup(dir: &Inode, dentry: &Dentry) -> Result<Option<ARef<Inode>>> {
+        let name = dentry.name();
+        if name.len() > NAME_MAX {
+            return Err(crate::vfs::code::enametoolong());
+        }
+        let sb = dir.sb();
+        let ino = call(&sb, |fs| fs::lookup(fs, dir.ino(), name))?;
+        if ino == 0 {
+            return Ok(None);
+        }
+        crate::inode::iget(&sb, ino).map(Some)
+    }
+
+    fn mknod(idmap: &Idmap, dir: &Inode, dentry: &Dentry, mode: u32, rdev: u32, link: Option<&[u8]>) -> Result {
+        let n = create(idmap, dir, dentry.name(), mode, rdev, link, false)?;
+        dentry.instantiate_new(n);
+        Ok(())
+    }
+
+    fn tmpfile(idmap: &Idmap, dir: &Inode, file: &File, mode: u32) -> Result {
+        // d_tmpfile drops the link count to zero: the inode is an orphan.
+        create(idmap, dir, &[], mode, 0, None, true)?.tmpfile(file)
+    }
+
+    fn link(old: &Dentry, dir: &Inode, dentry: &Dentry) -> Result {
+        let inode = old.inode().ok_or(ENOENT)?;
+        if inode.nlink() >= MAX_LINKS {
+            return Err(EMLINK);
+        }
+        let sb = dir.sb();
+        let (ino, mode) = (inode.ino(), inode.mode());
+        call(&sb, |fs| fs::link(fs, dir.ino(), dentry.name(), ino, mode))?;
+        if inode.nlink() == 0 {
+            // A tmpfile being linked in: it leaves the orphan list.
+            call(&sb, |fs| fs::orphan_del(fs, ino))?;
+        }
+        inode.set_ctime_now();
+        inode.inc_nlink();
+        inode.mark_dirty();
+        touch(dir);
+        dentry.instantiate(ARef::from(inode));
+        Ok(())
+    }
+
+    fn unlink(dir: &Inode, dentry: &Dentry) -> Result {
+        let inode = dentry.inode().ok_or(ENOENT)?;
+        let dirent = is_dir(inode.mode());
+        let last = dirent || inode.nlink() <= 1;
+        let ino = inode.ino();
+        call(&dir.sb(), |fs| fs::unlink(fs, dir.ino(), dentry.name(), ino, last))?;
+        touch(dir);
+        inode.set_ctime_from(dir);
+        if dirent {
+            inode.clear_nlink();
+            dir.drop_nlink();
+        } else {
+            inode.drop_nlink();
+        }
+        inode.mark_dirty();
+        Ok(())
+    }
+
+    fn rmdir(dir: &Inode, dentry: &Dentry) -> Result {
+        let inode = dentry.inode().ok_or(ENOENT)?;
+        let ino = inode.ino();
+        if !call(&dir.sb(), |fs| fs::dir_empty(fs, ino))? {
+            return Err(crate::vfs::code::enotempty());
+        }
+        Self::unlink(dir, dentry)
+    }
+
+    fn rename(idmap: &Idmap, old_dir: &Inode, old_dentry: &Dentry, new_dir: &Inode, new_dentry: &Dentry, flags: u32) -> Result {
+        rename(idmap, old_dir, old_dentry, new_dir, new_dentry, flags)
+    }
+
+    fn getattr(idmap: &Idmap, inode: &Inode, stat: &Kstat, request_mask: u32) -> Result {
+        getattr(idmap, inode, stat, request_mask)
+    }
+
+    fn setattr(idmap: &Idmap, dentry: &Dentry, lock: &InodeLock<'_>, attr: &Iattr) -> Result {
+        setattr(idmap, dentry, lock, attr)
+    }
+}
+
+fn rename(idmap: &Idmap, old_dir: &Inode, old_dentry: &Dentry, new_dir: &Inode, new_dentry: &Dentry, flags: u32) -> Result {
+    if flags & !RENAME_FLAGS != 0 {
+        return Err(EINVAL);
+    }
+    let old = old_dentry.inode().ok_or(ENOENT)?;
+    let new = new_dentry.inode();
+    let exchange = flags & b::RENAME_EXCHANGE != 0;
+    let sb = old_dir.sb();
+    if let Some(n) = new {
+        if is_dir(n.mode()) && !exchange {
+            let ino = n.ino();
+            if !call(&sb, |fs| fs::dir_empty(fs, ino))? {
+                return Err(crate::vfs::code::enotempty());
+            }
+        }
+    }
+    let mut whiteout = crate::fs::DInode::default();
+    if flags & b::RENAME_WHITEOUT != 0 {
+        let (uid, gid) = idmap.fs_ids();
+        let (sec, nsec) = old_dir.now();
+        whiteout.mode = b::S_IFCHR | b::WHITEOUT_MODE;
+        whiteout.rdev = b::WHITEOUT_DEV;
+        whiteout.uid = uid;
+        whiteout.gid = gid;
+        whiteout.nlink = 1;
+        whiteout.atime_sec = sec;
+        whiteout.mtime_sec = sec;
+        whiteout.ctime_sec = sec;
+        whiteout.btime_sec = sec;
+        whiteout.atime_nsec = nsec;
+        whiteout.mtime_nsec = nsec;
+        whiteout.ctime_nsec = nsec;
+        whiteout.btime_nsec = nsec;
+    }
+    let req = Rename {
+        old_dir: old_dir.ino(),
+        new_dir: new_dir.ino(),
+        old_ino: old.ino(),
+        new_ino: new.map_or(0, |n| n.ino()),
+        old_name: old_dentry.name(),
+        new_name: new_dentry.name(),
+        flags,
+        old_mode: old.mode(),
+        new_mode: new.map_or(0, |n| n.mode()),
+        target_last_link: new.is_some_and(|n| !exchange && (is_dir(n.mode()) || n.nlink() <= 1)),
+        whiteout: &mut whiteout,
+    };
+    call(&sb, |fs| fs::rename(fs, req))?;
+
+    touch(old_dir);
+    let same_dir = core::ptr::eq(old_dir, new_dir);
+    if !same_dir {
+        touch(new_dir);
+    }
+    old.set_ctime_now();
+    old.mark_dirty();
+    if exchange {
+        if let Some(n) = new {
+            n.set_ctime_now();
+            n.mark_dirty();
+            if is_dir(old.mode()) != is_dir(n.mode()) && !same_dir {
+                if is_dir(old.mode()) {
+                    old_dir.drop_nlink();
+                    new_dir.inc_nlink();
+                } else {
+                    new_dir.drop_nlink();
+                    old_dir.inc_nlink();
+                }
+            }
+        }
+        return Ok(());
+    }
+    if let Some(n) = new {
+        n.set_ctime_now();
+        if is_dir(n.mode()) {
+            n.clear_nlink();
+            new_dir.drop_nlink();
+        } else {
+            n.drop_nlink();
+        }
+        n.mark_dirty();
+    }
+    if is_dir(old.mode()) && !same_dir {
+        old_dir.drop_nlink();
+        new_dir.inc_nlink();
+    }
+    Ok(())
+}
+
+/// Directory files: readdir, fsync, ioctls.
+pub struct DirFile;
+
+#[vtable]
+impl DirOps for DirFile {
+    fn readdir(file: &File, ctx: &mut DirContext<'_>) -> Result {
+        if !ctx.emit_dots() {
+            return Ok(());
+        }
+        let dir = file.inode();
+        let sb = dir.sb();
+        let mut name = [0u8; NAME_MAX + 1];
+        loop {
+            let pos = ctx.pos();
+            let Some((next, ino, dtype, len)) = call(&sb, |fs| fs::readdir(fs, dir.ino(), pos, &mut name))? else {
+                return Ok(());
+            };
+            if !ctx.emit(name.get(..len).unwrap_or(&[]), ino, dtype as u32) {
+                return Ok(());
+            }
+            ctx.set_pos(next);
+        }
+    }
+
+    fn fsync(file: &File, start: i64, end: i64) -> Result {
+        crate::file::fsync(file, start, end)
+    }
+
+    fn ioctl(file: &File, cmd: u32, arg: usize) -> Result<i32> {
+        crate::ioctl::ioctl(file, cmd, arg)
+    }
+}

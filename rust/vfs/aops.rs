@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The address space of an iomap file (`address_space_operations`) and the
+//! process-context completion of writeback ioends.
+//!
+//! A bio over unwritten blocks completes in interrupt context, where the
+//! extent conversion cannot run: [`end_bio`] queues the ioend on its
+//! inode's list and queues the inode's completion work, which hands the
+//! ioends to [`WritebackOps::complete`] one by one ([`IoendQueue`]); each
+//! is finished (its folios' writeback ended) when the filesystem is done
+//! with it.
+
+use super::bindings as b;
+use super::file::File;
+use super::inode::Inode;
+use super::iomap::{Folio, Ioend, WritebackOps};
+use core::marker::PhantomData;
+use kernel::error::{from_result, Result};
+use kernel::macros::vtable;
+
+/// `address_space_operations` of a file whose I/O goes through iomap:
+/// the filesystem gives reading and writeback; dirtying, release,
+/// invalidation, migration and partial-uptodate checks are iomap's and the
+/// page cache's own.
+#[vtable]
+pub trait AddressSpaceOps {
+    /// `read_folio`.
+    fn read_folio(file: Option<&File>, folio: &Folio) -> Result;
+
+    /// `readahead`.
+    fn readahead(inode: &Inode, rac: Readahead<'_>);
+
+    /// `writepages`.
+    fn writepages(inode: &Inode, wbc: Wbc<'_>) -> Result;
+}
+
+/// A readahead request, to hand to [`super::iomap::readahead`].
+pub struct Readahead<'a>(*mut b::readahead_control, PhantomData<&'a ()>);
+
+impl Readahead<'_> {
+    /// Reads ahead through iomap with `T`.
+    pub fn iomap<T: super::iomap::IomapOps>(self) {
+        // SAFETY: the request of the current `readahead` call.
+        unsafe { super::iomap::readahead::<T>(self.0) }
+    }
+}
+
+/// A writeback request, to hand to [`super::iomap::writepages`].
+pub struct Wbc<'a>(*mut b::address_space, *mut b::writeback_control, PhantomData<&'a ()>);
+
+impl Wbc<'_> {
+    /// Writes back through iomap with `T`.
+    pub fn iomap<T: WritebackOps>(self) -> Result {
+        // SAFETY: the mapping and control of the current `writepages`.
+        unsafe { super::iomap::writepages::<T>(self.0, self.1) }
+    }
+}
+
+/// The const `address_space_operations` of an [`AddressSpaceOps`]
+/// implementation.
+pub struct AopsTable<T: AddressSpaceOps>(PhantomData<T>);
+
+impl<T: AddressSpaceOps> AopsTable<T> {
+    const OPS: b::address_space_operations = {
+        // SAFETY: all-zero is a table without operations.
+        let mut ops: b::address_space_operations = unsafe { core::mem::zeroed() };
+        ops.read_folio = Some(Self::read_folio);
+        ops.readahead = Some(Self::readahead);
+        ops.writepages = Some(Self::writepages);
+        ops.dirty_folio = Some(b::iomap_dirty_folio);
+        ops.release_folio = Some(b::iomap_release_folio);
+        ops.invalidate_folio = Some(b::iomap_invalidate_folio);
+        ops.migrate_folio = Some(b::filemap_migrate_folio);
+        ops.is_partially_uptodate = Some(b::iomap_is_partially_uptodate);
+        ops.error_remove_folio = Some(b::generic_error_remove_folio);
+        ops
+    };
+
+    /// The table.
+    pub const fn get() -> &'static b::address_space_operations {
+        &Self::OPS
+    }
+
+    unsafe extern "C" fn read_folio(file: *mut b::file, folio: *mut b::folio) -> kernel::ffi::c_int {
+        // SAFETY: the page cache reads a locked folio of an rxfs file; the
+        // file, if any, is open.
+        let (file, folio) = unsafe { (file.as_ref().map(|f| File::from_raw(f as *const _ as *mut _)), Folio::from_raw(folio)) };
+        from_result(|| T::read_folio(file, folio).map(|()| 0))
+    }
+
+    unsafe extern "C" fn readahead(rac: *mut b::readahead_control) {
+        // SAFETY: the request's mapping is a live rxfs file's.
+        let inode = unsafe { Inode::from_raw((*b::rxfs_helper_readahead_mapping(rac)).host) };
+        T::readahead(inode, Readahead(rac, PhantomData))
+    }
+
+    unsafe extern "C" fn writepages(mapping: *mut b::address_space, wbc: *mut b::writeback_control) -> kernel::ffi::c_int {
+        // SAFETY: writeback of a live rxfs file's mapping.
+        let inode = unsafe { Inode::from_raw((*mapping).host) };
+        from_result(|| T::writepages(inode, Wbc(mapping, wbc, PhantomData)).map(|()| 0))
+    }
+}
+
+/// The bio completion of a deferred ioend (interrupt context): queue it for
+/// the inode's completion work.
+///
+/// # Safety
+///
+/// Called by the block layer with the bio of an ioend whose completion
+/// [`Ioend::defer_completion`] deferred.
+pub(crate) unsafe extern "C" fn end_bio(bio: *mut b::bio) {
+    // SAFETY: the bio is an ioend's (the contract); its inode is an rxfs
+    // inode kept live by the folios under writeback; the list and work are
+    // the inode's, under its ioend lock.
+    unsafe {
+        let ioend = b::rxfs_helper_iomap_ioend_from_bio(bio);
+        let inode = Inode::from_raw((*ioend).io_inode);
+        let rx = inode.rx_raw();
+        let flags = b::rxfs_helper_spin_lock_irqsave((*rx).ioend_lock.get());
+        if b::rxfs_helper_list_empty((*rx).ioend_list.get()) != 0 {
+            b::rxfs_helper_queue_work(inode.sb().ioend_wq(), (*rx).ioend_work.get());
+        }
+        b::rxfs_helper_list_add_tail(&raw mut (*ioend).io_list, (*rx).ioend_list.get());
+        b::rxfs_helper_spin_unlock_irqrestore((*rx).ioend_lock.get(), flags);
+    }
+}
+
+/// The inode's completion work: hands its queued ioends to the filesystem.
+///
+/// # Safety
+///
+/// Called by the workqueue with the `ioend_work` of an rxfs inode, which
+/// eviction flushes before freeing the inode.
+pub(crate) unsafe extern "C" fn end_io_work(work: *mut b::work_struct) {
+    // SAFETY: per the contract.
+    let inode = unsafe { Inode::from_raw(super::inode::RxInode::vfs_of_work(work)) };
+    let mut q = IoendQueue { inode };
+    <crate::aops::Writeback as WritebackOps>::complete(inode, &mut q);
+    // Whatever the filesystem left is finished with its I/O status.
+    while let Some(io) = q.pop() {
+        drop(io);
+    }
+}
+
+/// The ioends an inode's completion work has to finish.
+pub struct IoendQueue<'a> {
+    inode: &'a Inode,
+}
+
+impl<'a> IoendQueue<'a> {
+    /// Takes the next ioend off the inode's list.
+    pub fn pop(&mut self) -> Option<CompletedIoend<'a>> {
+        let rx = self.inode.rx_raw();
+        // SAFETY: the inode's list, under its lock; an ioend taken off it
+        // is this work's alone.
+        let io = unsafe {
+            let flags = b::rxfs_helper_spin_lock_irqsave((*rx).ioend_lock.get());
+            let io = b::rxfs_helper_list_first_ioend((*rx).ioend_list.get());
+            if !io.is_null() {
+                b::rxfs_helper_list_del_init(&raw mut (*io).io_list);
+            }
+            b::rxfs_helper_spin_unlock_irqrestore((*rx).ioend_lock.get(), flags);
+            io
+        };
+        // SAFETY: off the list, the ioend is ours until finished.
+        (!io.is_null()).then(|| CompletedIoend { io: unsafe { Ioend::from_raw(io) }, error: None })
+    }
+}
+
+/// An ioend whose I/O completed; finished (folio writeback ended, with
+/// the error set by [`CompletedIoend::fail`] or the I/O's own) on drop.
+pub struct CompletedIoend<'a> {
+    io: &'a mut Ioend,
+    error: Option<i32>,
+}
+
+impl CompletedIoend<'_> {
+    /// Finishes the ioend with `errno` (negative) instead of its status.
+    pub fn fail(&mut self, errno: i32) {
+        self.error = Some(errno);
+    }
+}
+
+impl core::ops::Deref for CompletedIoend<'_> {
+    type Target = Ioend;
+    fn deref(&self) -> &Ioend {
+        self.io
+    }
+}
+
+impl Drop for CompletedIoend<'_> {
+    fn drop(&mut self) {
+        let err = self.error.unwrap_or_else(|| self.io.status());
+        // SAFETY: the ioend is ours (off the list) and is finished once.
+        unsafe { b::iomap_finish_ioends(self.io.as_raw(), err) }
+    }
+}

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The block device under a mounted rxfs: reads through the device's page
+//! cache, metadata writes with bios, cache flushes.
+//!
+//! Metadata blocks are read with `read_mapping_folio` and changed in that
+//! cached copy; [`write_blocks`] writes exactly the given blocks with bios
+//! and waits. The folios are never marked dirty: with 1 KiB blocks a 4 KiB
+//! folio can hold file data written by iomap's bios since it was read, and
+//! the page cache's write-back of the whole folio would overwrite it.
+
+use super::bindings as b;
+use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use kernel::error::{to_result, Error, Result};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// A reference on a folio of the device's page cache, dropped with the
+/// value.
+pub(crate) struct FolioRef(core::ptr::NonNull<b::folio>);
+
+// SAFETY: a folio reference can be dropped from any thread.
+unsafe impl Send for FolioRef {}
+
+impl FolioRef {
+    /// Another reference on the same folio.
+    pub(crate) fn clone_ref(&self) -> FolioRef {
+        // SAFETY: our reference keeps the folio alive while this takes
+        // another.
+        unsafe { b::rxfs_helper_folio_get(self.0.as_ptr()) };
+        FolioRef(self.0)
+    }
+
+    fn as_raw(&self) -> *mut b::folio {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for FolioRef {
+    fn drop(&mut self) {
+        // SAFETY: drops the reference this value holds.
+        unsafe { b::rxfs_helper_folio_put(self.0.as_ptr()) }
+    }
+}
+
+fn device_mapping(sb: *mut b::super_block) -> *mut b::address_space {
+    // SAFETY: a mounted (or mounting) superblock has a block device for
+    // its whole life.
+    unsafe { (*(*sb).s_bdev).bd_mapping }
+}
+
+/// The cached folio holding device byte `pos`, and the address of that
+/// byte in it.
+///
+/// # Safety
+///
+/// `sb` must be a live superblock with a block device, `pos` inside it.
+pub(crate) unsafe fn get(sb: *mut b::super_block, pos: u64) -> Result<(FolioRef, *mut u8)> {
+    // SAFETY: per the contract.
+    let f = unsafe { b::rxfs_helper_read_mapping_folio(device_mapping(sb), (pos >> b::PAGE_SHIFT) as _) };
+    // SAFETY: IS_ERR/PTR_ERR only look at the value.
+    if unsafe { b::IS_ERR(f as *const kernel::ffi::c_void) } {
+        // SAFETY: as above.
+        return Err(Error::from_errno(unsafe { b::PTR_ERR(f as *const kernel::ffi::c_void) } as i32));
+    }
+    let folio = FolioRef(core::ptr::NonNull::new(f).ok_or(EIO)?);
+    // SAFETY: we hold a reference on the folio; a device folio on a 64-bit
+    // machine is in the kernel's direct map (`folio_address`).
+    let addr = unsafe { b::rxfs_helper_folio_address(folio.as_raw()) }.cast::<u8>();
+    if addr.is_null() {
+        return Err(EIO);
+    }
+    // SAFETY: as above.
+    let size = unsafe { b::rxfs_helper_folio_size(folio.as_raw()) } as u64;
+    // SAFETY: the offset is inside the folio, which holds `pos`.
+    let p = unsafe { addr.add((pos & (size - 1)) as usize) };
+    Ok((folio, p))
+}
+
+/// Copies device bytes `pos..pos+buf.len()` into `buf` through the page
+/// cache.
+///
+/// # Safety
+///
+/// `sb` must be a live superblock whose device holds the range.
+pub(crate) unsafe fn read(sb: *mut b::super_block, mut pos: u64, buf: &mut [u8]) -> Result {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: per the contract.
+        let (folio, p) = unsafe { get(sb, pos)? };
+        // SAFETY: we hold the folio.
+        let size = unsafe { b::rxfs_helper_folio_size(folio.as_raw()) } as u64;
+        let n = ((size - (pos & (size - 1))) as usize).min(buf.len() - done);
+        // SAFETY: `n` bytes from `p` lie inside the folio.
+        buf[done..done + n].copy_from_slice(unsafe { core::slice::from_raw_parts(p, n) });
+        done += n;
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+/// The bios of one [`write_blocks`] call.
+#[repr(C)]
+struct Wait {
+    pending: AtomicUsize,
+    error: AtomicI32,
+    done: Opaque<b::completion>,
+}
+
+/// # Safety
+///
+/// Called by the block layer for a bio of [`write_blocks`], whose
+/// `bi_private` is its `Wait`, live until every bio completed.
+unsafe extern "C" fn end_io(bio: *mut b::bio) {
+    // SAFETY: per the contract.
+    unsafe {
+        let w = &*(*bio).bi_private.cast::<Wait>();
+        if (*bio).bi_status != 0 {
+            w.error.store(b::blk_status_to_errno((*bio).bi_status), Ordering::Relaxed);
+        }
+        b::bio_put(bio);
+        if w.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            b::complete(w.done.get());
+        }
+    }
+}
+
+/// Writes `len` bytes at each device position of `blocks` from the folio
+/// holding it (`None`s are skipped), and waits.
+///
+/// # Safety
+///
+/// `sb` must be a live superblock with a block device; each folio must
+/// hold its block, inside the device.
+pub(crate) unsafe fn write_blocks(sb: *mut b::super_block, blocks: &[Option<(u64, FolioRef)>], len: u32) -> Result {
+    let w = Wait { pending: AtomicUsize::new(1), error: AtomicI32::new(0), done: Opaque::uninit() };
+    // SAFETY: `w` stays on this stack until every bio completed (the wait
+    // below); each bio references a folio the caller holds.
+    unsafe {
+        b::rxfs_helper_init_completion(w.done.get());
+        let mut plug: b::blk_plug = core::mem::zeroed();
+        b::blk_start_plug(&mut plug);
+        for (pos, folio) in blocks.iter().flatten() {
+            let pos = *pos;
+            let bio = b::rxfs_helper_bio_alloc((*sb).s_bdev, 1, b::RXFS_CONST_REQ_META_WRITE, b::RXFS_CONST_GFP_NOFS);
+            (*bio).bi_iter.bi_sector = pos >> 9;
+            let size = b::rxfs_helper_folio_size(folio.as_raw()) as u64;
+            b::bio_add_folio_nofail(bio, folio.as_raw(), len as usize, (pos & (size - 1)) as usize);
+            (*bio).bi_private = (&raw const w).cast_mut().cast();
+            (*bio).bi_end_io = Some(end_io);
+            w.pending.fetch_add(1, Ordering::AcqRel);
+            b::submit_bio(bio);
+        }
+        b::blk_finish_plug(&mut plug);
+        if w.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
+            b::wait_for_completion_io(w.done.get());
+        }
+    }
+    match w.error.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        e => Err(Error::from_errno(e)),
+    }
+}
+
+/// Flushes the device's volatile cache.
+///
+/// # Safety
+///
+/// `sb` must be a live superblock with a block device.
+pub(crate) unsafe fn flush(sb: *mut b::super_block) -> Result {
+    // SAFETY: per the contract.
+    to_result(unsafe { b::blkdev_issue_flush((*sb).s_bdev) })
+}
+
+/// Size of the device in bytes.
+///
+/// # Safety
+///
+/// As for [`flush`].
+pub(crate) unsafe fn bytes(sb: *mut b::super_block) -> u64 {
+    // SAFETY: per the contract.
+    unsafe { b::rxfs_helper_bdev_nr_bytes((*sb).s_bdev) }
+}
