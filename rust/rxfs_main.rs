@@ -4,11 +4,15 @@
 //! iomap library, written in Rust.
 //!
 //! Layout of the crate:
-//! - [`vfs`]: the abstraction layer over the C VFS (and `rust/shim.c`). All
-//!   `unsafe` code and every raw binding lives there.
+//! - [`vfs`]: the abstraction layer over the C VFS and iomap. All `unsafe`
+//!   code and every raw binding lives there.
 //! - [`librxfs`]: the on-disk format and pure logic, shared with the
 //!   user-space tools (`tools/`) and unit-tested there with `cargo test`.
-//! - [`mount`]: mounting, the superblock and statfs, in safe Rust.
+//! - Safe Rust, one module per mechanism as `fs/xfs` names them:
+//!   [`iomap`] (the iomap callbacks), [`aops`] (address space and
+//!   writeback), [`file`] (file operations), [`inode`], [`dir`],
+//!   [`ioctl`], [`mount`] (mounting, statfs); [`fs`] and [`data`] change
+//!   the metadata under the metadata lock.
 
 use kernel::prelude::*;
 

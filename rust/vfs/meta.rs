@@ -16,12 +16,21 @@ use super::bindings as b;
 use crate::librxfs::error::Error as CoreError;
 use crate::librxfs::meta::Store;
 use core::cell::RefCell;
-use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use kernel::prelude::*;
 use kernel::rbtree::RBTree;
 
 /// The block device of a mounted (or mounting) rxfs superblock.
+///
+/// It holds the superblock by pointer, without a lifetime, because it
+/// lives in the per-mount data, which the VFS reaches from the superblock
+/// itself. What keeps it sound: only [`NewSuperBlock::dev`] makes one, in
+/// `fill_super`; it is kept only in that per-mount data; and the layer
+/// frees the per-mount data in `kill_sb` while the superblock and its
+/// device are still there (`kill_block_super` has run, the superblock is
+/// freed after `kill_sb` returns), and nothing there does I/O through it.
+///
+/// [`NewSuperBlock::dev`]: super::NewSuperBlock::dev
 #[derive(Clone, Copy)]
 pub struct Dev {
     raw: *mut b::super_block,
@@ -121,12 +130,45 @@ impl DirtySet {
 pub struct BdevStore<'a> {
     dev: Dev,
     dirty: RefCell<&'a mut DirtySet>,
+    held: RefCell<Held>,
+}
+
+/// The blocks that have a live [`MetaBuf`]: a second handle to one of them
+/// would alias the first's `&mut [u8]`, so it is refused. Code over sound
+/// metadata never asks for one; a cycle in corrupt metadata (a tree node
+/// whose child is its own ancestor) does, and gets a corruption error.
+struct Held {
+    blocks: [u64; MAX_HELD],
+    n: usize,
+}
+
+/// The most handles held at once: a B+tree path, a sibling, an inode and
+/// the allocator's blocks fit several times over.
+const MAX_HELD: usize = 64;
+
+impl Held {
+    fn take(&mut self, blk: u64) -> core::result::Result<(), CoreError> {
+        if self.blocks[..self.n].contains(&blk) {
+            return Err(CoreError::Corrupt { what: "metadata block", blkno: blk, why: "reached twice on one path (a cycle)" });
+        }
+        let slot = self.blocks.get_mut(self.n).ok_or(CoreError::Io(12))?;
+        *slot = blk;
+        self.n += 1;
+        Ok(())
+    }
+
+    fn put(&mut self, blk: u64) {
+        if let Some(i) = self.blocks[..self.n].iter().position(|&b| b == blk) {
+            self.blocks.swap(i, self.n - 1);
+            self.n -= 1;
+        }
+    }
 }
 
 impl<'a> BdevStore<'a> {
     /// A store over `dev` that records changed blocks in `dirty`.
     pub fn new(dev: Dev, dirty: &'a mut DirtySet) -> Self {
-        BdevStore { dev, dirty: RefCell::new(dirty) }
+        BdevStore { dev, dirty: RefCell::new(dirty), held: RefCell::new(Held { blocks: [0; MAX_HELD], n: 0 }) }
     }
 
     /// Writes out the changed blocks.
@@ -147,15 +189,16 @@ pub struct MetaBuf<'a> {
     ptr: *mut u8,
     len: usize,
     blk: u64,
-    _p: PhantomData<&'a ()>,
+    held: &'a RefCell<Held>,
 }
 
 impl Deref for MetaBuf<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         // SAFETY: `ptr` points to `len` bytes inside the folio, which our
-        // reference keeps alive; the store's users hold one handle per
-        // block, under the filesystem's metadata lock.
+        // reference keeps alive. No other handle to the block exists: the
+        // store refuses a second while this one lives (`Held`), and every
+        // store of a mount is made under the metadata lock, one at a time.
         unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
@@ -164,6 +207,14 @@ impl DerefMut for MetaBuf<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `deref`; `&mut self` makes this the only view.
         unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for MetaBuf<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut h) = self.held.try_borrow_mut() {
+            h.put(self.blk);
+        }
     }
 }
 
@@ -196,7 +247,8 @@ impl Store for BdevStore<'_> {
         // SAFETY: the superblock is live; the position is inside the
         // filesystem, which was checked at mount to fit the device.
         let (folio, p) = unsafe { bdev::get(self.dev.raw, blk << self.dev.block_log) }.map_err(|e| CoreError::Io(-e.to_errno()))?;
-        Ok(MetaBuf { folio, ptr: p, len: self.dev.block_size(), blk, _p: PhantomData })
+        self.held.try_borrow_mut().map_err(|_| CoreError::Io(16))?.take(blk)?;
+        Ok(MetaBuf { folio, ptr: p, len: self.dev.block_size(), blk, held: &self.held })
     }
 
     fn forget(&self, start: u64, len: u64) {
@@ -206,7 +258,13 @@ impl Store for BdevStore<'_> {
     fn dirty(&self, buf: &mut MetaBuf<'_>) {
         // The set is only borrowed inside this store's own methods, never
         // across a call back into it.
-        let Ok(mut d) = self.dirty.try_borrow_mut() else { return };
+        let Ok(mut d) = self.dirty.try_borrow_mut() else {
+            // Cannot happen (the set is borrowed only inside this store's
+            // own methods); should it, the block is written now rather
+            // than forgotten.
+            self.write_now(buf);
+            return;
+        };
         if d.tree.get(&buf.blk).is_some() {
             return;
         }
@@ -217,20 +275,25 @@ impl Store for BdevStore<'_> {
             Ok(_) => d.count += 1,
             Err(_) => {
                 // No memory to remember it: write it now instead.
-                let pos = buf.blk << self.dev.block_log;
-                // SAFETY: `buf` holds a reference on its folio, which
-                // contains the block; the position is inside the device.
-                let one = [Some((pos, buf.folio.clone_ref()))];
-                let r = unsafe { bdev::write_blocks(self.dev.raw, &one, self.dev.block_size() as u32) };
-                if let Err(e) = r {
-                    pr_err!("rxfs: metadata block {} not written: error {}\n", buf.blk, e.to_errno());
-                }
+                drop(d);
+                self.write_now(buf);
             }
         }
     }
 }
 
 impl BdevStore<'_> {
+    fn write_now(&self, buf: &MetaBuf<'_>) {
+        let pos = buf.blk << self.dev.block_log;
+        let one = [Some((pos, buf.folio.clone_ref()))];
+        // SAFETY: the folio holds the block; the position is inside the
+        // device of the live superblock.
+        let r = unsafe { bdev::write_blocks(self.dev.raw, &one, self.dev.block_size() as u32) };
+        if let Err(e) = r {
+            pr_err!("rxfs: metadata block {} not written: error {}\n", buf.blk, e.to_errno());
+        }
+    }
+
     fn forget_range(&self, start: u64, len: u64) {
         let end = start.saturating_add(len);
         let Ok(mut d) = self.dirty.try_borrow_mut() else { return };

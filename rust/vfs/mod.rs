@@ -2,10 +2,14 @@
 
 //! The VFS abstraction layer: the only place in rxfs with `unsafe` code.
 //!
-//! rxfs's C shim (`rust/shim.c`) owns the operation tables and the C
-//! structures Rust has no bindings for; it calls the `rxfs_rs_*` trampolines
-//! defined here, which turn raw pointers into the safe types of this module
-//! and errors into errnos. Everything above this layer is safe Rust.
+//! Every operation table rxfs gives the kernel is a const built here from a
+//! `#[vtable]` trait the filesystem implements; the `unsafe extern "C"`
+//! trampolines turn raw pointers into the typed borrows of this module and
+//! `Result`s into errnos. Bindings come from the kernel crate and from
+//! bindgen run by the module's build ([`bindings`]); `rust/helpers.c` wraps
+//! the static inlines Rust cannot call. Everything above this layer is safe
+//! Rust. See `Documentation/filesystems/rxfs/design.rst`, "The abstraction
+//! layer".
 
 pub mod aops;
 mod bdev;
