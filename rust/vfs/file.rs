@@ -6,7 +6,7 @@
 use super::bindings as b;
 use super::inode::Inode;
 use core::marker::PhantomData;
-use kernel::error::{from_result, to_result, Error, Result};
+use kernel::error::{from_result, to_result, Result};
 use kernel::macros::vtable;
 use kernel::types::Opaque;
 
@@ -83,22 +83,14 @@ impl File {
     pub fn set_pos(&self, offset: i64, max: i64) -> Result<i64> {
         // SAFETY: a live file; the VFS serialises seeks.
         let r = unsafe { b::vfs_setpos(self.as_raw(), offset, max) };
-        if r < 0 {
-            Err(Error::from_errno(r as i32))
-        } else {
-            Ok(r)
-        }
+        super::loff(r)
     }
 
     /// `generic_file_llseek`.
     pub fn generic_llseek(&self, offset: i64, whence: i32) -> Result<i64> {
         // SAFETY: a live file.
         let r = unsafe { b::generic_file_llseek(self.as_raw(), offset, whence) };
-        if r < 0 {
-            Err(Error::from_errno(r as i32))
-        } else {
-            Ok(r)
-        }
+        super::loff(r)
     }
 }
 
@@ -167,33 +159,21 @@ impl Kiocb {
     pub fn write_checks(&self, from: &IovIter) -> Result<usize> {
         // SAFETY: a live write, i_rwsem held by the caller.
         let r = unsafe { b::generic_write_checks(self.as_raw(), from.as_raw()) };
-        if r < 0 {
-            Err(Error::from_errno(r as i32))
-        } else {
-            Ok(r as usize)
-        }
+        super::ssize(r as isize)
     }
 
     /// `generic_write_sync`: O_SYNC/O_DSYNC after `count` bytes written.
     pub fn write_sync(&self, count: usize) -> Result<usize> {
         // SAFETY: a live write.
         let r = unsafe { b::rxfs_helper_generic_write_sync(self.as_raw(), count as isize) };
-        if r < 0 {
-            Err(Error::from_errno(r as i32))
-        } else {
-            Ok(r as usize)
-        }
+        super::ssize(r as isize)
     }
 
     /// `generic_file_read_iter`: a buffered read.
     pub fn generic_read(&self, to: &IovIter) -> Result<usize> {
         // SAFETY: a live read.
         let r = unsafe { b::generic_file_read_iter(self.as_raw(), to.as_raw()) };
-        if r < 0 {
-            Err(Error::from_errno(r as i32))
-        } else {
-            Ok(r as usize)
-        }
+        super::ssize(r as isize)
     }
 }
 

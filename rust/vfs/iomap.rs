@@ -571,7 +571,7 @@ pub fn file_buffered_write<T: IomapOps>(iocb: &Kiocb, from: &IovIter) -> Result<
     // SAFETY: the iocb and iterator are the caller's write's; the table is
     // static.
     let r = unsafe { b::iomap_file_buffered_write(iocb.as_raw(), from.as_raw(), IomapOpsTable::<T>::get(), from.as_raw().cast()) };
-    isize_result(r)
+    super::ssize(r)
 }
 
 /// `iomap_dio_rw`.
@@ -580,7 +580,7 @@ pub fn dio_rw<T: IomapOps, D: DioOps>(iocb: &Kiocb, iter: &IovIter, dio_flags: u
     let r = unsafe {
         b::iomap_dio_rw(iocb.as_raw(), iter.as_raw(), IomapOpsTable::<T>::get(), &DioOpsTable::<D>::OPS, dio_flags, core::ptr::null_mut(), 0)
     };
-    isize_result(r)
+    super::ssize(r)
 }
 
 /// `iomap_dio_rw` for reads: no completion hook.
@@ -589,16 +589,9 @@ pub fn dio_read<T: IomapOps>(iocb: &Kiocb, iter: &IovIter) -> Result<usize> {
     let r = unsafe {
         b::iomap_dio_rw(iocb.as_raw(), iter.as_raw(), IomapOpsTable::<T>::get(), core::ptr::null(), 0, core::ptr::null_mut(), 0)
     };
-    isize_result(r)
+    super::ssize(r)
 }
 
-fn isize_result(r: isize) -> Result<usize> {
-    if r < 0 {
-        Err(Error::from_errno(r as i32))
-    } else {
-        Ok(r as usize)
-    }
-}
 
 /// `iomap_zero_range`: zeroes file bytes `pos..pos+len` through the page
 /// cache.
@@ -629,11 +622,7 @@ pub fn seek<T: IomapOps>(inode: &Inode, offset: i64, hole: bool) -> Result<i64> 
             b::iomap_seek_data(inode.as_raw(), offset, IomapOpsTable::<T>::get())
         }
     };
-    if r < 0 {
-        Err(Error::from_errno(r as i32))
-    } else {
-        Ok(r)
-    }
+    super::loff(r)
 }
 
 /// `iomap_fiemap`.

@@ -43,6 +43,24 @@ pub mod code {
     errs!(enametoolong => ENAMETOOLONG, enotempty => ENOTEMPTY, euclean => EUCLEAN, eopnotsupp => EOPNOTSUPP);
 }
 
+/// A C `ssize_t` result: a count, or a negative errno.
+pub(crate) fn ssize(r: isize) -> kernel::error::Result<usize> {
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// A C `loff_t` result: an offset, or a negative errno.
+pub(crate) fn loff(r: i64) -> kernel::error::Result<i64> {
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r)
+    }
+}
+
 /// Turns a positive errno from the shared core into a kernel error.
 pub fn errno(e: i32) -> Error {
     Error::from_errno(-e)
