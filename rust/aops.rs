@@ -13,7 +13,7 @@
 //! writeback fails before submission loses its data, and its delalloc
 //! reservation with it ([`Writeback::discard_folio`]).
 
-use crate::data::{run_op, XOp};
+use crate::data;
 use crate::iomap::{cookie, mapping, DelallocPunch, ReadIomap};
 use crate::vfs::aops::{AddressSpaceOps, IoendQueue, Readahead, Wbc};
 use crate::vfs::file::File;
@@ -64,7 +64,7 @@ impl WritebackOps for Writeback {
         // so convert up to EOF in one go; never past it (post-EOF delalloc
         // has no data and would become blocks nothing frees).
         let len = (len as i64).max(inode.size() - offset);
-        let m = mapping(&run_op(inode, XOp::Writeback, offset as u64, len as u64, 0)?);
+        let m = mapping(&data::map_writeback(inode, offset as u64, len as u64)?);
         if m.kind() == MapKind::Delalloc {
             pr_warn!("rxfs: writeback was handed delalloc\n");
             return Err(EIO);
@@ -98,7 +98,7 @@ impl WritebackOps for Writeback {
                 continue;
             }
             let _nofs = NoFsScope::enter();
-            if let Err(e) = run_op(inode, XOp::Convert, io.offset() as u64, io.size(), 0) {
+            if let Err(e) = data::convert_unwritten(inode, io.offset() as u64, io.size()) {
                 inode.set_mapping_error(e);
                 io.fail(e.to_errno());
             }

@@ -138,7 +138,7 @@ pub fn release_delalloc(cx: &mut Ctx<'_>, ino: u64, b: u64, n: u64) -> Result<u6
 
 /// An extent operation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum XOp {
+enum XOp {
     /// Map for reading or reporting; delalloc shows as `IOMAP_DELALLOC`.
     Read,
     /// Map for a buffered write or a write fault: holes become delalloc.
@@ -320,7 +320,7 @@ pub fn cookie(seq: &AtomicU64) -> u64 {
 /// `pos` in `out`. What the operation changed (the inode's block count, its
 /// delalloc blocks) goes to `out` whether it succeeds or not, so the
 /// in-memory inode stays in step with what a failed operation left done.
-pub fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, flags: u32, out: &mut Map) -> Result<(), Error> {
+fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, flags: u32, out: &mut Map) -> Result<(), Error> {
     let log = fs.block_log;
     let max = (i64::MAX as u64) >> log;
     let b = pos >> log;
@@ -483,9 +483,67 @@ pub fn stats(fs: &FsInfo) -> Stats {
 /// blocks. Refused after a shutdown; the inode's block counts follow what
 /// the operation did, even when it failed part-way; a corruption is logged
 /// once, here.
-pub fn run_op(inode: &Inode, op: XOp, pos: u64, len: u64, flags: u32) -> kernel::error::Result<Map> {
+fn run_op(inode: &Inode, op: XOp, pos: u64, len: u64, flags: u32) -> kernel::error::Result<Map> {
     let mut m = Map::default();
     let r = crate::fs::call(&inode.sb(), |fs| xop(fs, inode.ino(), inode.data_seq(), op, pos, len, flags, &mut m));
     inode.account((m.changed != 0).then_some(m.nblocks), m.delayed);
     r.map(|()| m)
+}
+
+// The extent operations the VFS-facing code calls, one per transition of
+// the state machine above. Each runs atomically under the metadata lock.
+
+/// The mapping at `pos` for reading or reporting; delalloc shows as
+/// delalloc.
+pub fn map_read(inode: &Inode, pos: u64, len: u64, flags: u32) -> kernel::error::Result<Map> {
+    run_op(inode, XOp::Read, pos, len, flags)
+}
+
+/// The mapping at `pos` for a buffered write or write fault: a hole
+/// becomes a delalloc reservation (`IOMAP_F_NEW`), unless zeroing.
+pub fn reserve_delalloc(inode: &Inode, pos: u64, len: u64, flags: u32) -> kernel::error::Result<Map> {
+    run_op(inode, XOp::BufferedWrite, pos, len, flags)
+}
+
+/// The mapping at `pos` for an O_DIRECT write: holes and delalloc become
+/// unwritten blocks.
+pub fn alloc_direct(inode: &Inode, pos: u64, len: u64, flags: u32) -> kernel::error::Result<Map> {
+    run_op(inode, XOp::DirectWrite, pos, len, flags)
+}
+
+/// The mapping at `pos` for writeback: delalloc up to `pos+len` becomes
+/// unwritten blocks; never delalloc.
+pub fn map_writeback(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result<Map> {
+    run_op(inode, XOp::Writeback, pos, len, 0)
+}
+
+/// Removes only the delalloc of the range (the short-write punch).
+pub fn punch_delalloc(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
+    run_op(inode, XOp::PunchDelalloc, pos, len, 0).map(|_| ())
+}
+
+/// Marks the range's unwritten blocks written (I/O completion).
+pub fn convert_unwritten(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
+    run_op(inode, XOp::Convert, pos, len, 0).map(|_| ())
+}
+
+/// Allocates unwritten blocks over the range's holes and delalloc
+/// (fallocate).
+pub fn prealloc(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
+    run_op(inode, XOp::Prealloc, pos, len, 0).map(|_| ())
+}
+
+/// Unmaps the range: blocks and delalloc (punch, truncate).
+pub fn remove(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
+    run_op(inode, XOp::Remove, pos, len, 0).map(|_| ())
+}
+
+/// Removes the range and moves everything after it down.
+pub fn collapse(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
+    run_op(inode, XOp::Collapse, pos, len, 0).map(|_| ())
+}
+
+/// Moves everything from `pos` up by `len`.
+pub fn insert(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
+    run_op(inode, XOp::Insert, pos, len, 0).map(|_| ())
 }

@@ -16,7 +16,7 @@
 //! unwritten blocks at completion, before i_size grows, so a racing read
 //! never sees unwritten blocks below EOF as data.
 
-use crate::data::{run_op, XOp};
+use crate::data;
 use crate::iomap::{zero_eof, BufferedWriteIomap, DirectWriteIomap, MkwriteIomap, ReadIomap};
 use crate::vfs::file::{self as vf, File, FileOps, IovIter, Kiocb, Vma, VmFault, VmFaultT, VmOps};
 use crate::vfs::inode::{Inode, InodeLock, InvalidateLock, NoFsScope};
@@ -123,7 +123,7 @@ fn free_range(lock: &InvalidateLock<'_>, inode: &Inode, offset: i64, len: i64) -
     inode.write_and_wait_range(offset, offset + len - 1)?;
     inode.truncate_pagecache_range(offset, offset + len - 1);
     if last > first {
-        run_op(inode, XOp::Remove, first as u64, (last - first) as u64, 0)?;
+        data::remove(inode, first as u64, (last - first) as u64)?;
     }
     if offset < size {
         iomap::zero_range::<BufferedWriteIomap>(inode, offset, len.min(size - offset))?;
@@ -161,7 +161,7 @@ fn fallocate_locked(il: &InvalidateLock<'_>, lock: &InodeLock<'_>, file: &File, 
             return Err(EINVAL);
         }
         prepare_shift(inode, offset, len)?;
-        run_op(inode, XOp::Collapse, offset as u64, len as u64, 0)?;
+        data::collapse(inode, offset as u64, len as u64)?;
         inode.set_size(lock, size - len);
         Ok(())
     } else if mode & FALLOC_FL_INSERT_RANGE != 0 {
@@ -172,7 +172,7 @@ fn fallocate_locked(il: &InvalidateLock<'_>, lock: &InodeLock<'_>, file: &File, 
             return Err(EFBIG);
         }
         prepare_shift(inode, offset, len)?;
-        run_op(inode, XOp::Insert, offset as u64, len as u64, 0)?;
+        data::insert(inode, offset as u64, len as u64)?;
         inode.set_size(lock, size + len);
         Ok(())
     } else {
@@ -187,7 +187,7 @@ fn fallocate_locked(il: &InvalidateLock<'_>, lock: &InodeLock<'_>, file: &File, 
             free_range(il, inode, offset, len)?;
         }
         let start = offset / bs * bs;
-        run_op(inode, XOp::Prealloc, start as u64, (round_up(end, bs) - start) as u64, 0)?;
+        data::prealloc(inode, start as u64, (round_up(end, bs) - start) as u64)?;
         if let Some(n) = new_size {
             zero_eof(il, inode, n)?;
             inode.truncate_setsize(il, n);
@@ -329,7 +329,7 @@ impl DioOps for DioWrite {
         let inode = iocb.inode();
         if flags & IOMAP_DIO_UNWRITTEN != 0 {
             let _nofs = NoFsScope::enter();
-            run_op(inode, XOp::Convert, iocb.pos() as u64, size as u64, 0)?;
+            data::convert_unwritten(inode, iocb.pos() as u64, size as u64)?;
         }
         inode.extend_size(iocb.pos() + size as i64);
         Ok(())
@@ -380,7 +380,7 @@ pub(crate) fn setsize(lock: &InodeLock<'_>, newsize: i64) -> Result {
     inode.truncate_setsize(&il, newsize);
     if newsize < oldsize {
         let bs = inode.block_size() as i64;
-        run_op(inode, XOp::Remove, round_up(newsize, bs) as u64, u64::MAX, 0)?;
+        data::remove(inode, round_up(newsize, bs) as u64, u64::MAX)?;
     }
     Ok(())
 }

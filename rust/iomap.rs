@@ -24,7 +24,7 @@
 //! cannot make a buffered write copy into a folio over blocks it no longer
 //! describes.
 
-use crate::data::{self, run_op, XOp};
+use crate::data;
 use crate::vfs::inode::{Inode, InvalidateLock};
 use crate::vfs::iomap::{self, FolioOps, FolioOpsTable, Iomap, IomapIter, IomapOps, LockedFolio, MapKind, Mapping, Punch};
 use crate::data::{Map, IOMAP_DELALLOC, IOMAP_F_NEW, IOMAP_MAPPED, IOMAP_UNWRITTEN};
@@ -64,8 +64,10 @@ pub(crate) fn knob_hit(k: &AtomicI64, pos: i64, len: i64) -> Option<i64> {
     k.compare_exchange(at, -1, Ordering::AcqRel, Ordering::Relaxed).ok()
 }
 
-fn begin(inode: &Inode, op: XOp, pos: i64, length: i64, flags: u32) -> Result<Mapping> {
-    let m = run_op(inode, op, pos as u64, length as u64, flags)?;
+type MapFn = fn(&Inode, u64, u64, u32) -> Result<Map>;
+
+fn begin(inode: &Inode, op: MapFn, pos: i64, length: i64, flags: u32) -> Result<Mapping> {
+    let m = op(inode, pos as u64, length as u64, flags)?;
     Ok(mapping(&m))
 }
 
@@ -75,7 +77,7 @@ pub struct ReadIomap;
 #[vtable]
 impl IomapOps for ReadIomap {
     fn begin(inode: &Inode, pos: i64, length: i64, flags: u32) -> Result<Mapping> {
-        let m = begin(inode, XOp::Read, pos, length, flags)?;
+        let m = begin(inode, data::map_read, pos, length, flags)?;
         // O_DIRECT reads flushed the cache: delalloc there has no disk data.
         Ok(if flags & IOMAP_DIRECT != 0 { m.delalloc_as_hole() } else { m })
     }
@@ -85,7 +87,7 @@ impl IomapOps for ReadIomap {
 pub struct BufferedWriteIomap;
 
 fn buffered_begin(inode: &Inode, pos: i64, length: i64, flags: u32) -> Result<Mapping> {
-    let m = begin(inode, XOp::BufferedWrite, pos, length, flags)?;
+    let m = begin(inode, data::reserve_delalloc, pos, length, flags)?;
     // Knob (a): widen the window between mapping and folio lock.
     let sb = inode.sb();
     if flags & IOMAP_ZERO == 0 && knob_hit(sb.knob(Knob::BeginDelayPos), pos, length).is_some() {
@@ -162,7 +164,7 @@ pub struct DirectWriteIomap;
 #[vtable]
 impl IomapOps for DirectWriteIomap {
     fn begin(inode: &Inode, pos: i64, length: i64, flags: u32) -> Result<Mapping> {
-        begin(inode, XOp::DirectWrite, pos, length, flags)
+        begin(inode, data::alloc_direct, pos, length, flags)
     }
 }
 
@@ -174,7 +176,7 @@ pub struct DelallocPunch;
 impl Punch for DelallocPunch {
     fn punch(inode: &Inode, offset: i64, length: i64) {
         // A failure leaves the reservation, which eviction gives back.
-        let _ = run_op(inode, XOp::PunchDelalloc, offset as u64, length as u64, 0);
+        let _ = data::punch_delalloc(inode, offset as u64, length as u64);
     }
 }
 
