@@ -40,12 +40,12 @@ module! {
 
 /// The loaded module: holds the filesystem type's registration.
 struct RxfsModule {
-    _registration: Pin<KBox<vfs::Registration>>,
+    _registration: vfs::Registration,
 }
 
 impl kernel::Module for RxfsModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let registration = KBox::pin_init(vfs::Registration::new::<mount::Rxfs>(kernel::c_str!("rxfs"), module), GFP_KERNEL)?;
+        let registration = vfs::Registration::new::<mount::Rxfs>(kernel::c_str!("rxfs"), module)?;
         pr_info!(
             "filesystem type registered (format version {})\n",
             librxfs::format::FORMAT_VERSION

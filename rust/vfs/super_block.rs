@@ -16,7 +16,7 @@ use super::bindings as b;
 use super::inode::{FileType, Iget, Inode};
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicI64, AtomicPtr, AtomicUsize, Ordering};
-use kernel::error::{from_result, to_result, Error, Result};
+use kernel::error::{from_result, to_result, Result};
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::types::{ARef, Opaque};
@@ -566,56 +566,55 @@ impl<T: FileSystem> ContextOps<T> {
     }
 }
 
-/// Registration of a filesystem type: registered on creation, unregistered
-/// (and its inode cache destroyed) on drop. Pinned: the VFS links the
-/// `file_system_type` into its list.
-#[pin_data(PinnedDrop)]
-pub struct Registration {
-    #[pin]
-    fs_type: Opaque<b::file_system_type>,
-}
+/// The `file_system_type`. A static, not an allocation: the VFS links it
+/// into its list, and lockdep requires the lock class keys inside it
+/// (`s_umount_key`, `i_mutex_key`, `invalidate_lock_key`, ...) to be in
+/// static memory.
+struct FsType(Opaque<b::file_system_type>);
 
-// SAFETY: the type is only handed to the VFS, which serialises its use.
-unsafe impl Sync for Registration {}
-// SAFETY: as above.
-unsafe impl Send for Registration {}
+// SAFETY: written once, in `Registration::new` before it is registered;
+// afterwards the VFS owns it until `unregister_filesystem`.
+unsafe impl Sync for FsType {}
+
+static FS_TYPE: FsType = FsType(Opaque::uninit());
+
+/// Registration of the filesystem type: registered on creation,
+/// unregistered (and its inode cache destroyed) on drop. There is one per
+/// module.
+pub struct Registration(());
 
 impl Registration {
     /// Registers filesystem `T` as `name`.
-    pub fn new<T: FileSystem>(name: &'static CStr, module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
-        try_pin_init!(Registration {
-            // SAFETY: the closure initialises the whole type in place.
-            fs_type <- unsafe { kernel::init::pin_init_from_closure(|slot: *mut Opaque<b::file_system_type>| {
-                let p = Opaque::raw_get(slot);
-                super::inode::cache_create()?;
-                super::debugfs::init();
-                // `p` is the pinned, zeroed-here type; the VFS keeps it until
-                // `unregister_filesystem` in drop.
-                {
-                    p.write(core::mem::zeroed());
-                    (*p).owner = module.as_ptr();
-                    (*p).name = name.as_char_ptr();
-                    (*p).init_fs_context = Some(ContextOps::<T>::init_fs_context);
-                    (*p).parameters = PARAMS.0.as_ptr().cast();
-                    (*p).kill_sb = Some(ContextOps::<T>::kill_sb);
-                    (*p).fs_flags = b::FS_REQUIRES_DEV as i32;
-                    let r = to_result(b::register_filesystem(p));
-                    if r.is_err() {
-                        super::debugfs::exit();
-                        super::inode::cache_destroy();
-                    }
-                    r
-                }
-            }) },
-        })
+    pub fn new<T: FileSystem>(name: &'static CStr, module: &'static kernel::ThisModule) -> Result<Self> {
+        super::inode::cache_create()?;
+        super::debugfs::init();
+        let p = FS_TYPE.0.get();
+        // SAFETY: module init runs once; the type is not registered yet, so
+        // nothing else reads it; the VFS keeps it until
+        // `unregister_filesystem` in drop.
+        let r = unsafe {
+            p.write(core::mem::zeroed());
+            (*p).owner = module.as_ptr();
+            (*p).name = name.as_char_ptr();
+            (*p).init_fs_context = Some(ContextOps::<T>::init_fs_context);
+            (*p).parameters = PARAMS.0.as_ptr().cast();
+            (*p).kill_sb = Some(ContextOps::<T>::kill_sb);
+            (*p).fs_flags = b::FS_REQUIRES_DEV as i32;
+            to_result(b::register_filesystem(p))
+        };
+        if let Err(e) = r {
+            super::debugfs::exit();
+            super::inode::cache_destroy();
+            return Err(e);
+        }
+        Ok(Registration(()))
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for Registration {
-    fn drop(self: Pin<&mut Self>) {
+impl Drop for Registration {
+    fn drop(&mut self) {
         // SAFETY: registered by `new`, the only way to build one.
-        unsafe { b::unregister_filesystem(self.fs_type.get()) };
+        unsafe { b::unregister_filesystem(FS_TYPE.0.get()) };
         super::debugfs::exit();
         super::inode::cache_destroy();
     }
