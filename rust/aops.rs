@@ -85,9 +85,14 @@ impl WritebackOps for Writeback {
     }
 
     fn discard_folio(folio: &Folio, pos: i64) {
-        // The folio's data is lost: so is its delalloc reservation.
+        // The folio's data is lost: so is its delalloc reservation. Said
+        // once per folio, as XFS's xfs_discard_folio does.
+        let inode = folio.inode();
         let end = folio.pos() + folio.size() as i64;
-        DelallocPunch::punch(folio.inode(), pos, end - pos);
+        if !inode.sb().is_shutdown() {
+            pr_warn!("rxfs ({}): writeback of inode {} failed at offset {}: data discarded\n", inode.sb().id(), inode.ino(), pos);
+        }
+        DelallocPunch::punch(inode, pos, end - pos);
     }
 
     fn complete(inode: &Inode, queue: &mut IoendQueue<'_>) {
@@ -99,6 +104,7 @@ impl WritebackOps for Writeback {
             }
             let _nofs = NoFsScope::enter();
             if let Err(e) = data::convert_unwritten(inode, io.offset() as u64, io.size()) {
+                pr_warn!("rxfs ({}): inode {}: unwritten conversion at {} failed: error {}\n", inode.sb().id(), inode.ino(), io.offset(), e.to_errno());
                 inode.set_mapping_error(e);
                 io.fail(e.to_errno());
             }
