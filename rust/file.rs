@@ -17,7 +17,7 @@
 //! never sees unwritten blocks below EOF as data.
 
 use crate::data;
-use crate::iomap::{zero_eof, BufferedWriteIomap, DirectWriteIomap, MkwriteIomap, ReadIomap};
+use crate::iomap::{round_up, zero_eof, BufferedWriteIomap, DirectWriteIomap, MkwriteIomap, ReadIomap};
 use crate::vfs::file::{self as vf, File, FileOps, IovIter, Kiocb, Vma, VmFault, VmFaultT, VmOps};
 use crate::vfs::inode::{Inode, InodeLock, InvalidateLock, NoFsScope};
 use crate::vfs::iomap::{self, DioOps, IOMAP_DIO_FORCE_WAIT, IOMAP_DIO_UNWRITTEN};
@@ -129,10 +129,6 @@ fn free_range(lock: &InvalidateLock<'_>, inode: &Inode, offset: i64, len: i64) -
         iomap::zero_range::<BufferedWriteIomap>(inode, offset, len.min(size - offset))?;
     }
     Ok(())
-}
-
-fn round_up(v: i64, bs: i64) -> i64 {
-    v.saturating_add(bs - 1) / bs * bs
 }
 
 /// Collapse and insert move blocks: flush and drop the cache from `offset`.

@@ -142,7 +142,8 @@ fn release(lock: &InvalidateLock<'_>, inode: &Inode, start: i64, end: i64, flags
     iomap::write_delalloc_release::<DelallocPunch>(lock, inode, start, end, flags, iomap);
 }
 
-fn round_up(v: i64, bs: i64) -> i64 {
+/// `v` rounded up to a multiple of `bs`.
+pub(crate) fn round_up(v: i64, bs: i64) -> i64 {
     v.saturating_add(bs - 1) / bs * bs
 }
 

@@ -58,12 +58,7 @@ fn device_mapping(sb: *mut b::super_block) -> *mut b::address_space {
 pub(crate) unsafe fn get(sb: *mut b::super_block, pos: u64) -> Result<(FolioRef, *mut u8)> {
     // SAFETY: per the contract.
     let f = unsafe { b::rxfs_helper_read_mapping_folio(device_mapping(sb), (pos >> b::PAGE_SHIFT) as _) };
-    // SAFETY: IS_ERR/PTR_ERR only look at the value.
-    if unsafe { b::IS_ERR(f as *const kernel::ffi::c_void) } {
-        // SAFETY: as above.
-        return Err(Error::from_errno(unsafe { b::PTR_ERR(f as *const kernel::ffi::c_void) } as i32));
-    }
-    let folio = FolioRef(core::ptr::NonNull::new(f).ok_or(EIO)?);
+    let folio = FolioRef(super::ptr_result(f)?);
     // SAFETY: we hold a reference on the folio; a device folio on a 64-bit
     // machine is in the kernel's direct map (`folio_address`).
     let addr = unsafe { b::rxfs_helper_folio_address(folio.as_raw()) }.cast::<u8>();

@@ -451,16 +451,6 @@ impl RxInode {
         }
     }
 
-    /// The on-disk block count.
-    pub fn dblocks(&self) -> u64 {
-        self.dblocks.load(Relaxed)
-    }
-
-    /// Sets the on-disk block count (a new or freshly read inode).
-    pub fn set_dblocks(&self, n: u64) {
-        self.dblocks.store(n, Relaxed);
-    }
-
     /// The symlink target, without its NUL.
     pub fn link(&self) -> Option<&[u8]> {
         // SAFETY: `link` is written only through `&mut`-like access before

@@ -23,7 +23,7 @@ use super::file::{IovIter, Kiocb, VmFault};
 use super::inode::{Inode, InvalidateLock};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use kernel::error::{from_result, to_result, Error, Result};
+use kernel::error::{from_result, to_result, Result};
 use kernel::macros::vtable;
 use kernel::types::Opaque;
 
@@ -261,21 +261,12 @@ impl IomapIter {
     pub fn get_folio(&self, pos: i64, len: u32) -> Result<LockedFolio> {
         // SAFETY: `self` is a live iteration.
         let f = unsafe { b::iomap_get_folio(self.0.get(), pos, len as usize) };
-        ptr_result(f).map(LockedFolio)
+        super::ptr_result(f).map(LockedFolio)
     }
 }
 
 /// A locked folio (`iomap_get_folio`'s result) on its way to iomap.
 pub struct LockedFolio(NonNull<b::folio>);
-
-fn ptr_result<T>(p: *mut T) -> Result<NonNull<T>> {
-    // SAFETY: IS_ERR/PTR_ERR only look at the pointer's value.
-    if unsafe { b::IS_ERR(p as *const kernel::ffi::c_void) } {
-        // SAFETY: as above.
-        return Err(Error::from_errno(unsafe { b::PTR_ERR(p as *const kernel::ffi::c_void) } as i32));
-    }
-    NonNull::new(p).ok_or(kernel::error::code::ENOMEM)
-}
 
 /// `iomap_folio_ops`: folio hooks of buffered writes.
 #[vtable]

@@ -43,6 +43,17 @@ pub mod code {
     errs!(enametoolong => ENAMETOOLONG, enotempty => ENOTEMPTY, euclean => EUCLEAN, eopnotsupp => EOPNOTSUPP);
 }
 
+/// A C pointer result: the object, or an `ERR_PTR` errno (`ENOMEM` for
+/// NULL).
+pub(crate) fn ptr_result<T>(p: *mut T) -> kernel::error::Result<core::ptr::NonNull<T>> {
+    // SAFETY: IS_ERR/PTR_ERR only look at the pointer's value.
+    if unsafe { bindings::IS_ERR(p as *const kernel::ffi::c_void) } {
+        // SAFETY: as above.
+        return Err(Error::from_errno(unsafe { bindings::PTR_ERR(p as *const kernel::ffi::c_void) } as i32));
+    }
+    core::ptr::NonNull::new(p).ok_or(kernel::error::code::ENOMEM)
+}
+
 /// A C `ssize_t` result: a count, or a negative errno.
 pub(crate) fn ssize(r: isize) -> kernel::error::Result<usize> {
     if r < 0 {
