@@ -165,7 +165,8 @@ impl Deref for MetaBuf<'_> {
         // SAFETY: `ptr` points to `len` bytes inside the folio, which our
         // reference keeps alive. The shared core holds one handle per block
         // at a time (its user-space store checks this under `cargo test`;
-        // a refusing check here made fsx fail, see issue 10's note), and
+        // a refusing check here was taken out while fsx data loss was
+        // chased, see issue 10's note), and
         // every store of a mount is made under the metadata lock.
         unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
