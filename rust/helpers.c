@@ -62,6 +62,7 @@ void rxfs_helper_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags) {
 int rxfs_helper_list_empty(const struct list_head *head) { return list_empty(head); }
 void rxfs_helper_list_add_tail(struct list_head *entry, struct list_head *head) { list_add_tail(entry, head); }
 void rxfs_helper_list_del_init(struct list_head *entry) { list_del_init(entry); }
+void rxfs_helper_list_splice_init(struct list_head *list, struct list_head *head) { list_splice_init(list, head); }
 struct iomap_ioend *rxfs_helper_list_first_ioend(struct list_head *head) { return list_first_entry_or_null(head, struct iomap_ioend, io_list); }
 bool rxfs_helper_queue_work(struct workqueue_struct *wq, struct work_struct *work) { return queue_work(wq, work); }
 struct timespec64 rxfs_helper_inode_set_mtime_to_ts(struct inode *inode, struct timespec64 ts) { return inode_set_mtime_to_ts(inode, ts); }

@@ -54,6 +54,7 @@ void rxfs_helper_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 int rxfs_helper_list_empty(const struct list_head *head);
 void rxfs_helper_list_add_tail(struct list_head *entry, struct list_head *head);
 void rxfs_helper_list_del_init(struct list_head *entry);
+void rxfs_helper_list_splice_init(struct list_head *list, struct list_head *head);
 struct iomap_ioend *rxfs_helper_list_first_ioend(struct list_head *head);
 bool rxfs_helper_queue_work(struct workqueue_struct *wq, struct work_struct *work);
 void rxfs_helper_inode_set_fop(struct inode *inode, const struct file_operations *fop);

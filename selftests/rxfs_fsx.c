@@ -20,8 +20,10 @@
  *   RXFS_FSX_OPS    operations per block size (default 20000)
  *   RXFS_FSX_SEED   seed (default 1); the seed of a failure is printed
  *   RXFS_FSX_MAXLEN largest file size (default 256 KiB)
+ *   RXFS_FSX_KMSG   if set, each operation is also written to /dev/kmsg
  */
 #include <sys/mman.h>
+#include <linux/fiemap.h>
 #include "rxfs_test.h"
 #include "kselftest_harness.h"
 
@@ -51,13 +53,18 @@ static long long below(struct fsx *x, long long n)
 	return n > 0 ? (long long)(rnd(x) % (unsigned long long)n) : 0;
 }
 
+static int kmsg = -1;	/* RXFS_FSX_KMSG: each operation to the kernel log */
+
 static void note(struct fsx *x, const char *fmt, ...)
 {
+	char *h = x->hist[x->nops % HIST];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(x->hist[x->nops % HIST], sizeof(x->hist[0]), fmt, ap);
+	vsnprintf(h, sizeof(x->hist[0]), fmt, ap);
 	va_end(ap);
+	if (kmsg >= 0)
+		dprintf(kmsg, "fsx op %lld: %s\n", x->nops, h);
 }
 
 static void dump(struct fsx *x)
@@ -68,6 +75,66 @@ static void dump(struct fsx *x)
 	for (i = x->nops - HIST + 1; i <= x->nops; i++)
 		if (i >= 0)
 			printf("#   %6lld %s\n", i, x->hist[i % HIST]);
+}
+
+/* Where [off, off+len) of x->buf differs from the model: the runs, by block. */
+static int differs(struct fsx *x, const unsigned char *buf, long long off, long long len)
+{
+	long long i, start = -1, runs = 0;
+	int zero = 1;
+
+	for (i = 0; i <= len; i++) {
+		int bad = i < len && buf[i] != x->model[off + i];
+
+		if (bad && start < 0) {
+			start = i;
+			zero = 1;
+		}
+		if (bad && buf[i])
+			zero = 0;
+		if (!bad && start >= 0) {
+			if (runs++ < 8)
+				printf("#   differs at %lld..%lld (blocks %lld..%lld)%s\n", off + start,
+				       off + i, (off + start) / x->bs, (off + i - 1) / x->bs,
+				       zero ? ", reads as zeroes" : "");
+			start = -1;
+		}
+	}
+	return runs;
+}
+
+/*
+ * After a mismatch: the runs that differ, the file's extents, and whether
+ * the disk agrees once the cache is written back and dropped (a page cache
+ * that lost data, or blocks that did).
+ */
+static void explain(struct fsx *x, long long off, long long len)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent fe[64];
+	} f;
+	unsigned int i;
+
+	differs(x, x->buf, off, len);
+	memset(&f, 0, sizeof(f));
+	f.fm.fm_length = ~0ULL;
+	f.fm.fm_extent_count = 64;
+	if (!ioctl(x->fd, FS_IOC_FIEMAP, &f.fm))
+		for (i = 0; i < f.fm.fm_mapped_extents; i++)
+			printf("#   extent %llu+%llu at %llu flags 0x%x\n",
+			       (unsigned long long)f.fe[i].fe_logical,
+			       (unsigned long long)f.fe[i].fe_length,
+			       (unsigned long long)f.fe[i].fe_physical, f.fe[i].fe_flags);
+	/* The test kernel has no fadvise: drop every clean page cache folio. */
+	if (fsync(x->fd) || rxfs_write_str("/proc/sys/vm/drop_caches", "1") ||
+	    pread(x->fd, x->buf, len, off) != len) {
+		printf("# could not read the range back from the disk (errno %d)\n", errno);
+		return;
+	}
+	printf("# after fsync and dropping the cache:\n");
+	if (!differs(x, x->buf, off, len))
+		printf("#   the range reads as the model says\n");
 }
 
 /* Compares [off, off+len) of the file with the model; returns 0 if equal. */
@@ -94,6 +161,7 @@ static int check_range(struct fsx *x, long long off, long long len)
 		if (x->buf[i] != x->model[off + i]) {
 			printf("# byte %lld is 0x%02x, model says 0x%02x\n", off + i, x->buf[i],
 			       x->model[off + i]);
+			explain(x, off, len);
 			return -1;
 		}
 	}
@@ -268,8 +336,13 @@ static int step1(struct fsx *x)
 
 		if (n != want)
 			return printf("# O_DIRECT read returned %zd, want %lld (errno %d)\n", n, want, errno), -1;
-		if (memcmp(x->dbuf, x->model + off, want))
-			return printf("# O_DIRECT read differs from the model\n"), -1;
+		if (memcmp(x->dbuf, x->model + off, want)) {
+			printf("# O_DIRECT read differs from the model\n");
+			differs(x, x->dbuf, off, want);
+			if (!check_range(x, off, want))
+				printf("# a buffered read of the range agrees with the model\n");
+			return -1;
+		}
 		return 0;
 	} else if (op < 68) {		/* truncate */
 		ns = below(x, x->maxlen);
@@ -383,6 +456,8 @@ FIXTURE_SETUP(fsx)
 	memset(x, 0, sizeof(*x));
 	x->bs = variant->bs;
 	x->maxlen = e && *e ? atoll(e) : 256 << 10;
+	if (getenv("RXFS_FSX_KMSG") && kmsg < 0)
+		kmsg = open("/dev/kmsg", O_WRONLY);
 	x->model = calloc(1, x->maxlen);
 	x->buf = malloc(x->maxlen);
 	ASSERT_EQ(0, posix_memalign((void **)&x->dbuf, 4096, x->maxlen + 4096));

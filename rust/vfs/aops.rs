@@ -5,10 +5,10 @@
 //!
 //! A bio over unwritten blocks completes in interrupt context, where the
 //! extent conversion cannot run: [`end_bio`] queues the ioend on its
-//! inode's list and queues the inode's completion work, which hands the
-//! ioends to [`WritebackOps::complete`] one by one ([`IoendQueue`]); each
-//! is finished (its folios' writeback ended) when the filesystem is done
-//! with it.
+//! inode's list and queues the inode's completion work, which takes the
+//! whole list and hands those ioends to [`WritebackOps::complete`] one by
+//! one ([`IoendQueue`]); each is finished (its folios' writeback ended)
+//! when the filesystem is done with it.
 
 use super::bindings as b;
 use super::file::File;
@@ -17,6 +17,7 @@ use super::iomap::{Folio, Ioend, WritebackOps};
 use core::marker::PhantomData;
 use kernel::error::{from_result, Result};
 use kernel::macros::vtable;
+use kernel::types::Opaque;
 
 /// `address_space_operations` of a file whose I/O goes through iomap:
 /// the filesystem gives reading and writeback; dirtying, release,
@@ -127,6 +128,12 @@ pub(crate) unsafe extern "C" fn end_bio(bio: *mut b::bio) {
 
 /// The inode's completion work: hands its queued ioends to the filesystem.
 ///
+/// It takes the whole list at once, as XFS's `xfs_end_io` does, and works
+/// on that private list only. An ioend whose bio completes from then on
+/// finds the inode's list empty and queues this work again, so every
+/// ioend reaches [`WritebackOps::complete`]: none is finished behind the
+/// filesystem's back with its unwritten blocks left unwritten.
+///
 /// # Safety
 ///
 /// Called by the workqueue with the `ioend_work` of an rxfs inode, which
@@ -134,32 +141,70 @@ pub(crate) unsafe extern "C" fn end_bio(bio: *mut b::bio) {
 pub(crate) unsafe extern "C" fn end_io_work(work: *mut b::work_struct) {
     // SAFETY: per the contract.
     let inode = unsafe { Inode::from_raw(super::inode::RxInode::vfs_of_work(work)) };
-    let mut q = IoendQueue { inode };
+    let rx = inode.rx_raw();
+    // On this stack until the end of the function, never moved: the ioends
+    // taken are linked into it.
+    let taken = Opaque::<b::list_head>::uninit();
+    // SAFETY: `taken` is initialised before use; the inode's list is moved
+    // onto it under the list's lock.
+    unsafe {
+        b::rxfs_helper_init_list_head(taken.get());
+        let flags = b::rxfs_helper_spin_lock_irqsave((*rx).ioend_lock.get());
+        b::rxfs_helper_list_splice_init((*rx).ioend_list.get(), taken.get());
+        b::rxfs_helper_spin_unlock_irqrestore((*rx).ioend_lock.get(), flags);
+    }
+    let mut q = IoendQueue { list: taken.get(), _p: PhantomData };
     <crate::aops::Writeback as WritebackOps>::complete(inode, &mut q);
-    // Whatever the filesystem left is finished with its I/O status.
+    // What the filesystem left of what it was given is finished with its
+    // I/O status.
+    while let Some(io) = q.pop() {
+        drop(io);
+    }
+    naive_drain(inode);
+}
+
+/// The negative control of the above (knob `ioend_drain_naive_ms`):
+/// finishes, after a while, the ioends completed since the work took its
+/// list, without handing them to the filesystem.
+fn naive_drain(inode: &Inode) {
+    let ms = inode.sb().knob(super::Knob::IoendDrainNaiveMs).load(core::sync::atomic::Ordering::Relaxed);
+    if ms <= 0 {
+        return;
+    }
+    super::msleep(ms.min(60_000) as u32);
+    let rx = inode.rx_raw();
+    let late = Opaque::<b::list_head>::uninit();
+    // SAFETY: as in `end_io_work`.
+    unsafe {
+        b::rxfs_helper_init_list_head(late.get());
+        let flags = b::rxfs_helper_spin_lock_irqsave((*rx).ioend_lock.get());
+        b::rxfs_helper_list_splice_init((*rx).ioend_list.get(), late.get());
+        b::rxfs_helper_spin_unlock_irqrestore((*rx).ioend_lock.get(), flags);
+    }
+    let mut q = IoendQueue { list: late.get(), _p: PhantomData };
     while let Some(io) = q.pop() {
         drop(io);
     }
 }
 
-/// The ioends an inode's completion work has to finish.
+/// The ioends one run of an inode's completion work took off the inode's
+/// list, for the filesystem to complete.
 pub struct IoendQueue<'a> {
-    inode: &'a Inode,
+    /// The work's private list (on its stack).
+    list: *mut b::list_head,
+    _p: PhantomData<&'a Inode>,
 }
 
 impl<'a> IoendQueue<'a> {
-    /// Takes the next ioend off the inode's list.
+    /// Takes the next ioend.
     pub fn pop(&mut self) -> Option<CompletedIoend<'a>> {
-        let rx = self.inode.rx_raw();
-        // SAFETY: the inode's list, under its lock; an ioend taken off it
-        // is this work's alone.
+        // SAFETY: the list is this work's own; an ioend taken off it is
+        // ours until finished.
         let io = unsafe {
-            let flags = b::rxfs_helper_spin_lock_irqsave((*rx).ioend_lock.get());
-            let io = b::rxfs_helper_list_first_ioend((*rx).ioend_list.get());
+            let io = b::rxfs_helper_list_first_ioend(self.list);
             if !io.is_null() {
                 b::rxfs_helper_list_del_init(&raw mut (*io).io_list);
             }
-            b::rxfs_helper_spin_unlock_irqrestore((*rx).ioend_lock.get(), flags);
             io
         };
         // SAFETY: off the list, the ioend is ours until finished.

@@ -101,11 +101,16 @@ pub enum Knob {
     NoMetaReserve,
     /// Dangerous: writes past EOF do not zero from the old EOF.
     NoZeroEof,
+    /// Dangerous: the ioend completion work, this many ms after handing
+    /// its ioends to the filesystem, finishes whatever ioends have
+    /// completed since without handing them over (a drain of the live
+    /// list: their unwritten blocks stay unwritten).
+    IoendDrainNaiveMs,
 }
 
 /// Every knob: its debugfs name, whether it is a dangerous negative
 /// control, and its value at mount (-1 disarms an offset).
-pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); 11] = [
+pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); 12] = [
     (Knob::BeginDelayMs, kernel::c_str!("begin_delay_ms"), false, 0),
     (Knob::BeginDelayPos, kernel::c_str!("begin_delay_pos"), false, -1),
     (Knob::WbSubmitDelayMs, kernel::c_str!("wb_submit_delay_ms"), false, 0),
@@ -117,6 +122,7 @@ pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); 11] = [
     (Knob::MkwriteNaive, kernel::c_str!("mkwrite_naive"), true, 0),
     (Knob::NoMetaReserve, kernel::c_str!("no_meta_reserve"), true, 0),
     (Knob::NoZeroEof, kernel::c_str!("no_zero_eof"), true, 0),
+    (Knob::IoendDrainNaiveMs, kernel::c_str!("ioend_drain_naive_ms"), true, 0),
 ];
 
 /// The layer's per-mount state, in `s_fs_info`.
@@ -124,7 +130,7 @@ pub(crate) struct SbInfo<T: FileSystem> {
     /// The filesystem's data: set when `fill_super` succeeds.
     fs: AtomicPtr<T::Info>,
     /// Knob values, in [`KNOBS`] order.
-    pub(crate) knobs: [AtomicI64; 11],
+    pub(crate) knobs: [AtomicI64; 12],
     /// Bit 0: shut down.
     flags: AtomicUsize,
     /// Completions of writeback ioends that need process context.
