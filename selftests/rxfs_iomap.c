@@ -20,6 +20,9 @@
  *  5. stale bytes past EOF: after a short write leaves EOF mid-block, a
  *     write, truncate or fallocate past EOF must leave zeroes between the
  *     old EOF and its start.
+ *  6. an unwritten ioend that completes while the completion work is busy
+ *     with an earlier one must still be converted (the data loss fsx found
+ *     after the Rust rewrite: such an ioend was finished unconverted).
  */
 #include <sys/mman.h>
 #include <linux/fiemap.h>
@@ -254,6 +257,9 @@ FIXTURE_TEARDOWN(race)
 	knob("no_iomap_valid", 0);
 	knob("punch_mode", 0);
 	knob("mkwrite_naive", 0);
+	knob("wb_submit_delay_ms", 0);
+	knob("wb_complete_delay_ms", 0);
+	knob("ioend_drain_naive_ms", 0);
 	dangerous(0);
 	umount(RXFS_MNT);
 }
@@ -441,6 +447,48 @@ TEST_F(race, mkwrite_subpage)
 	VERDICT(variant->control && bs < 4096, lost, "bytes of mmap data never reached the disk");
 	EXPECT_EQ(0, stat_of("reserved"));
 	EXPECT_EQ(0, fsck_clean());
+}
+
+/*
+ * 6. One writeback makes two unwritten ioends, a block at 0 and a block at
+ * 64 KiB (a hole between them). Knob b delays each submission by 200 ms
+ * and the completion of each batch by 400 ms, so the second ioend's bio
+ * completes while the completion work still holds the first: it must be
+ * handed to the filesystem and converted too. fsync, remount, read both
+ * back. Control: ioend_drain_naive_ms, the work finishes what completed
+ * meanwhile without converting it (the bug): the second block reads back
+ * as zeroes.
+ */
+TEST_F(race, ioend_late_completion)
+{
+	const long long bs = variant->bs, gap = 64 << 10;
+	char *blk = malloc(bs);
+	int fd;
+
+	memset(blk, 'A', bs);
+	fd = open(self->path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	/* Size first: a write past EOF would flush the first block early. */
+	ASSERT_EQ(0, ftruncate(fd, gap + bs));
+	ASSERT_EQ(bs, pwrite(fd, blk, bs, 0));
+	ASSERT_EQ(bs, pwrite(fd, blk, bs, gap));
+	ASSERT_EQ(0, knob("wb_submit_delay_ms", 200));
+	ASSERT_EQ(0, knob("wb_complete_delay_ms", 400));
+	if (variant->control)
+		ASSERT_EQ(0, knob("ioend_drain_naive_ms", 1000));
+	ASSERT_EQ(0, fsync(fd));
+	knob("wb_submit_delay_ms", 0);
+	knob("wb_complete_delay_ms", 0);
+	knob("ioend_drain_naive_ms", 0);
+	close(fd);
+	ASSERT_EQ(0, remount());
+
+	long long lost = mismatches(self->path, gap, bs, 'A');
+
+	EXPECT_EQ(0, mismatches(self->path, 0, bs, 'A'));
+	VERDICT(variant->control, lost, "bytes of the late ioend read back as zeroes");
+	EXPECT_EQ(0, fsck_clean());
+	free(blk);
 }
 
 /* Free blocks as statfs reports them, and a file's blocks in fs blocks. */
