@@ -130,12 +130,45 @@ impl DirtySet {
 pub struct BdevStore<'a> {
     dev: Dev,
     dirty: RefCell<&'a mut DirtySet>,
+    held: RefCell<Held>,
+}
+
+/// The blocks that have a live [`MetaBuf`]: a second handle to one of them
+/// would alias the first's `&mut [u8]`, so it is refused. Code over sound
+/// metadata never asks for one; a cycle in corrupt metadata (a tree node
+/// whose child is its own ancestor) does, and gets a corruption error.
+struct Held {
+    blocks: [u64; MAX_HELD],
+    n: usize,
+}
+
+/// The most handles held at once: a B+tree path, a sibling, an inode and
+/// the allocator's blocks fit several times over.
+const MAX_HELD: usize = 64;
+
+impl Held {
+    fn take(&mut self, blk: u64) -> core::result::Result<(), CoreError> {
+        if self.blocks[..self.n].contains(&blk) {
+            return Err(CoreError::Corrupt { what: "metadata block", blkno: blk, why: "reached twice on one path (a cycle)" });
+        }
+        let slot = self.blocks.get_mut(self.n).ok_or(CoreError::Io(12))?;
+        *slot = blk;
+        self.n += 1;
+        Ok(())
+    }
+
+    fn put(&mut self, blk: u64) {
+        if let Some(i) = self.blocks[..self.n].iter().position(|&b| b == blk) {
+            self.blocks.swap(i, self.n - 1);
+            self.n -= 1;
+        }
+    }
 }
 
 impl<'a> BdevStore<'a> {
     /// A store over `dev` that records changed blocks in `dirty`.
     pub fn new(dev: Dev, dirty: &'a mut DirtySet) -> Self {
-        BdevStore { dev, dirty: RefCell::new(dirty) }
+        BdevStore { dev, dirty: RefCell::new(dirty), held: RefCell::new(Held { blocks: [0; MAX_HELD], n: 0 }) }
     }
 
     /// Writes out the changed blocks.
@@ -156,18 +189,16 @@ pub struct MetaBuf<'a> {
     ptr: *mut u8,
     len: usize,
     blk: u64,
-    _p: core::marker::PhantomData<&'a ()>,
+    held: &'a RefCell<Held>,
 }
 
 impl Deref for MetaBuf<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         // SAFETY: `ptr` points to `len` bytes inside the folio, which our
-        // reference keeps alive. The shared core holds one handle per block
-        // at a time (its user-space store checks this under `cargo test`;
-        // a refusing check here was taken out while fsx data loss was
-        // chased, see issue 10's note), and
-        // every store of a mount is made under the metadata lock.
+        // reference keeps alive. No other handle to the block exists: the
+        // store refuses a second while this one lives (`Held`), and every
+        // store of a mount is made under the metadata lock, one at a time.
         unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
@@ -176,6 +207,14 @@ impl DerefMut for MetaBuf<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as for `deref`; `&mut self` makes this the only view.
         unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for MetaBuf<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut h) = self.held.try_borrow_mut() {
+            h.put(self.blk);
+        }
     }
 }
 
@@ -208,7 +247,8 @@ impl Store for BdevStore<'_> {
         // SAFETY: the superblock is live; the position is inside the
         // filesystem, which was checked at mount to fit the device.
         let (folio, p) = unsafe { bdev::get(self.dev.raw, blk << self.dev.block_log) }.map_err(|e| CoreError::Io(-e.to_errno()))?;
-        Ok(MetaBuf { folio, ptr: p, len: self.dev.block_size(), blk, _p: core::marker::PhantomData })
+        self.held.try_borrow_mut().map_err(|_| CoreError::Io(16))?.take(blk)?;
+        Ok(MetaBuf { folio, ptr: p, len: self.dev.block_size(), blk, held: &self.held })
     }
 
     fn forget(&self, start: u64, len: u64) {
