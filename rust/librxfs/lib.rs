@@ -26,5 +26,6 @@ pub mod le;
 pub mod meta;
 pub mod mkfs;
 pub mod orphan;
+pub mod refcount;
 
 pub use error::Error;

@@ -38,6 +38,8 @@ pub const MAGIC_DIR: u32 = u32::from_le_bytes(*b"RXDR");
 pub const MAGIC_BITMAP: u32 = u32::from_le_bytes(*b"RXBM");
 /// Magic of a free-space summary block: `"RXGS"`.
 pub const MAGIC_SUMMARY: u32 = u32::from_le_bytes(*b"RXGS");
+/// Magic of a refcount-tree node: `"RXRC"`.
+pub const MAGIC_REFCOUNT: u32 = u32::from_le_bytes(*b"RXRC");
 
 /// Owner of the allocator's own blocks (bitmap, summary): the group number
 /// for bitmap blocks, the summary block index for summary blocks.
