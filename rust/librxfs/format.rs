@@ -41,13 +41,19 @@ pub const LABEL_LEN: usize = 32;
 /// Longest file name.
 pub const NAME_MAX: u32 = 255;
 
-/// Feature bits. None are defined in version 1; the fields exist so that a
-/// later version (reflink's refcount tree, a metadata journal) can add them.
+/// Feature bits. A filesystem with a feature bit this code does not know
+/// mounts read-only (ro_compat) or not at all (incompat).
 pub mod features {
     /// Compatible features this code knows.
     pub const COMPAT_KNOWN: u64 = 0;
+    /// Read-only compatible: files may share blocks (reflink). The
+    /// superblock names the refcount inode, whose fork roots the
+    /// [`refcount`](super::super::refcount) tree. Read-only compatible as
+    /// XFS's: code that does not know it can still read every file, but
+    /// must not free or overwrite a shared block.
+    pub const RO_COMPAT_REFLINK: u64 = 1;
     /// Read-only compatible features this code knows.
-    pub const RO_COMPAT_KNOWN: u64 = 0;
+    pub const RO_COMPAT_KNOWN: u64 = RO_COMPAT_REFLINK;
     /// Incompatible features this code knows.
     pub const INCOMPAT_KNOWN: u64 = 0;
 }
@@ -71,8 +77,9 @@ mod off {
     pub(super) const ORPHAN_HEAD: usize = 128;
     pub(super) const HASH_SEED: usize = 136; // u32
     pub(super) const GENERATION: usize = 140; // u32
-    // 144..SB_CRC_OFFSET: reserved (refcount tree root, journal); zero.
-    pub(super) const RESERVED: usize = 144;
+    pub(super) const REFCOUNT_INO: usize = 144;
+    // 152..SB_CRC_OFFSET: reserved (journal); zero.
+    pub(super) const RESERVED: usize = 152;
 }
 
 /// The decoded superblock. Only [`Superblock::decode`] builds one from disk,
@@ -107,6 +114,8 @@ pub struct Superblock {
     pub hash_seed: u32,
     /// Next inode generation number.
     pub generation: u32,
+    /// The refcount inode (with [`features::RO_COMPAT_REFLINK`]), else 0.
+    pub refcount_ino: u64,
 }
 
 impl Superblock {
@@ -138,6 +147,7 @@ impl Superblock {
             orphan_head: 0,
             hash_seed: crc32c::crc32c(&uuid),
             generation: 1,
+            refcount_ino: 0,
         })
     }
 
@@ -166,6 +176,7 @@ impl Superblock {
         le::put_u64(sb, off::ORPHAN_HEAD, self.orphan_head);
         le::put_u32(sb, off::HASH_SEED, self.hash_seed);
         le::put_u32(sb, off::GENERATION, self.generation);
+        le::put_u64(sb, off::REFCOUNT_INO, self.refcount_ino);
         let crc = crc32c::block_crc(sb, SB_CRC_OFFSET).ok_or(Error::ShortBuffer {
             need: SB_SIZE,
             have,
@@ -229,6 +240,14 @@ impl Superblock {
         if orphan_head != 0 && (orphan_head < meta_blocks || orphan_head >= block_count) {
             return Err(Error::BadField { field: "orphan_head", value: orphan_head });
         }
+        let ro_compat = u64f(off::RO_COMPAT)?;
+        let refcount_ino = u64f(off::REFCOUNT_INO)?;
+        let reflink = ro_compat & features::RO_COMPAT_REFLINK != 0;
+        if (reflink && (refcount_ino < meta_blocks || refcount_ino >= block_count || refcount_ino == root_ino))
+            || (!reflink && refcount_ino != 0)
+        {
+            return Err(Error::BadField { field: "refcount_ino", value: refcount_ino });
+        }
         if sb
             .get(off::RESERVED..SB_CRC_OFFSET)
             .ok_or(short)?
@@ -243,7 +262,7 @@ impl Superblock {
             uuid: le::bytes(sb, off::UUID).ok_or(short)?,
             label: le::bytes(sb, off::LABEL).ok_or(short)?,
             compat: u64f(off::COMPAT)?,
-            ro_compat: u64f(off::RO_COMPAT)?,
+            ro_compat,
             incompat,
             free_blocks,
             inode_count,
@@ -252,6 +271,7 @@ impl Superblock {
             orphan_head,
             hash_seed: le::u32_at(sb, off::HASH_SEED).ok_or(short)?,
             generation: le::u32_at(sb, off::GENERATION).ok_or(short)?,
+            refcount_ino,
         })
     }
 
@@ -272,6 +292,11 @@ impl Superblock {
             return Err(Error::DeviceTooSmall { fs_blocks: self.block_count, dev_blocks });
         }
         Ok(())
+    }
+
+    /// True if files may share blocks (the refcount tree exists).
+    pub fn has_reflink(&self) -> bool {
+        self.ro_compat & features::RO_COMPAT_REFLINK != 0
     }
 
     /// True if a read-only compatible feature this code does not know is set:

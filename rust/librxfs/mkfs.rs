@@ -9,11 +9,19 @@ use super::format::Superblock;
 use super::inode::{self, mode, Inode, Ts};
 use super::meta::Store;
 
-/// Writes the superblock, free-space summary and bitmaps, and the root
-/// directory (owned by root, mode 0755, times `now`).
+/// Writes the superblock, free-space summary and bitmaps, the root
+/// directory (owned by root, mode 0755, times `now`) and, with reflink, the
+/// refcount inode (its tree empty).
 pub fn format<S: Store>(s: &S, sb: &Superblock, now: Ts) -> Result<Alloc, Error> {
     let mut a = Alloc::format(sb.geometry(), s)?;
     a.mark_used(s, sb.root_ino, 1)?;
+    if sb.has_reflink() {
+        a.mark_used(s, sb.refcount_ino, 1)?;
+        let mut b = s.read(sb.refcount_ino)?;
+        inode::init_block(&mut b, sb.refcount_ino, s.fsid());
+        refcount_inode(now).encode(&mut b);
+        s.dirty(&mut b);
+    }
     {
         let mut b = s.read(sb.root_ino)?;
         inode::init_block(&mut b, sb.root_ino, s.fsid());
@@ -39,4 +47,24 @@ pub fn format<S: Store>(s: &S, sb: &Superblock, now: Ts) -> Result<Alloc, Error>
     sb.encode(&mut b)?;
     s.dirty(&mut b);
     Ok(a)
+}
+
+/// The refcount inode as mkfs makes it: a regular file, in no directory,
+/// whose fork is the refcount tree's root (fsck knows it from the
+/// superblock).
+pub fn refcount_inode(now: Ts) -> Inode {
+    Inode { mode: mode::S_IFREG, nlink: 1, atime: now, mtime: now, ctime: now, btime: now, ..Default::default() }
+}
+
+/// Turns reflink on in a new superblock: the refcount inode is the block
+/// after the root directory's.
+pub fn with_reflink(mut sb: Superblock) -> Result<Superblock, Error> {
+    if sb.free_blocks < 2 {
+        return Err(Error::NoSpace);
+    }
+    sb.ro_compat |= super::format::features::RO_COMPAT_REFLINK;
+    sb.refcount_ino = sb.root_ino + 1;
+    sb.free_blocks -= 1;
+    sb.inode_count += 1;
+    Ok(sb)
 }

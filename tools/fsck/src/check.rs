@@ -9,13 +9,18 @@
 //! 2. the namespace from the root: every inode, its extent or directory
 //!    tree, each directory entry (name, hash, type), parents;
 //! 3. the orphan list;
-//! 4. blocks marked in use that nothing owns (leaked blocks and inodes);
-//! 5. link counts and block counts;
-//! 6. the bitmap against the owners, the summary against the bitmap, the
+//! 4. with reflink, the refcount inode and its tree (shared records, CoW
+//!    staging records);
+//! 5. blocks marked in use that nothing owns (leaked blocks and inodes);
+//! 6. link counts and block counts; shared data blocks against the
+//!    refcount tree, each block's mappings counted exactly;
+//! 7. the bitmap against the owners, the summary against the bitmap, the
 //!    superblock's counters.
 //!
 //! Every block gets at most one owner in an owner map over the whole device;
-//! a second claim is a cross-linked block. The walk is *complete* when every
+//! a second claim is a cross-linked block, except a data block mapped again
+//! by a data fork on a reflink filesystem: those are counted (`data_refs`)
+//! and must match the refcount tree. The walk is *complete* when every
 //! structure that owns blocks could be read in full: only then is the set of
 //! owned blocks known exactly, and only then does repair free anything
 //! (leaked blocks, unreferenced unlinked inodes) or rewrite a counter that
@@ -28,10 +33,11 @@ use librxfs::btree::{Desc, Tree, MAX_LEVELS, NODE_HDR};
 use librxfs::dir;
 use librxfs::extmap;
 use librxfs::format::{Superblock, SB_SIZE};
+use librxfs::refcount;
 use librxfs::inode::{self, mode, Fork, Inode, FORK_OFF};
 use librxfs::meta::{self, mem::MemStore, Store, HDR_SIZE};
 use librxfs::Error;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Owner of the fixed metadata blocks (superblock, summary, bitmaps).
 const FS: u64 = u64::MAX;
@@ -152,6 +158,12 @@ pub struct Checker<'a> {
     orphan_walk_ok: bool,
     problems: Vec<Problem>,
     stats: Stats,
+    /// Blocks claimed as file data (a bitset over the device).
+    data: Vec<u64>,
+    /// Data blocks mapped more than once (reflink), and how often.
+    data_refs: HashMap<u64, u32>,
+    /// The refcount tree's shared records, if it was read.
+    shared: Option<Vec<refcount::Rec>>,
 }
 
 fn bit(b: &[u8], i: u64) -> bool {
@@ -240,6 +252,9 @@ impl<'a> Checker<'a> {
             orphan_walk_ok: true,
             problems: Vec::new(),
             stats: Stats::default(),
+            data: vec![0; (sb.block_count as usize).div_ceil(64)],
+            data_refs: HashMap::new(),
+            shared: None,
         }
     }
 
@@ -278,8 +293,10 @@ impl<'a> Checker<'a> {
         }
         self.namespace();
         self.orphans();
+        self.refcount_tree();
         self.leaks();
         self.counts();
+        self.shared_data();
         self.free_space();
         let inodes = self
             .inodes
@@ -397,6 +414,155 @@ impl<'a> Checker<'a> {
                 owner_name(other)
             );
             self.ino_problem(owner, msg, Fix::None);
+        }
+    }
+
+    fn is_data(&self, b: u64) -> bool {
+        self.data.get((b / 64) as usize).is_some_and(|w| w & (1 << (b % 64)) != 0)
+    }
+
+    /// Claims file data blocks. On a reflink filesystem a block another
+    /// data fork already maps is shared, not cross-linked: it is counted,
+    /// and checked against the refcount tree at the end.
+    fn claim_data(&mut self, start: u64, len: u64, ino: u64) {
+        let reflink = self.sb.has_reflink();
+        let mut rest = Vec::new();
+        for b in start..start + len {
+            if reflink && self.is_data(b) {
+                *self.data_refs.entry(b).or_insert(1) += 1;
+                continue;
+            }
+            if self.owner.get(b as usize) == Some(&0) {
+                if let Some(w) = self.data.get_mut((b / 64) as usize) {
+                    *w |= 1 << (b % 64);
+                }
+            }
+            match rest.last_mut() {
+                Some((s, l)) if *s + *l == b => *l += 1,
+                _ => rest.push((b, 1)),
+            }
+        }
+        for (s, l) in rest {
+            self.claim(s, l, ino, "data");
+        }
+    }
+
+    /// The refcount inode (reflink): a regular file in no directory, whose
+    /// fork roots the refcount tree. Claims the inode, its tree nodes and
+    /// the CoW staging blocks (leftovers of a crash, which mount frees), and
+    /// keeps the shared records for [`Self::shared_data`].
+    fn refcount_tree(&mut self) {
+        if !self.sb.has_reflink() {
+            return;
+        }
+        let ino = self.sb.refcount_ino;
+        let bc = self.sb.block_count;
+        if self.inodes.contains_key(&ino) {
+            self.ino_problem(ino, "the refcount inode is named in a directory or the orphan list".into(), Fix::None);
+            self.complete = false;
+            return;
+        }
+        self.inodes.insert(
+            ino,
+            InoInfo {
+                reachable: true,
+                refs: 1,
+                path: Some("refcount inode".into()),
+                ..Default::default()
+            },
+        );
+        let i = match inode::read(self.s, ino) {
+            Ok(i) => i,
+            Err(e) => {
+                self.ino_problem(ino, describe(&e, ino), Fix::None);
+                self.complete = false;
+                return;
+            }
+        };
+        self.claim(ino, 1, ino, "inode");
+        if i.ftype() != mode::S_IFREG || i.size != 0 {
+            self.ino_problem(ino, "the refcount inode is not an empty regular file".into(), Fix::None);
+        }
+        if let Some(info) = self.inodes.get_mut(&ino) {
+            info.inode = Some(i);
+        }
+        let (nodes, recs, mut ok) = self.read_tree(ino, &refcount::DESC, "refcount tree node");
+        let mut shared: Vec<refcount::Rec> = Vec::new();
+        let mut staged: Vec<refcount::Rec> = Vec::new();
+        for (k, v) in recs {
+            match refcount::decode_rec(ino, k, &v, bc) {
+                Ok((r, true)) => staged.push(r),
+                Ok((r, false)) => shared.push(r),
+                Err(e) => {
+                    self.ino_problem(ino, format!("record at key {k:#x}: {}", describe(&e, ino)), Fix::None);
+                    ok = false;
+                }
+            }
+        }
+        for w in shared.windows(2) {
+            if w[0].end() > w[1].pblk {
+                self.ino_problem(ino, format!("shared records at {} and {} overlap", w[0].pblk, w[1].pblk), Fix::None);
+            } else if w[0].end() == w[1].pblk && w[0].count == w[1].count && w[0].len + w[1].len <= refcount::MAX_LEN {
+                self.ino_problem(ino, format!("shared records at {} and {} have the same count and are not merged", w[0].pblk, w[1].pblk), Fix::None);
+            }
+        }
+        for w in staged.windows(2) {
+            if w[0].end() > w[1].pblk {
+                self.ino_problem(ino, format!("CoW staging records at {} and {} overlap", w[0].pblk, w[1].pblk), Fix::None);
+            }
+        }
+        for r in &staged {
+            self.claim(r.pblk, r.len, ino, "CoW staging");
+        }
+        if let Some(info) = self.inodes.get_mut(&ino) {
+            info.walked = ok;
+            info.found_blocks = nodes.len() as u64;
+        }
+        if ok {
+            self.shared = Some(shared);
+        } else {
+            self.complete = false;
+        }
+        evict(self.s, ino);
+    }
+
+    /// Every data block's mappings against the refcount tree: a block in a
+    /// shared record is mapped exactly its count times, every other data
+    /// block once.
+    fn shared_data(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        let mut in_rec = HashSet::new();
+        let mut bad: Vec<(u64, u64, u32, u32)> = Vec::new();
+        let mut note = |b: u64, want: u32, got: u32| match bad.last_mut() {
+            Some((s, l, w, g)) if *s + *l == b && *w == want && *g == got => *l += 1,
+            _ => bad.push((b, 1, want, got)),
+        };
+        for r in &shared {
+            for b in r.pblk..r.end() {
+                in_rec.insert(b);
+                let got = match self.data_refs.get(&b) {
+                    Some(&n) => n,
+                    None if self.is_data(b) => 1,
+                    None => 0,
+                };
+                if got != r.count {
+                    note(b, r.count, got);
+                }
+            }
+        }
+        let mut extra: Vec<u64> = self.data_refs.keys().copied().filter(|b| !in_rec.contains(b)).collect();
+        extra.sort_unstable();
+        for b in extra {
+            note(b, 1, self.data_refs[&b]);
+        }
+        if !self.complete {
+            return;
+        }
+        for (s, l, want, got) in bad {
+            let msg = format!("{}: refcount tree says {want} mapping(s), data forks map it {got} time(s)", range(s, l));
+            self.problem(msg, Fix::None);
         }
     }
 
@@ -624,7 +790,7 @@ impl<'a> Checker<'a> {
             }
             let end = e.pblk + e.len;
             if end > start {
-                self.claim(start, end - start, ino, "data");
+                self.claim_data(start, end - start, ino);
             }
         }
         if !ok {

@@ -3,8 +3,11 @@
 //! mkfs.rxfs: make an rxfs filesystem. The binary is `src/main.rs`.
 //!
 //! ```text
-//! mkfs.rxfs [-b SIZE] [-L LABEL] [-f] [-q] DEVICE|FILE [BLOCKS]
+//! mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-f] [-q] DEVICE|FILE [BLOCKS]
 //! ```
+//!
+//! Reflink (the refcount tree) is on by default, as mkfs.xfs does;
+//! `-m reflink=0` makes a filesystem without it.
 //!
 //! Never reads standard input (fstests pipes `yes` into mkfs), never asks:
 //! an existing filesystem signature is refused unless `-f` is given.
@@ -19,13 +22,14 @@ use std::os::unix::fs::FileTypeExt;
 
 pub mod signature;
 
-pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-f] [-q] DEVICE|FILE [BLOCKS]";
+pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-f] [-q] DEVICE|FILE [BLOCKS]";
 
 pub struct Opts {
     block_size: u32,
     label: Option<String>,
     force: bool,
     quiet: bool,
+    reflink: bool,
     target: String,
     blocks: Option<u64>,
 }
@@ -46,6 +50,7 @@ pub fn parse_args(args: &[String]) -> Result<Opts, String> {
         label: None,
         force: false,
         quiet: false,
+        reflink: true,
         target: String::new(),
         blocks: None,
     };
@@ -71,6 +76,16 @@ pub fn parse_args(args: &[String]) -> Result<Opts, String> {
                     return Err(format!("label '{v}' is longer than {} bytes", format::LABEL_LEN - 1));
                 }
                 o.label = Some(v.clone());
+            }
+            "-m" => {
+                let v = it.next().ok_or("-m needs an option")?;
+                for opt in v.split(',') {
+                    match opt {
+                        "reflink=1" | "reflink" => o.reflink = true,
+                        "reflink=0" => o.reflink = false,
+                        _ => return Err(format!("unknown -m option '{opt}'")),
+                    }
+                }
             }
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option '{s}'")),
@@ -171,6 +186,9 @@ pub fn run(o: &Opts) -> Result<(), String> {
     if let Some(l) = &o.label {
         sb.label[..l.len()].copy_from_slice(l.as_bytes());
     }
+    if o.reflink {
+        sb = mkfs::with_reflink(sb).map_err(|e| format!("cannot make a filesystem of {blocks} blocks: {e}"))?;
+    }
 
     // Zero the start of the device (old signatures at 64 KiB, btrfs, or
     // 32 KiB, iso9660), then write the fixed metadata and the root directory.
@@ -182,7 +200,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
     };
     io(&mut f).map_err(|e| format!("cannot write {t}: {e}"))?;
     let store = MemStore::new(bs as usize, blocks, sb.fsid());
-    for b in 0..=sb.root_ino {
+    for b in 0..=sb.root_ino.max(sb.refcount_ino) {
         // Fresh blocks: nothing to read from the device.
         drop(store.read(b).map_err(|e| format!("internal error: {e}"))?);
     }
@@ -197,10 +215,11 @@ pub fn run(o: &Opts) -> Result<(), String> {
             fmt_uuid(&sb.uuid)
         );
         println!(
-            "     block size {bs}, {blocks} blocks ({:.2} MiB), {} metadata, {} free",
+            "     block size {bs}, {blocks} blocks ({:.2} MiB), {} metadata, {} free, reflink={}",
             (blocks * bs) as f64 / (1u64 << 20) as f64,
             sb.meta_blocks,
-            sb.free_blocks
+            sb.free_blocks,
+            o.reflink as u8
         );
     }
     Ok(())
@@ -239,11 +258,14 @@ mod tests {
         assert_eq!((o.target.as_str(), o.blocks), ("dev", Some(2048)));
         assert_eq!(parse_args(&args("-b 2k dev")).unwrap().block_size, 2048);
         assert_eq!(parse_args(&args("-b size=4096 dev")).unwrap().block_size, 4096);
+        assert!(parse_args(&args("dev")).unwrap().reflink);
+        assert!(!parse_args(&args("-m reflink=0 dev")).unwrap().reflink);
+        assert!(parse_args(&args("-m reflink=1 dev")).unwrap().reflink);
     }
 
     #[test]
     fn rejects_bad_arguments() {
-        for a in ["", "-b 512 dev", "-b 3000 dev", "-b", "-x dev", "dev 12x", "a b c"] {
+        for a in ["", "-b 512 dev", "-b 3000 dev", "-b", "-x dev", "dev 12x", "a b c", "-m crc=1 dev", "-m"] {
             assert!(parse_args(&args(a)).is_err(), "accepted '{a}'");
         }
     }

@@ -76,6 +76,41 @@ impl Builder {
         Builder { s, a, sb, bs }
     }
 
+    /// As [`Builder::new`], with reflink (the refcount inode, as mkfs.rxfs
+    /// makes it by default).
+    pub fn new_reflink(bs: usize, blocks: u64) -> Builder {
+        let mut uuid = [0u8; 16];
+        for (i, b) in uuid.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(41).wrapping_add(bs as u8 ^ blocks as u8);
+        }
+        let sb = mkfs::with_reflink(Superblock::new(bs as u32, blocks, uuid).unwrap()).unwrap();
+        let s = MemStore::new(bs, blocks, sb.fsid());
+        let a = mkfs::format(&s, &sb, NOW).unwrap();
+        Builder { s, a, sb, bs }
+    }
+
+    /// Maps file blocks `lblk..lblk+len` of `ino` to disk blocks
+    /// `pblk..pblk+len` that another file already maps (a clone), counting
+    /// the data blocks in the inode; the refcount tree is the caller's.
+    pub fn share(&mut self, ino: u64, lblk: u64, pblk: u64, len: u64) {
+        let mut delta = 0;
+        extmap::insert(&self.s, &mut self.a, ino, Extent { lblk, pblk, len, unwritten: false }, &mut delta).unwrap();
+        let size = (lblk + len) * self.bs as u64;
+        self.modify(ino, |i| {
+            i.nblocks = (i.nblocks as i64 + delta + len as i64) as u64;
+            i.size = i.size.max(size);
+        });
+    }
+
+    /// Runs `f` on the refcount tree, charging its node changes to the
+    /// refcount inode.
+    pub fn refcount(&mut self, f: impl FnOnce(&MemStore, &mut Alloc, u64, &mut i64)) {
+        let ino = self.sb.refcount_ino;
+        let mut delta = 0;
+        f(&self.s, &mut self.a, ino, &mut delta);
+        self.modify(ino, |i| i.nblocks = (i.nblocks as i64 + delta) as u64);
+    }
+
     pub fn root(&self) -> u64 {
         self.sb.root_ino
     }

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reflink filesystems: the refcount inode, shared data blocks counted
+//! against the refcount tree, CoW staging leftovers.
+
+mod common;
+use common::*;
+use librxfs::extmap::{self, Map};
+use librxfs::refcount;
+
+/// Two files: `a` with 3 extents of 4 blocks; `b` maps `a`'s first extent
+/// too. Returns the builder, a, b and the shared extent's first disk block.
+fn two_files(bs: usize) -> (Builder, u64, u64, u64) {
+    let mut b = Builder::new_reflink(bs, (8 << 20) / bs as u64);
+    let root = b.root();
+    let fa = b.file(root, "a");
+    b.extents(fa, 0, 3, 4, 4);
+    let Map::Mapped(e) = extmap::lookup(&b.s, fa, 0).unwrap() else { panic!() };
+    let fb = b.file(root, "b");
+    b.share(fb, 10, e.pblk, 4);
+    (b, fa, fb, e.pblk)
+}
+
+fn plus_one(b: &mut Builder, pblk: u64, len: u64) {
+    b.refcount(|s, a, ino, d| refcount::adjust(s, a, ino, pblk, len, 1, d, &mut |_, _| panic!()).unwrap());
+}
+
+#[test]
+fn fresh_reflink_filesystem_is_clean() {
+    for bs in [1024usize, 4096] {
+        let sc = Scratch::new("rl-fresh");
+        let img = sc.img();
+        Builder::new_reflink(bs, (1 << 20) / bs as u64).write(&img);
+        let t = expect(&["-n"], &img, 0);
+        // The root directory and the refcount inode.
+        assert!(t.contains("clean, 2 inodes"), "{t}");
+    }
+}
+
+#[test]
+fn shared_blocks_with_their_record_are_clean() {
+    for bs in [1024usize, 4096] {
+        let sc = Scratch::new("rl-shared");
+        let img = sc.img();
+        let (mut b, _, _, p) = two_files(bs);
+        plus_one(&mut b, p, 4);
+        b.write(&img);
+        expect(&["-n"], &img, 0);
+    }
+}
+
+#[test]
+fn a_big_refcount_tree_is_clean() {
+    // Enough shared records that the tree has block nodes: a clone of
+    // every other block of a 600-block file.
+    let sc = Scratch::new("rl-big");
+    let img = sc.img();
+    let mut b = Builder::new_reflink(1024, 8192);
+    let root = b.root();
+    let fa = b.file(root, "a");
+    b.extents(fa, 0, 1, 600, 1);
+    let fb = b.file(root, "b");
+    for k in 0..300 {
+        let Map::Mapped(e) = extmap::lookup(&b.s, fa, 2 * k).unwrap() else { panic!() };
+        let p = e.pblk + (2 * k - e.lblk);
+        b.share(fb, 2 * k, p, 1);
+        plus_one(&mut b, p, 1);
+    }
+    assert!(b.first_node(refcount::tree(b.sb.refcount_ino)).is_some(), "the tree stayed in its inode");
+    b.write(&img);
+    expect(&["-n"], &img, 0);
+}
+
+#[test]
+fn shared_blocks_without_a_record_are_found() {
+    let sc = Scratch::new("rl-norec");
+    let img = sc.img();
+    let (mut b, _, _, p) = two_files(4096);
+    b.write(&img);
+    let t = expect(&["-n"], &img, 4);
+    assert!(t.contains(&format!("blocks {}-{}: refcount tree says 1 mapping(s), data forks map it 2 time(s)", p, p + 3)), "{t}");
+}
+
+#[test]
+fn a_wrong_count_is_found() {
+    let sc = Scratch::new("rl-count");
+    let img = sc.img();
+    let (mut b, _, _, p) = two_files(4096);
+    plus_one(&mut b, p, 4);
+    plus_one(&mut b, p + 1, 2);
+    b.write(&img);
+    let t = expect(&["-n"], &img, 4);
+    assert!(t.contains(&format!("blocks {}-{}: refcount tree says 3 mapping(s), data forks map it 2 time(s)", p + 1, p + 2)), "{t}");
+}
+
+#[test]
+fn cross_links_on_a_filesystem_without_reflink_are_still_cross_links() {
+    let sc = Scratch::new("rl-noreflink");
+    let img = sc.img();
+    let mut b = Builder::new(4096, 2048);
+    let root = b.root();
+    let fa = b.file(root, "a");
+    b.extents(fa, 0, 1, 4, 4);
+    let Map::Mapped(e) = extmap::lookup(&b.s, fa, 0).unwrap() else { panic!() };
+    let fb = b.file(root, "b");
+    b.share(fb, 0, e.pblk, 4);
+    b.write(&img);
+    let t = expect(&["-n"], &img, 4);
+    assert!(t.contains("already owned by"), "{t}");
+}
+
+#[test]
+fn cow_staging_leftovers_are_owned() {
+    let sc = Scratch::new("rl-staging");
+    let img = sc.img();
+    let mut b = Builder::new_reflink(4096, 2048);
+    let ino = b.sb.refcount_ino;
+    let (p, l) = b.a.alloc(&b.s, ino, 6).unwrap();
+    b.refcount(|s, a, ino, d| refcount::stage(s, a, ino, p, l, d).unwrap());
+    b.write(&img);
+    expect(&["-n"], &img, 0);
+    // Staging over a file's data is a cross-link.
+    let root = b.root();
+    let f = b.file(root, "f");
+    b.share(f, 0, p, 2);
+    b.write(&img);
+    let t = expect(&["-n"], &img, 4);
+    assert!(t.contains("already owned by"), "{t}");
+}
