@@ -280,7 +280,8 @@ impl<'c, 'a> Op<'c, 'a> {
     fn remove(&mut self, b: u64, n: u64) -> Result<(), Error> {
         self.punch_delalloc(b, n)?;
         let mut nodes = 0;
-        let r = extmap::remove(&self.cx.s, self.cx.a, self.ino, b, n, &mut nodes);
+        // No kernel path shares a block yet: a file's blocks are its own.
+        let r = extmap::remove(&self.cx.s, self.cx.a, self.ino, b, n, &mut extmap::Release::Free, &mut nodes);
         if let Ok(k) = r {
             self.changed |= k > 0 || nodes != 0;
             self.charge(nodes - k as i64)?;

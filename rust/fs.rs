@@ -472,7 +472,8 @@ fn free_inode(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
     let mut delta = 0;
     match i.ftype() {
         mode::S_IFREG => {
-            extmap::destroy(&cx.s, cx.a, ino, &mut delta)?;
+            // No kernel path shares a block yet: a file's blocks are its own.
+            extmap::destroy(&cx.s, cx.a, ino, &mut extmap::Release::Free, &mut delta)?;
         }
         mode::S_IFDIR => {
             dir::tree(ino).destroy(&cx.s, cx.a, &mut |_, _, _| Ok(()))?;

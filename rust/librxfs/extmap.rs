@@ -149,14 +149,40 @@ pub fn insert<S: Store>(s: &S, a: &mut Alloc, ino: u64, e: Extent, nodes_delta: 
     r
 }
 
-/// Unmaps `start..start+len` (file blocks), calling `free` for each disk
-/// range that is no longer mapped. Returns blocks unmapped.
+/// What unmapping does with a disk range the data fork no longer maps.
+pub enum Release<'r> {
+    /// Frees it: nothing else can map it (no reflink).
+    Free,
+    /// Drops one mapping in the refcount tree rooted in inode `ino`: the
+    /// blocks are freed only if it was their last. The tree's node change
+    /// is the refcount inode's, added to `nodes`.
+    Refcount {
+        /// The refcount inode.
+        ino: u64,
+        /// Its tree's node change.
+        nodes: &'r mut i64,
+    },
+}
+
+impl Release<'_> {
+    /// Releases `pblk..pblk+len`; returns how many blocks were freed.
+    pub fn release<S: Store>(&mut self, s: &S, a: &mut Alloc, pblk: u64, len: u64) -> Result<u64, Error> {
+        match self {
+            Release::Free => a.free(s, pblk, len).map(|()| len),
+            Release::Refcount { ino, nodes } => super::refcount::adjust(s, a, *ino, pblk, len, -1, nodes),
+        }
+    }
+}
+
+/// Unmaps `start..start+len` (file blocks), releasing each disk range that
+/// is no longer mapped with `rel`. Returns blocks unmapped.
 pub fn remove<S: Store>(
     s: &S,
     a: &mut Alloc,
     ino: u64,
     start: u64,
     len: u64,
+    rel: &mut Release<'_>,
     nodes_delta: &mut i64,
 ) -> Result<u64, Error> {
     let end = start.saturating_add(len);
@@ -182,7 +208,7 @@ pub fn remove<S: Store>(
                 let te = Extent { lblk: oe, pblk: e.pblk + (oe - e.lblk), len: tail, unwritten: e.unwritten };
                 t.insert(s, a, oe, &encode(&te))?;
             }
-            a.free(s, e.pblk + head, oe - os)?;
+            rel.release(s, a, e.pblk + head, oe - os)?;
             unmapped += oe - os;
             pos = oe;
         }
@@ -297,14 +323,15 @@ pub fn shift<S: Store>(s: &S, a: &mut Alloc, ino: u64, from: u64, delta: i64, no
     r
 }
 
-/// Frees every extent and tree node of a file; returns data blocks freed.
-pub fn destroy<S: Store>(s: &S, a: &mut Alloc, ino: u64, nodes_delta: &mut i64) -> Result<u64, Error> {
+/// Releases every extent with `rel` and frees every tree node of a file;
+/// returns data blocks unmapped.
+pub fn destroy<S: Store>(s: &S, a: &mut Alloc, ino: u64, rel: &mut Release<'_>, nodes_delta: &mut i64) -> Result<u64, Error> {
     let mut t = tree(ino);
     let (bc, ds) = (s.block_count(), s.data_start());
     let mut freed = 0;
     let r = t.destroy(s, a, &mut |a, k, v| {
         let e = decode(ino, k, v, bc, ds)?;
-        a.free(s, e.pblk, e.len)?;
+        rel.release(s, a, e.pblk, e.len)?;
         freed += e.len;
         Ok(())
     });
@@ -345,7 +372,7 @@ mod tests {
                         }
                     }
                     1 => {
-                        let n = remove(&s, &mut a, ino, start, len, &mut nodes).unwrap();
+                        let n = remove(&s, &mut a, ino, start, len, &mut Release::Free, &mut nodes).unwrap();
                         let gone: Vec<u64> = model.range(start..start + len).map(|(k, _)| *k).collect();
                         assert_eq!(n, gone.len() as u64);
                         for b in gone {
@@ -354,7 +381,7 @@ mod tests {
                     }
                     3 => {
                         // Collapse start..start+len: unmap, then shift left.
-                        let n = remove(&s, &mut a, ino, start, len, &mut nodes).unwrap();
+                        let n = remove(&s, &mut a, ino, start, len, &mut Release::Free, &mut nodes).unwrap();
                         shift(&s, &mut a, ino, start + len, -(len as i64), &mut nodes).unwrap();
                         let old = std::mem::take(&mut model);
                         let mut gone = 0;
@@ -405,7 +432,7 @@ mod tests {
                 assert_eq!(a.free + model.len() as u64 + nodes as u64, free0);
             }
             let mut d = 0;
-            let freed = destroy(&s, &mut a, ino, &mut d).unwrap();
+            let freed = destroy(&s, &mut a, ino, &mut Release::Free, &mut d).unwrap();
             assert_eq!(freed, model.len() as u64);
             assert_eq!(nodes + d, 0);
             assert_eq!(a.free, free0);

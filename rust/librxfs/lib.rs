@@ -26,6 +26,7 @@ pub mod le;
 pub mod meta;
 pub mod mkfs;
 pub mod orphan;
+pub mod reflink;
 pub mod refcount;
 
 pub use error::Error;

@@ -141,8 +141,7 @@ pub fn adjust_worst<S: Store>(s: &S, ino: u64, len: u64) -> Result<u64, Error> {
 
 /// Adds `delta` (+1 or -1) to the count of every block in `start..start+len`:
 /// one more data-fork mapping (a clone) or one fewer (an unmap). Blocks
-/// whose last mapping goes are passed to `free`, and must be freed by the
-/// caller (the range is the caller's: they are not in the tree).
+/// whose last mapping goes are freed. Returns how many were.
 pub fn adjust<S: Store>(
     s: &S,
     a: &mut Alloc,
@@ -151,13 +150,13 @@ pub fn adjust<S: Store>(
     len: u64,
     delta: i32,
     nodes_delta: &mut i64,
-    free: &mut dyn FnMut(u64, u64) -> Result<(), Error>,
-) -> Result<(), Error> {
+) -> Result<u64, Error> {
     if delta != 1 && delta != -1 {
         return Err(Error::BadField { field: "refcount delta", value: delta as u64 });
     }
     let end = start.checked_add(len).filter(|e| *e <= s.block_count() && *e < STAGING).ok_or(Error::BadField { field: "refcount range", value: start })?;
     let mut t = tree(ino);
+    let mut freed = 0;
     let r = (|| {
         a.reserve_meta(adjust_worst(s, ino, len)?)?;
         split(s, a, &mut t, ino, start)?;
@@ -186,7 +185,8 @@ pub fn adjust<S: Store>(
                             p += l;
                         }
                     } else {
-                        free(pos, gap_end - pos)?;
+                        a.free(s, pos, gap_end - pos)?;
+                        freed += gap_end - pos;
                     }
                     pos = gap_end;
                 }
@@ -196,7 +196,7 @@ pub fn adjust<S: Store>(
         merge(s, a, &mut t, ino, end)
     })();
     *nodes_delta += t.nodes_delta;
-    r
+    r.map(|()| freed)
 }
 
 /// Splits the shared record covering `pblk`, if it starts before it.

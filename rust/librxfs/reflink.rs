@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reflink in the data fork: sharing a range of one file's blocks with
+//! another file (or another range of the same file), as XFS's
+//! `xfs_reflink_remap_blocks`.
+//!
+//! A remap first unmaps the destination range (each disk range losing one
+//! mapping in the refcount tree, freed if it was the last), then maps every
+//! source extent of the range at the same offset in the destination, in
+//! the same state (an unwritten extent is shared unwritten), and adds one
+//! mapping to the refcount of its blocks. Holes in the source stay holes in
+//! the destination. Copy-on-write, which keeps a write to a shared block
+//! from reaching the other owners, is the kernel's (the CoW fork).
+
+use super::alloc::Alloc;
+use super::error::Error;
+use super::extmap::{self, Extent, Release};
+use super::meta::Store;
+use super::refcount;
+
+/// What a remap did, for the inodes' block counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Remapped {
+    /// Destination blocks unmapped first.
+    pub unmapped: u64,
+    /// Destination blocks mapped to the source's blocks.
+    pub mapped: u64,
+    /// Change in the destination's extent-tree node blocks.
+    pub dst_nodes: i64,
+    /// Change in the refcount tree's node blocks (the refcount inode's).
+    pub rc_nodes: i64,
+}
+
+/// Shares file blocks `src_lblk..src_lblk+len` of `src` into `dst` at
+/// `dst_lblk`, on a filesystem whose refcount inode is `rc`. Within one file
+/// the two ranges must not overlap (as `generic_remap_file_range_prep`
+/// requires). On an error part-way, the counts say what was done.
+#[allow(clippy::too_many_arguments)]
+pub fn remap<S: Store>(
+    s: &S,
+    a: &mut Alloc,
+    rc: u64,
+    src: u64,
+    src_lblk: u64,
+    dst: u64,
+    dst_lblk: u64,
+    len: u64,
+    out: &mut Remapped,
+) -> Result<(), Error> {
+    // The largest file, in blocks.
+    let max = i64::MAX as u64 / s.block_size() as u64;
+    let (src_end, dst_end) = match (src_lblk.checked_add(len), dst_lblk.checked_add(len)) {
+        (Some(a), Some(b)) if a <= max && b <= max => (a, b),
+        _ => return Err(Error::TooBig),
+    };
+    if src == dst && src_lblk < dst_end && dst_lblk < src_end {
+        return Err(Error::BadField { field: "remap range overlaps its source", value: dst_lblk });
+    }
+    let mut rel = Release::Refcount { ino: rc, nodes: &mut out.rc_nodes };
+    out.unmapped += extmap::remove(s, a, dst, dst_lblk, len, &mut rel, &mut out.dst_nodes)?;
+    let mut pos = src_lblk;
+    while pos < src_end {
+        let Some(e) = extmap::next_extent(s, src, pos)? else { break };
+        if e.lblk >= src_end {
+            break;
+        }
+        let os = e.lblk.max(pos);
+        let oe = e.end().min(src_end);
+        let piece = Extent { lblk: dst_lblk + (os - src_lblk), pblk: e.pblk + (os - e.lblk), len: oe - os, unwritten: e.unwritten };
+        // The refcount first: should the insert fail, the blocks have one
+        // mapping too many (fsck finds it; nothing is freed while in use),
+        // never one too few.
+        refcount::adjust(s, a, rc, piece.pblk, piece.len, 1, &mut out.rc_nodes)?;
+        extmap::insert(s, a, dst, piece, &mut out.dst_nodes)?;
+        out.mapped += piece.len;
+        pos = oe;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

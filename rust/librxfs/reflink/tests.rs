@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Random writes, clones (between files and within one), punches and
+//! deletes over four files against a model of every file block's disk
+//! block; after each step the refcount of every mapped block equals its
+//! number of mappings, nothing mapped is free, and the free count is
+//! exact.
+
+use super::*;
+use crate::btree::tests::{setup, Rng};
+use crate::extmap::Map;
+use crate::inode;
+use crate::meta::mem::MemStore;
+use std::collections::{BTreeMap, HashMap};
+
+const FILES: usize = 4;
+/// Largest file, in blocks.
+const SPAN: u64 = 400;
+
+/// A fresh inode block for a test file.
+fn new_file(s: &MemStore, a: &mut Alloc) -> u64 {
+    let ino = a.alloc_meta(s, 0).unwrap();
+    let mut b = s.read(ino).unwrap();
+    inode::init_block(&mut b, ino, 0x1234);
+    inode::Inode { mode: inode::mode::S_IFREG | 0o644, nlink: 1, ..Default::default() }.encode(&mut b);
+    ino
+}
+
+struct World {
+    s: MemStore,
+    a: Alloc,
+    rc: u64,
+    files: Vec<u64>,
+    /// file index -> file block -> (disk block, unwritten)
+    model: Vec<BTreeMap<u64, (u64, bool)>>,
+    /// Tree node blocks of every tree (extent trees and the refcount tree).
+    nodes: i64,
+    free0: u64,
+}
+
+impl World {
+    fn new(bs: usize) -> World {
+        let (s, mut a, rc) = setup(bs, 1 << 14);
+        let files = (0..FILES).map(|_| new_file(&s, &mut a)).collect();
+        let free0 = a.free;
+        World { s, a, rc, files, model: vec![BTreeMap::new(); FILES], nodes: 0, free0 }
+    }
+
+    fn check(&self, rng: &mut Rng, full: bool) {
+        let mut refs: HashMap<u64, u32> = HashMap::new();
+        for m in &self.model {
+            for &(p, _) in m.values() {
+                *refs.entry(p).or_default() += 1;
+            }
+        }
+        // The free count: what the files map, once each, and every node.
+        assert_eq!(self.a.free as i64, self.free0 as i64 - refs.len() as i64 - self.nodes, "free count");
+        let probes: Vec<(usize, u64)> = if full {
+            (0..FILES).flat_map(|f| (0..SPAN).map(move |b| (f, b))).collect()
+        } else {
+            (0..40).map(|_| (rng.below(FILES as u64) as usize, rng.below(SPAN))).collect()
+        };
+        for (f, b) in probes {
+            let got = match extmap::lookup(&self.s, self.files[f], b).unwrap() {
+                Map::Mapped(e) => Some((e.pblk + (b - e.lblk), e.unwritten)),
+                Map::Hole(_) => None,
+            };
+            assert_eq!(got, self.model[f].get(&b).copied(), "file {} block {}", f, b);
+            if let Some((p, _)) = got {
+                let (c, _) = refcount::lookup(&self.s, self.rc, p).unwrap();
+                assert_eq!(c, refs[&p], "refcount of disk block {}", p);
+                if full {
+                    assert!(self.a.is_used(&self.s, p).unwrap(), "mapped block {} is free", p);
+                }
+            }
+        }
+    }
+}
+
+fn run(bs: usize, ops: usize, seed: u64) {
+    let mut w = World::new(bs);
+    let mut rng = Rng(seed);
+    let mut clones = 0;
+    for op in 0..ops {
+        let f = rng.below(FILES as u64) as usize;
+        let lblk = rng.below(SPAN);
+        let len = 1 + rng.below((SPAN - lblk).min(60));
+        let ino = w.files[f];
+        match rng.below(10) {
+            0..=2 => {
+                // Write into a hole: fresh blocks.
+                if w.model[f].range(lblk..lblk + len).next().is_some() {
+                    continue;
+                }
+                let mut at = lblk;
+                while at < lblk + len {
+                    let (p, l) = w.a.alloc(&w.s, ino, lblk + len - at).unwrap();
+                    let uw = rng.below(3) == 0;
+                    let mut d = 0;
+                    extmap::insert(&w.s, &mut w.a, ino, Extent { lblk: at, pblk: p, len: l, unwritten: uw }, &mut d).unwrap();
+                    w.nodes += d;
+                    for k in 0..l {
+                        w.model[f].insert(at + k, (p + k, uw));
+                    }
+                    at += l;
+                }
+            }
+            3..=6 => {
+                // Clone from another file, or from elsewhere in this one.
+                let g = rng.below(FILES as u64) as usize;
+                let src_lblk = rng.below(SPAN - len + 1);
+                if g == f && src_lblk < lblk + len && lblk < src_lblk + len {
+                    let mut r = Remapped::default();
+                    assert!(remap(&w.s, &mut w.a, w.rc, ino, src_lblk, ino, lblk, len, &mut r).is_err());
+                    assert_eq!(r, Remapped::default(), "a refused remap changed something");
+                    continue;
+                }
+                let mut r = Remapped::default();
+                remap(&w.s, &mut w.a, w.rc, w.files[g], src_lblk, ino, lblk, len, &mut r).unwrap();
+                w.nodes += r.dst_nodes + r.rc_nodes;
+                let before = w.model[f].range(lblk..lblk + len).count() as u64;
+                assert_eq!(r.unmapped, before, "op {}", op);
+                let src: Vec<(u64, (u64, bool))> = w.model[g].range(src_lblk..src_lblk + len).map(|(&k, &v)| (k, v)).collect();
+                let keys: Vec<u64> = w.model[f].range(lblk..lblk + len).map(|(&k, _)| k).collect();
+                for k in keys {
+                    w.model[f].remove(&k);
+                }
+                for (k, v) in &src {
+                    w.model[f].insert(lblk + (k - src_lblk), *v);
+                }
+                assert_eq!(r.mapped, src.len() as u64, "op {}", op);
+                clones += 1;
+            }
+            7..=8 => {
+                let mut rc_nodes = 0;
+                let mut d = 0;
+                let mut rel = Release::Refcount { ino: w.rc, nodes: &mut rc_nodes };
+                let n = extmap::remove(&w.s, &mut w.a, ino, lblk, len, &mut rel, &mut d).unwrap();
+                w.nodes += d + rc_nodes;
+                let keys: Vec<u64> = w.model[f].range(lblk..lblk + len).map(|(&k, _)| k).collect();
+                assert_eq!(n, keys.len() as u64);
+                for k in keys {
+                    w.model[f].remove(&k);
+                }
+            }
+            _ => {
+                // Delete the file's blocks and tree.
+                let mut rc_nodes = 0;
+                let mut d = 0;
+                let mut rel = Release::Refcount { ino: w.rc, nodes: &mut rc_nodes };
+                let n = extmap::destroy(&w.s, &mut w.a, ino, &mut rel, &mut d).unwrap();
+                assert_eq!(n, w.model[f].len() as u64);
+                w.nodes += d + rc_nodes;
+                w.model[f].clear();
+            }
+        }
+        w.check(&mut rng, op % 200 == 199);
+    }
+    w.check(&mut rng, true);
+    assert!(clones > ops / 5, "only {} clones", clones);
+}
+
+#[test]
+fn model_1k() {
+    for seed in 1..=2 {
+        run(1024, 1500, seed * 6151);
+    }
+}
+
+#[test]
+fn model_4k() {
+    for seed in 1..=2 {
+        run(4096, 1500, seed * 3079);
+    }
+}
+
+#[test]
+fn overflowing_ranges_are_refused() {
+    let mut w = World::new(4096);
+    let mut r = Remapped::default();
+    assert_eq!(remap(&w.s, &mut w.a, w.rc, w.files[0], u64::MAX - 2, w.files[1], 0, 5, &mut r), Err(Error::TooBig));
+    assert_eq!(remap(&w.s, &mut w.a, w.rc, w.files[0], 0, w.files[1], i64::MAX as u64, 5, &mut r), Err(Error::TooBig));
+}
