@@ -15,6 +15,7 @@
 
 pub mod alloc;
 pub mod btree;
+pub mod cowfork;
 pub mod crc32c;
 pub mod delalloc;
 pub mod dir;
