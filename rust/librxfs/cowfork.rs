@@ -130,11 +130,10 @@ pub fn reserve<C: CowStore>(c: &mut C, start: u64, len: u64) -> Result<(), Error
 }
 
 /// Allocates disk blocks for the delalloc extent covering file block `b`,
-/// from `b` up to `b + max` (writeback's conversion of CoW delalloc, or
-/// O_DIRECT's): they become unwritten, recorded as CoW staging in the
-/// refcount tree of inode `rc`. `reserved`: the blocks come out of a
-/// reservation (buffered), so the allocator's reserved count drops by what
-/// is allocated. Returns the new unwritten extent (maybe shorter).
+/// from `b` up to `b + max` (writeback's conversion of CoW delalloc): they
+/// become unwritten, recorded as CoW staging in the refcount tree of inode
+/// `rc`, and leave the allocator's reserved count. Returns the new
+/// unwritten extent (maybe shorter).
 #[allow(clippy::too_many_arguments)]
 pub fn allocate<C: CowStore, S: Store>(
     c: &mut C,
@@ -151,21 +150,7 @@ pub fn allocate<C: CowStore, S: Store>(
     if want == 0 {
         return Err(Error::BadField { field: "CoW allocation length", value: 0 });
     }
-    let (pblk, got) = a.alloc(s, goal, want)?;
-    a.reserved = a.reserved.saturating_sub(got);
-    let new = CowExt { lblk: b, len: got, pblk, state: State::Unwritten };
-    let r = refcount::stage(s, a, rc, pblk, got, rc_nodes).and_then(|()| {
-        split_at(c, b)?;
-        split_at(c, b + got)?;
-        c.set(new)
-    });
-    if let Err(e) = r {
-        // Nothing refers to the blocks: give them and the reservation back.
-        let _ = a.free(s, pblk, got);
-        a.reserved += got;
-        return Err(e);
-    }
-    Ok(new)
+    alloc_staged(c, s, a, (rc, rc_nodes), b, want, goal, true)
 }
 
 /// Allocates unwritten CoW blocks directly over a hole of the fork
@@ -189,10 +174,41 @@ pub fn allocate_direct<C: CowStore, S: Store>(
     if want == 0 {
         return Err(Error::NoSpace);
     }
+    alloc_staged(c, s, a, (rc, rc_nodes), b, want, goal, false)
+}
+
+/// Allocates up to `want` blocks near `goal` for file block `b`, records
+/// them as CoW staging in the refcount tree `rc` and puts them in the fork,
+/// unwritten. `reserved`: they come out of a delalloc reservation. On an
+/// error nothing is left behind.
+#[allow(clippy::too_many_arguments)]
+fn alloc_staged<C: CowStore, S: Store>(
+    c: &mut C,
+    s: &S,
+    a: &mut Alloc,
+    (rc, rc_nodes): (u64, &mut i64),
+    b: u64,
+    want: u64,
+    goal: u64,
+    reserved: bool,
+) -> Result<CowExt, Error> {
     let (pblk, got) = a.alloc(s, goal, want)?;
+    if reserved {
+        a.reserved = a.reserved.saturating_sub(got);
+    }
     let new = CowExt { lblk: b, len: got, pblk, state: State::Unwritten };
-    if let Err(e) = refcount::stage(s, a, rc, pblk, got, rc_nodes).and_then(|()| c.set(new)) {
+    let r = refcount::stage(s, a, rc, pblk, got, rc_nodes).and_then(|()| {
+        split_at(c, b)?;
+        split_at(c, b + got)?;
+        c.set(new)
+    });
+    if let Err(e) = r {
+        // Nothing refers to the blocks: give them (and the reservation)
+        // back.
         let _ = a.free(s, pblk, got);
+        if reserved {
+            a.reserved += got;
+        }
         return Err(e);
     }
     Ok(new)

@@ -141,19 +141,10 @@ pub(crate) unsafe extern "C" fn end_bio(bio: *mut b::bio) {
 pub(crate) unsafe extern "C" fn end_io_work(work: *mut b::work_struct) {
     // SAFETY: per the contract.
     let inode = unsafe { Inode::from_raw(super::inode::RxInode::vfs_of_work(work)) };
-    let rx = inode.rx_raw();
     // On this stack until the end of the function, never moved: the ioends
     // taken are linked into it.
     let taken = Opaque::<b::list_head>::uninit();
-    // SAFETY: `taken` is initialised before use; the inode's list is moved
-    // onto it under the list's lock.
-    unsafe {
-        b::rxfs_helper_init_list_head(taken.get());
-        let flags = b::rxfs_helper_spin_lock_irqsave((*rx).ioend_lock.get());
-        b::rxfs_helper_list_splice_init((*rx).ioend_list.get(), taken.get());
-        b::rxfs_helper_spin_unlock_irqrestore((*rx).ioend_lock.get(), flags);
-    }
-    let mut q = IoendQueue { list: taken.get(), _p: PhantomData };
+    let mut q = take_ioends(inode, &taken);
     <crate::aops::Writeback as WritebackOps>::complete(inode, &mut q);
     // What the filesystem left of what it was given is finished with its
     // I/O status.
@@ -172,19 +163,28 @@ fn naive_drain(inode: &Inode) {
         return;
     }
     super::msleep(ms.min(60_000) as u32);
-    let rx = inode.rx_raw();
     let late = Opaque::<b::list_head>::uninit();
-    // SAFETY: as in `end_io_work`.
-    unsafe {
-        b::rxfs_helper_init_list_head(late.get());
-        let flags = b::rxfs_helper_spin_lock_irqsave((*rx).ioend_lock.get());
-        b::rxfs_helper_list_splice_init((*rx).ioend_list.get(), late.get());
-        b::rxfs_helper_spin_unlock_irqrestore((*rx).ioend_lock.get(), flags);
-    }
-    let mut q = IoendQueue { list: late.get(), _p: PhantomData };
+    let mut q = take_ioends(inode, &late);
     while let Some(io) = q.pop() {
         drop(io);
     }
+}
+
+/// Moves every ioend on `inode`'s list onto `head` (initialised here), under
+/// the list's lock, and returns them as a queue. `head` must stay where it
+/// is while the queue lives (the borrow says so).
+fn take_ioends<'a>(inode: &'a Inode, head: &'a Opaque<b::list_head>) -> IoendQueue<'a> {
+    let rx = inode.rx_raw();
+    // SAFETY: `head` is initialised before use and borrowed, so it cannot
+    // move while ioends are linked into it; the inode's list is moved onto
+    // it under the list's lock.
+    unsafe {
+        b::rxfs_helper_init_list_head(head.get());
+        let flags = b::rxfs_helper_spin_lock_irqsave((*rx).ioend_lock.get());
+        b::rxfs_helper_list_splice_init((*rx).ioend_list.get(), head.get());
+        b::rxfs_helper_spin_unlock_irqrestore((*rx).ioend_lock.get(), flags);
+    }
+    IoendQueue { list: head.get(), _p: PhantomData }
 }
 
 /// The ioends one run of an inode's completion work took off the inode's

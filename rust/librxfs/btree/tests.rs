@@ -37,6 +37,15 @@ pub(crate) fn setup(bs: usize, blocks: u64) -> (MemStore, Alloc, u64) {
     (s, a, ino)
 }
 
+/// A fresh, empty regular-file inode block in a store made by [`setup`].
+pub(crate) fn new_file(s: &MemStore, a: &mut Alloc) -> u64 {
+    let ino = a.alloc_meta(s, 0).unwrap();
+    let mut b = s.read(ino).unwrap();
+    inode::init_block(&mut b, ino, 0x1234);
+    inode::Inode { mode: inode::mode::S_IFREG | 0o644, nlink: 1, ..Default::default() }.encode(&mut b);
+    ino
+}
+
 fn check(t: &Tree, s: &MemStore, model: &BTreeMap<u64, Vec<u8>>, vs: usize) -> usize {
     let mut got = Vec::new();
     let mut nodes = 0;

@@ -8,22 +8,13 @@
 //! the number of mappings, and the free count is exact.
 
 use super::*;
-use crate::btree::tests::{setup, Rng};
+use crate::btree::tests::{new_file, setup, Rng};
 use crate::extmap::Map;
-use crate::inode;
 use crate::meta::mem::MemStore;
 use crate::reflink;
 use std::collections::{BTreeMap, HashMap};
 
 const SPAN: u64 = 300;
-
-fn new_file(s: &MemStore, a: &mut Alloc) -> u64 {
-    let ino = a.alloc_meta(s, 0).unwrap();
-    let mut b = s.read(ino).unwrap();
-    inode::init_block(&mut b, ino, 0x1234);
-    inode::Inode { mode: inode::mode::S_IFREG | 0o644, nlink: 1, ..Default::default() }.encode(&mut b);
-    ino
-}
 
 struct W {
     s: MemStore,

@@ -7,24 +7,14 @@
 //! exact.
 
 use super::*;
-use crate::btree::tests::{setup, Rng};
+use crate::btree::tests::{new_file, setup, Rng};
 use crate::extmap::Map;
-use crate::inode;
 use crate::meta::mem::MemStore;
 use std::collections::{BTreeMap, HashMap};
 
 const FILES: usize = 4;
 /// Largest file, in blocks.
 const SPAN: u64 = 400;
-
-/// A fresh inode block for a test file.
-fn new_file(s: &MemStore, a: &mut Alloc) -> u64 {
-    let ino = a.alloc_meta(s, 0).unwrap();
-    let mut b = s.read(ino).unwrap();
-    inode::init_block(&mut b, ino, 0x1234);
-    inode::Inode { mode: inode::mode::S_IFREG | 0o644, nlink: 1, ..Default::default() }.encode(&mut b);
-    ino
-}
 
 struct World {
     s: MemStore,
