@@ -15,8 +15,8 @@ use super::meta::{Store, MAGIC_EXTENT};
 
 /// Bytes of a value.
 pub const VAL_SIZE: usize = 16;
-/// Longest extent, in blocks (2^21, as XFS).
-pub const MAX_LEN: u64 = 1 << 21;
+/// Longest extent, in blocks.
+pub const MAX_LEN: u64 = super::format::MAX_EXTENT_LEN;
 /// Flag: allocated but unwritten.
 pub const UNWRITTEN: u32 = 1;
 /// The tree kind.

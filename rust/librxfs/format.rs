@@ -40,6 +40,9 @@ pub const MAX_BLOCKS: u64 = 1 << 48;
 pub const LABEL_LEN: usize = 32;
 /// Longest file name.
 pub const NAME_MAX: u32 = 255;
+/// Longest extent, in blocks (2^21, as XFS): of the data fork, the CoW fork
+/// and the refcount tree's records.
+pub const MAX_EXTENT_LEN: u64 = 1 << 21;
 
 /// Feature bits. A filesystem with a feature bit this code does not know
 /// mounts read-only (ro_compat) or not at all (incompat).

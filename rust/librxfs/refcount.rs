@@ -30,7 +30,7 @@ use super::meta::{Store, MAGIC_REFCOUNT};
 /// Bytes of a value.
 pub const VAL_SIZE: usize = 8;
 /// Longest record, in blocks (as an extent).
-pub const MAX_LEN: u64 = super::extmap::MAX_LEN;
+pub const MAX_LEN: u64 = super::format::MAX_EXTENT_LEN;
 /// The staging domain's key bit.
 pub const STAGING: u64 = 1 << 63;
 /// The tree kind.
