@@ -127,3 +127,35 @@ fn cow_staging_leftovers_are_owned() {
     let t = expect(&["-n"], &img, 4);
     assert!(t.contains("already owned by"), "{t}");
 }
+
+#[test]
+fn a_damaged_refcount_inode_or_node_is_found() {
+    // The inode: a flipped byte breaks its checksum.
+    let sc = Scratch::new("rl-dmg-ino");
+    let img = sc.img();
+    let mut b = Builder::new_reflink(4096, 2048);
+    b.write(&img);
+    flip(&img, 4096, b.sb.refcount_ino, 100);
+    let t = expect(&["-n"], &img, 4);
+    assert!(t.contains("refcount inode"), "{t}");
+    // A tree node: the records under it are lost, so shared blocks no
+    // longer match and the check is incomplete.
+    let sc = Scratch::new("rl-dmg-node");
+    let img = sc.img();
+    let mut b = Builder::new_reflink(1024, 8192);
+    let root = b.root();
+    let fa = b.file(root, "a");
+    b.extents(fa, 0, 1, 600, 1);
+    let fb = b.file(root, "b");
+    for k in 0..300 {
+        let Map::Mapped(e) = extmap::lookup(&b.s, fa, 2 * k).unwrap() else { panic!() };
+        let p = e.pblk + (2 * k - e.lblk);
+        b.share(fb, 2 * k, p, 1);
+        plus_one(&mut b, p, 1);
+    }
+    let node = b.first_node(refcount::tree(b.sb.refcount_ino)).unwrap();
+    b.write(&img);
+    flip(&img, 1024, node, 200);
+    let t = expect(&["-n"], &img, 4);
+    assert!(t.contains("refcount tree"), "{t}");
+}

@@ -5,7 +5,7 @@
 //! writes. The binary is `src/main.rs`.
 //!
 //! ```text
-//! rxfs-db DEVICE locate sb|summary|bitmap|orphan
+//! rxfs-db DEVICE locate sb|summary|bitmap|orphan|refcount|refnode
 //! rxfs-db DEVICE locate inode|dirnode|extnode PATH
 //! rxfs-db DEVICE ls PATH
 //! rxfs-db DEVICE stat PATH
@@ -15,7 +15,9 @@
 //! of the block's start on the device. `inode` is the inode block of PATH
 //! (relative to the filesystem root, e.g. `/d1/f`); `dirnode` a block node
 //! (not the inline root) of directory PATH's tree; `extnode` a block node of
-//! file PATH's extent tree; `orphan` the first inode on the orphan list.
+//! file PATH's extent tree; `orphan` the first inode on the orphan list;
+//! `refcount` the refcount inode (reflink) and `refnode` a block node of
+//! its tree.
 //! `ls` prints one `NAME INO DTYPE` line per entry, in hash order; `stat`
 //! the inode's fields. Exit status: 0 found, 1 not found or an error, 2
 //! usage.
@@ -28,7 +30,7 @@ use librxfs::inode::{self, mode};
 use std::io::Write;
 
 /// Usage text.
-pub const USAGE: &str = "usage: rxfs-db DEVICE locate sb|summary|bitmap|orphan
+pub const USAGE: &str = "usage: rxfs-db DEVICE locate sb|summary|bitmap|orphan|refcount|refnode
        rxfs-db DEVICE locate inode|dirnode|extnode PATH
        rxfs-db DEVICE ls PATH
        rxfs-db DEVICE stat PATH";
@@ -48,7 +50,7 @@ pub enum Cmd {
 pub fn parse_args(args: &[String]) -> Result<(String, Cmd), String> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let cmd = match a.as_slice() {
-        [_, "locate", k @ ("sb" | "summary" | "bitmap" | "orphan")] => {
+        [_, "locate", k @ ("sb" | "summary" | "bitmap" | "orphan" | "refcount" | "refnode")] => {
             Cmd::Locate(k.to_string(), None)
         }
         [_, "locate", k @ ("inode" | "dirnode" | "extnode"), p] => {
@@ -137,6 +139,12 @@ fn exec(img: &Image, cmd: &Cmd, out: &mut dyn Write) -> Result<(), String> {
                     0 => return Err("the orphan list is empty".into()),
                     h => h,
                 },
+                ("refcount" | "refnode", _) if !img.sb.has_reflink() => {
+                    return Err("the filesystem has no refcount tree (made with -m reflink=0)".into())
+                }
+                ("refcount", _) => img.sb.refcount_ino,
+                ("refnode", _) => first_node(img, librxfs::refcount::tree(img.sb.refcount_ino))?
+                    .ok_or("the refcount tree has no block node")?,
                 ("inode", Some(p)) => resolve(img, p)?,
                 ("dirnode", Some(p)) => {
                     let ino = resolve(img, p)?;
@@ -216,6 +224,10 @@ mod tests {
         assert_eq!(
             parse_args(&args("d locate sb")).unwrap(),
             ("d".into(), Cmd::Locate("sb".into(), None))
+        );
+        assert_eq!(
+            parse_args(&args("d locate refnode")).unwrap().1,
+            Cmd::Locate("refnode".into(), None)
         );
         assert_eq!(
             parse_args(&args("d locate inode /a/b")).unwrap().1,
