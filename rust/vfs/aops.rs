@@ -147,10 +147,8 @@ pub(crate) unsafe extern "C" fn end_io_work(work: *mut b::work_struct) {
     let mut q = take_ioends(inode, &taken);
     <crate::aops::Writeback as WritebackOps>::complete(inode, &mut q);
     // What the filesystem left of what it was given is finished with its
-    // I/O status.
-    while let Some(io) = q.pop() {
-        drop(io);
-    }
+    // I/O status when the queue drops.
+    drop(q);
     naive_drain(inode);
 }
 
@@ -164,10 +162,8 @@ fn naive_drain(inode: &Inode) {
     }
     super::msleep(ms.min(60_000) as u32);
     let late = Opaque::<b::list_head>::uninit();
-    let mut q = take_ioends(inode, &late);
-    while let Some(io) = q.pop() {
-        drop(io);
-    }
+    // Finished, unconverted, as the queue drops.
+    drop(take_ioends(inode, &late));
 }
 
 /// Moves every ioend on `inode`'s list onto `head` (initialised here), under
@@ -188,7 +184,8 @@ fn take_ioends<'a>(inode: &'a Inode, head: &'a Opaque<b::list_head>) -> IoendQue
 }
 
 /// The ioends one run of an inode's completion work took off the inode's
-/// list, for the filesystem to complete.
+/// list, for the filesystem to complete. Those it leaves are finished with
+/// their I/O status when the queue drops, so none stays in writeback.
 pub struct IoendQueue<'a> {
     /// The work's private list (on its stack).
     list: *mut b::list_head,
@@ -209,6 +206,14 @@ impl<'a> IoendQueue<'a> {
         };
         // SAFETY: off the list, the ioend is ours until finished.
         (!io.is_null()).then(|| CompletedIoend { io: unsafe { Ioend::from_raw(io) }, error: None })
+    }
+}
+
+impl Drop for IoendQueue<'_> {
+    fn drop(&mut self) {
+        while let Some(io) = self.pop() {
+            drop(io);
+        }
     }
 }
 
