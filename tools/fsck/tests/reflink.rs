@@ -25,6 +25,23 @@ fn plus_one(b: &mut Builder, pblk: u64, len: u64) {
     b.refcount(|s, a, ino, d| assert_eq!(refcount::adjust(s, a, ino, pblk, len, 1, d).unwrap(), 0));
 }
 
+/// Enough shared records that the refcount tree has block nodes: at 1k, a
+/// clone of every other block of a 600-block file.
+fn big_tree() -> Builder {
+    let mut b = Builder::new_reflink(1024, 8192);
+    let root = b.root();
+    let fa = b.file(root, "a");
+    b.extents(fa, 0, 1, 600, 1);
+    let fb = b.file(root, "b");
+    for k in 0..300 {
+        let Map::Mapped(e) = extmap::lookup(&b.s, fa, 2 * k).unwrap() else { panic!() };
+        let p = e.pblk + (2 * k - e.lblk);
+        b.share(fb, 2 * k, p, 1);
+        plus_one(&mut b, p, 1);
+    }
+    b
+}
+
 #[test]
 fn fresh_reflink_filesystem_is_clean() {
     for bs in [1024usize, 4096] {
@@ -51,21 +68,9 @@ fn shared_blocks_with_their_record_are_clean() {
 
 #[test]
 fn a_big_refcount_tree_is_clean() {
-    // Enough shared records that the tree has block nodes: a clone of
-    // every other block of a 600-block file.
     let sc = Scratch::new("rl-big");
     let img = sc.img();
-    let mut b = Builder::new_reflink(1024, 8192);
-    let root = b.root();
-    let fa = b.file(root, "a");
-    b.extents(fa, 0, 1, 600, 1);
-    let fb = b.file(root, "b");
-    for k in 0..300 {
-        let Map::Mapped(e) = extmap::lookup(&b.s, fa, 2 * k).unwrap() else { panic!() };
-        let p = e.pblk + (2 * k - e.lblk);
-        b.share(fb, 2 * k, p, 1);
-        plus_one(&mut b, p, 1);
-    }
+    let mut b = big_tree();
     assert!(b.first_node(refcount::tree(b.sb.refcount_ino)).is_some(), "the tree stayed in its inode");
     b.write(&img);
     expect(&["-n"], &img, 0);
@@ -142,17 +147,7 @@ fn a_damaged_refcount_inode_or_node_is_found() {
     // longer match and the check is incomplete.
     let sc = Scratch::new("rl-dmg-node");
     let img = sc.img();
-    let mut b = Builder::new_reflink(1024, 8192);
-    let root = b.root();
-    let fa = b.file(root, "a");
-    b.extents(fa, 0, 1, 600, 1);
-    let fb = b.file(root, "b");
-    for k in 0..300 {
-        let Map::Mapped(e) = extmap::lookup(&b.s, fa, 2 * k).unwrap() else { panic!() };
-        let p = e.pblk + (2 * k - e.lblk);
-        b.share(fb, 2 * k, p, 1);
-        plus_one(&mut b, p, 1);
-    }
+    let mut b = big_tree();
     let node = b.first_node(refcount::tree(b.sb.refcount_ino)).unwrap();
     b.write(&img);
     flip(&img, 1024, node, 200);
