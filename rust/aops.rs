@@ -12,6 +12,12 @@
 //! where exactly the range written is converted to written. A folio whose
 //! writeback fails before submission loses its data, and its delalloc
 //! reservation with it ([`Writeback::discard_folio`]).
+//!
+//! Copy-on-write: over shared blocks `map_blocks` maps the CoW fork
+//! (allocating its delalloc unwritten, `IOMAP_F_SHARED`); `prepare_ioend`
+//! converts exactly the ioend's range to real; the completion remaps
+//! only real CoW extents of that range into the data fork, or drops them
+//! if the I/O failed.
 
 use crate::data;
 use crate::iomap::{cookie, mapping, DelallocPunch, ReadIomap};
@@ -78,7 +84,16 @@ impl WritebackOps for Writeback {
         // Knob (b): widen the window before submission.
         delay(inode, Knob::WbSubmitDelayMs);
         let slow = inode.sb().knob(Knob::WbCompleteDelayMs).load(Ordering::Relaxed) > 0;
-        if status == 0 && (ioend.is_unwritten() || slow) {
+        let mut status = status;
+        if status == 0 && ioend.is_shared() {
+            // Exactly the range written becomes real in the CoW fork: its
+            // completion remaps it, and nothing else.
+            let _nofs = NoFsScope::enter();
+            if let Err(e) = data::convert_cow(inode, ioend.offset() as u64, ioend.size()) {
+                status = e.to_errno();
+            }
+        }
+        if status == 0 && (ioend.is_unwritten() || ioend.is_shared() || slow) {
             ioend.defer_completion();
         }
         status
@@ -98,12 +113,26 @@ impl WritebackOps for Writeback {
     fn complete(inode: &Inode, queue: &mut IoendQueue<'_>) {
         // Knob (b): widen the window before completion.
         delay(inode, Knob::WbCompleteDelayMs);
+        let all = inode.sb().knob(Knob::CowRemapAll).load(Ordering::Relaxed) != 0;
         while let Some(mut io) = queue.pop() {
+            let _nofs = NoFsScope::enter();
+            let (pos, len) = (io.offset() as u64, io.size());
+            if io.is_shared() {
+                // CoW: the written blocks replace the shared ones; after an
+                // error the CoW blocks are dropped (and the data is lost,
+                // as for any failed writeback).
+                let r = if io.status() != 0 { data::cancel_cow(inode, pos, len) } else { data::end_cow(inode, pos, len, all) };
+                if let Err(e) = r {
+                    pr_warn!("rxfs ({}): inode {}: CoW completion at {} failed: error {}\n", inode.sb().id(), inode.ino(), pos, e.to_errno());
+                    inode.set_mapping_error(e);
+                    io.fail(e.to_errno());
+                }
+                continue;
+            }
             if io.status() != 0 || !io.is_unwritten() {
                 continue;
             }
-            let _nofs = NoFsScope::enter();
-            if let Err(e) = data::convert_unwritten(inode, io.offset() as u64, io.size()) {
+            if let Err(e) = data::convert_unwritten(inode, pos, len) {
                 pr_warn!("rxfs ({}): inode {}: unwritten conversion at {} failed: error {}\n", inode.sb().id(), inode.ino(), io.offset(), e.to_errno());
                 inode.set_mapping_error(e);
                 io.fail(e.to_errno());

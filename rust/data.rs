@@ -22,9 +22,11 @@
 
 use crate::fs::{add_nblocks, Ctx, FsInfo};
 use crate::librxfs::alloc::Budget;
+use crate::librxfs::cowfork::{self, CowExt, CowStore, State};
 use crate::librxfs::delalloc::{self, RangeStore};
 use crate::librxfs::error::Error;
-use crate::librxfs::extmap::{self, Extent, Map as XMap};
+use crate::librxfs::extmap::{self, Extent, Map as XMap, Release};
+use crate::librxfs::refcount;
 use crate::vfs::iomap as vi;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
@@ -45,6 +47,7 @@ pub const IOMAP_UNWRITTEN: u16 = vi::IOMAP_UNWRITTEN as u16;
 /// `IOMAP_F_NEW`.
 pub const IOMAP_F_NEW: u16 = vi::IOMAP_F_NEW as u16;
 const IOMAP_ZERO: u32 = vi::IOMAP_ZERO;
+const IOMAP_REPORT: u32 = vi::IOMAP_REPORT;
 /// No disk address (`IOMAP_NULL_ADDR`).
 pub const NULL_ADDR: u64 = vi::IOMAP_NULL_ADDR as u64;
 
@@ -67,8 +70,14 @@ pub struct Map {
     pub nblocks: u64,
     /// Change in the inode's delalloc blocks.
     pub delayed: i64,
-    /// The data fork sequence, sampled under the extent lock.
+    /// The fork sequences, sampled under the extent lock ([`cookie`]).
     pub cookie: u64,
+    /// A copy-on-write mapping (`IOMAP_F_SHARED`): the blocks are the CoW
+    /// fork's; or, for a report, blocks shared with another file.
+    pub shared: bool,
+    /// With `shared`, where the current contents are (kind, address): the
+    /// data fork's mapping of the same bytes.
+    pub src: Option<(u16, u64)>,
 }
 
 /// The delalloc ranges of every file of a mount, keyed by (inode, first
@@ -86,32 +95,41 @@ pub struct Dl<'a> {
     ino: u64,
 }
 
+/// The entry of file `ino` with the greatest start `<= k`, in a map keyed
+/// by (inode, first block).
+fn le_of<V: Copy>(t: &mut RBTree<(u64, u64), V>, ino: u64, k: u64) -> Option<(u64, V)> {
+    let key = (ino, k);
+    let found = match t.cursor_lower_bound(&key) {
+        Some(c) => {
+            let (ck, cv) = c.current();
+            if *ck == key {
+                Some((*ck, *cv))
+            } else {
+                c.peek_prev().map(|(pk, pv)| (*pk, *pv))
+            }
+        }
+        None => t.cursor_back().map(|c| {
+            let (ck, cv) = c.current();
+            (*ck, *cv)
+        }),
+    };
+    found.filter(|((i, s), _)| *i == ino && *s <= k).map(|((_, s), v)| (s, v))
+}
+
+/// The entry of file `ino` with the least start `>= k`.
+fn ge_of<V: Copy>(t: &mut RBTree<(u64, u64), V>, ino: u64, k: u64) -> Option<(u64, V)> {
+    let c = t.cursor_lower_bound(&(ino, k))?;
+    let ((i, s), v) = c.current();
+    (*i == ino).then_some((*s, *v))
+}
+
 impl RangeStore for Dl<'_> {
     fn le(&mut self, k: u64) -> Option<(u64, u64)> {
-        let ino = self.ino;
-        let key = (ino, k);
-        let found = match self.t.cursor_lower_bound(&key) {
-            Some(c) => {
-                let (ck, cv) = c.current();
-                if *ck == key {
-                    Some((*ck, *cv))
-                } else {
-                    c.peek_prev().map(|(pk, pv)| (*pk, *pv))
-                }
-            }
-            None => self.t.cursor_back().map(|c| {
-                let (ck, cv) = c.current();
-                (*ck, *cv)
-            }),
-        };
-        found.filter(|((i, s), _)| *i == ino && *s <= k).map(|((_, s), l)| (s, l))
+        le_of(self.t, self.ino, k)
     }
 
     fn ge(&mut self, k: u64) -> Option<(u64, u64)> {
-        let ino = self.ino;
-        let c = self.t.cursor_lower_bound(&(ino, k))?;
-        let ((i, s), l) = c.current();
-        (*i == ino).then_some((*s, *l))
+        ge_of(self.t, self.ino, k)
     }
 
     fn set(&mut self, k: u64, len: u64) -> Result<(), Error> {
@@ -120,6 +138,45 @@ impl RangeStore for Dl<'_> {
             return Ok(());
         }
         self.t.try_create_and_insert((self.ino, k), len, GFP_KERNEL).map_err(|_| Error::Io(ENOMEM))?;
+        Ok(())
+    }
+
+    fn del(&mut self, k: u64) {
+        self.t.remove(&(self.ino, k));
+    }
+}
+
+/// The CoW fork extents of every file of a mount (see
+/// [`crate::librxfs::cowfork`]), keyed by (inode, first block): each file's
+/// CoW fork is its part of the map, changed only under the extent lock.
+pub type CowMap = RBTree<(u64, u64), CowExt>;
+
+/// One file's CoW fork in a [`CowMap`].
+pub struct Cw<'a> {
+    t: &'a mut CowMap,
+    ino: u64,
+}
+
+/// One file's CoW fork.
+pub fn cw(t: &mut CowMap, ino: u64) -> Cw<'_> {
+    Cw { t, ino }
+}
+
+impl CowStore for Cw<'_> {
+    fn le(&mut self, k: u64) -> Option<CowExt> {
+        le_of(self.t, self.ino, k).map(|(_, e)| e)
+    }
+
+    fn ge(&mut self, k: u64) -> Option<CowExt> {
+        ge_of(self.t, self.ino, k).map(|(_, e)| e)
+    }
+
+    fn set(&mut self, e: CowExt) -> Result<(), Error> {
+        if let Some(v) = self.t.get_mut(&(self.ino, e.lblk)) {
+            *v = e;
+            return Ok(());
+        }
+        self.t.try_create_and_insert((self.ino, e.lblk), e, GFP_KERNEL).map_err(|_| Error::Io(ENOMEM))?;
         Ok(())
     }
 
@@ -159,7 +216,22 @@ enum XOp {
     Collapse,
     /// Move everything from the range's start up by its length (insert).
     Insert,
+    /// Mark the CoW fork's unwritten extents of the range real: an I/O is
+    /// about to write them (writeback's `prepare_ioend`).
+    ConvertCow,
+    /// I/O completion over the range: remap its real CoW extents.
+    EndCow,
+    /// Negative control (`cow_remap_all`): remap the whole run of CoW
+    /// extents touching the range, unwritten ones included.
+    EndCowAll,
+    /// An I/O over the range failed: drop its CoW extents.
+    CancelCow,
 }
+
+/// The CoW extent size hint: an O_DIRECT write over shared blocks
+/// allocates CoW blocks up to the next multiple of this many file blocks,
+/// as XFS's default `cowextsize` (32 blocks), unwritten beyond the write.
+pub const COW_EXTSIZE: u64 = 32;
 
 /// What covers a file block.
 enum Found {
@@ -181,11 +253,167 @@ struct Op<'c, 'a> {
     delayed: i64,
     /// Whether the mapping changed (the sequence must move).
     changed: bool,
+    /// The refcount inode if this file may share blocks (it has the
+    /// reflink flag on a reflink filesystem), else 0.
+    rc: u64,
+    /// Whether the CoW fork changed (its sequence must move).
+    cow_changed: bool,
 }
 
 impl<'c, 'a> Op<'c, 'a> {
     fn dl(&mut self) -> Dl<'_> {
         Dl { t: &mut *self.cx.dl, ino: self.ino }
+    }
+
+    fn cw(&mut self) -> Cw<'_> {
+        Cw { t: &mut *self.cx.cow, ino: self.ino }
+    }
+
+    /// The first CoW fork extent that ends after `b`.
+    fn next_cow(&mut self, b: u64) -> Option<CowExt> {
+        if self.rc == 0 {
+            return None;
+        }
+        cowfork::next(&mut self.cw(), b)
+    }
+
+    /// Charges the refcount inode for its tree's node change.
+    fn charge_rc(&mut self, delta: i64) -> Result<(), Error> {
+        if delta != 0 {
+            add_nblocks(self.cx, self.rc, delta)?;
+        }
+        Ok(())
+    }
+
+    /// Whether data extent `e`'s block for file block `b` is shared, and
+    /// for how many blocks from `b` (within `e`) that stays so.
+    fn sharing(&self, e: &Extent, b: u64) -> Result<(bool, u64), Error> {
+        let p = e.pblk + (b - e.lblk);
+        let len = e.end() - b;
+        if self.rc == 0 {
+            return Ok((false, len));
+        }
+        Ok(match refcount::find_shared(&self.cx.s, self.rc, p, len)? {
+            Some((s, l)) if s == p => (true, l),
+            Some((s, _)) => (false, s - p),
+            None => (false, len),
+        })
+    }
+
+    /// Drops the CoW fork's extents in `b..b+n`, real ones too (no I/O can
+    /// be in flight over them): the data fork there is about to go.
+    fn cancel_cow(&mut self, b: u64, n: u64) -> Result<(), Error> {
+        if self.next_cow(b).is_none_or(|c| c.lblk >= b.saturating_add(n)) {
+            return Ok(());
+        }
+        let mut rcn = 0;
+        let mut c = Cw { t: &mut *self.cx.cow, ino: self.ino };
+        let r = cowfork::cancel(&mut c, &self.cx.s, self.cx.a, self.rc, &mut rcn, b, n, true);
+        self.cow_changed = true;
+        self.charge_rc(rcn)?;
+        let dl = r?;
+        self.cx.a.reserved = self.cx.a.reserved.saturating_sub(dl);
+        self.delayed -= dl as i64;
+        Ok(())
+    }
+
+    /// Allocates unwritten CoW blocks at `b`: out of the delalloc
+    /// reservation `c` covering it (`Some`), or directly over a hole of
+    /// the fork. At most `max` blocks.
+    fn alloc_cow(&mut self, delalloc: bool, b: u64, max: u64) -> Result<CowExt, Error> {
+        let goal = self.goal(b)?;
+        let mut rcn = 0;
+        let rc = self.rc;
+        let mut c = Cw { t: &mut *self.cx.cow, ino: self.ino };
+        let r = if delalloc {
+            cowfork::allocate(&mut c, &self.cx.s, self.cx.a, rc, &mut rcn, b, max, goal)
+        } else {
+            cowfork::allocate_direct(&mut c, &self.cx.s, self.cx.a, rc, &mut rcn, b, max, goal)
+        };
+        self.charge_rc(rcn)?;
+        let e = r?;
+        self.cow_changed = true;
+        if delalloc {
+            self.delayed -= e.len as i64;
+        }
+        Ok(e)
+    }
+
+    /// The mapping of CoW extent `c` at `b`, up to `lim`.
+    fn cow_map(&self, c: &CowExt, b: u64, lim: u64) -> Map {
+        let log = self.log;
+        let (kind, addr) = match c.state {
+            State::Delalloc => (IOMAP_DELALLOC, NULL_ADDR),
+            State::Unwritten => (IOMAP_UNWRITTEN, (c.pblk + (b - c.lblk)) << log),
+            State::Real => (IOMAP_MAPPED, (c.pblk + (b - c.lblk)) << log),
+        };
+        Map { addr, offset: b << log, length: (c.end().min(lim) - b) << log, kind, shared: true, ..Default::default() }
+    }
+
+    /// A write (buffered, `direct` or writeback's) to data extent `e` at
+    /// file block `b`, on a file that may share blocks: where it goes.
+    /// Shared blocks get CoW fork blocks (a delalloc reservation for a
+    /// buffered write; unwritten blocks, converted to real over the
+    /// write, for O_DIRECT; unwritten for writeback), with the data fork
+    /// as the source; blocks of the file's own are written in place, the
+    /// mapping cut short of the next shared block or CoW extent.
+    fn cow_write(&mut self, op: XOp, e: Extent, b: u64, end: u64, max: u64) -> Result<Map, Error> {
+        let data = self.map_of(&Found::Disk(e), b, max);
+        let src = Some((data.kind, data.addr));
+        let lim = e.end();
+        let next = self.next_cow(b);
+        let mut c = match next {
+            Some(c) if c.lblk <= b => c,
+            _ => {
+                let (shared, run) = self.sharing(&e, b)?;
+                let run = run.min(next.map_or(u64::MAX, |c| c.lblk - b));
+                if !shared {
+                    let mut m = data;
+                    m.length = m.length.min(run << self.log);
+                    return Ok(m);
+                }
+                match op {
+                    XOp::BufferedWrite => {
+                        let want = run.min(end - b).min(extmap::MAX_LEN).min(self.cx.a.user_available());
+                        if want == 0 {
+                            return Err(Error::NoSpace);
+                        }
+                        cowfork::reserve(&mut self.cw(), b, want)?;
+                        self.cx.a.reserved += want;
+                        self.delayed += want as i64;
+                        self.cow_changed = true;
+                        let c = CowExt { lblk: b, len: want, pblk: 0, state: State::Delalloc };
+                        let mut m = self.cow_map(&c, b, lim);
+                        m.flags = IOMAP_F_NEW;
+                        m.src = src;
+                        return Ok(m);
+                    }
+                    XOp::DirectWrite => {
+                        // The extent size hint: unwritten beyond the write.
+                        let hint = end.div_ceil(COW_EXTSIZE).saturating_mul(COW_EXTSIZE);
+                        let n = hint.min(lim).min(next.map_or(u64::MAX, |c| c.lblk)) - b;
+                        self.alloc_cow(false, b, n)?
+                    }
+                    _ => self.alloc_cow(false, b, run.min(end - b))?,
+                }
+            }
+        };
+        if c.state == State::Delalloc && op != XOp::BufferedWrite {
+            c = self.alloc_cow(true, b, c.end().min(lim).min(end) - b)?;
+        }
+        let mut to = lim;
+        if op == XOp::DirectWrite {
+            // Exactly what this write covers becomes real before the I/O.
+            to = c.end().min(lim).min(end);
+            cowfork::convert(&mut self.cw(), b, to - b)?;
+            self.cow_changed = true;
+            c.state = State::Real;
+        }
+        let mut m = self.cow_map(&c, b, to);
+        if op == XOp::BufferedWrite {
+            m.src = src;
+        }
+        Ok(m)
     }
 
     fn find(&mut self, b: u64) -> Result<Found, Error> {
@@ -279,9 +507,13 @@ impl<'c, 'a> Op<'c, 'a> {
 
     fn remove(&mut self, b: u64, n: u64) -> Result<(), Error> {
         self.punch_delalloc(b, n)?;
+        self.cancel_cow(b, n)?;
         let mut nodes = 0;
-        // No kernel path shares a block yet: a file's blocks are its own.
-        let r = extmap::remove(&self.cx.s, self.cx.a, self.ino, b, n, &mut extmap::Release::Free, &mut nodes);
+        // Blocks another file may share lose one mapping; the others go.
+        let mut rcn = 0;
+        let mut rel = if self.rc != 0 { Release::Refcount { ino: self.rc, nodes: &mut rcn } } else { Release::Free };
+        let r = extmap::remove(&self.cx.s, self.cx.a, self.ino, b, n, &mut rel, &mut nodes);
+        self.charge_rc(rcn)?;
         if let Ok(k) = r {
             self.changed |= k > 0 || nodes != 0;
             self.charge(nodes - k as i64)?;
@@ -309,19 +541,44 @@ impl<'c, 'a> Op<'c, 'a> {
     }
 }
 
-/// The validity cookie of a data fork mapping: the fork's sequence in the
-/// low 32 bits (the high 32 are the CoW fork's, for shared mappings), as
-/// `xfs_iomap_inode_sequence`.
-pub fn cookie(seq: &AtomicU64) -> u64 {
-    seq.load(Ordering::Acquire) & 0xffff_ffff
+/// The validity cookie of a mapping: the data fork's sequence in the low
+/// 32 bits, the CoW fork's in the high 32, as `xfs_iomap_inode_sequence`
+/// for a shared mapping. Every mapping carries both, so any change to
+/// either fork invalidates it.
+pub fn cookie(data: &AtomicU64, cow: &AtomicU64) -> u64 {
+    (cow.load(Ordering::Acquire) & 0xffff_ffff) << 32 | data.load(Ordering::Acquire) & 0xffff_ffff
 }
 
-/// Runs extent operation `op` on file `ino` for bytes `pos..pos+len`, with
-/// `seq` the file's data fork sequence. Map operations put the mapping at
-/// `pos` in `out`. What the operation changed (the inode's block count, its
-/// delalloc blocks) goes to `out` whether it succeeds or not, so the
-/// in-memory inode stays in step with what a failed operation left done.
-fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, flags: u32, out: &mut Map) -> Result<(), Error> {
+/// The file an extent operation works on.
+pub struct Target<'a> {
+    /// Inode number.
+    pub ino: u64,
+    /// Its data fork sequence.
+    pub data_seq: &'a AtomicU64,
+    /// Its CoW fork sequence.
+    pub cow_seq: &'a AtomicU64,
+    /// It may share blocks (the reflink inode flag).
+    pub reflink: bool,
+}
+
+impl<'a> Target<'a> {
+    /// The target of extent operations on `inode`.
+    pub fn of(inode: &'a Inode) -> Self {
+        let reflink = inode.rx().flags.load(Ordering::Relaxed) & crate::librxfs::inode::FLAG_REFLINK != 0;
+        Target { ino: inode.ino(), data_seq: inode.data_seq(), cow_seq: inode.cow_seq(), reflink }
+    }
+
+    fn cookie(&self) -> u64 {
+        cookie(self.data_seq, self.cow_seq)
+    }
+}
+
+/// Runs extent operation `op` on file `t` for bytes `pos..pos+len`. Map
+/// operations put the mapping at `pos` in `out`. What the operation
+/// changed (the inode's block count, its delalloc blocks) goes to `out`
+/// whether it succeeds or not, so the in-memory inode stays in step with
+/// what a failed operation left done.
+fn xop(fs: &FsInfo, t: &Target<'_>, op: XOp, pos: u64, len: u64, flags: u32, out: &mut Map) -> Result<(), Error> {
     let log = fs.block_log;
     let max = (i64::MAX as u64) >> log;
     let b = pos >> log;
@@ -334,7 +591,7 @@ fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, flag
                     offset: pos,
                     length: (i64::MAX as u64).saturating_sub(pos).max(1),
                     kind: IOMAP_HOLE,
-                    cookie: cookie(seq),
+                    cookie: t.cookie(),
                     ..Default::default()
                 };
                 Ok(())
@@ -344,11 +601,15 @@ fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, flag
         };
     }
     let end = (pos.saturating_add(len).saturating_add((1 << log) - 1) >> log).clamp(b.saturating_add(1), max);
+    let rc = if t.reflink { fs.refcount_ino } else { 0 };
     fs.with(|cx| {
-        let mut o = Op { cx, ino, log, nblocks: None, delayed: 0, changed: false };
+        let mut o = Op { cx, ino: t.ino, log, nblocks: None, delayed: 0, changed: false, rc, cow_changed: false };
         let r = run(&mut o, op, b, end, max, flags);
         if o.changed {
-            seq.fetch_add(1, Ordering::Release);
+            t.data_seq.fetch_add(1, Ordering::Release);
+        }
+        if o.cow_changed {
+            t.cow_seq.fetch_add(1, Ordering::Release);
         }
         if let Ok(m) = r {
             *out = m;
@@ -358,7 +619,7 @@ fn xop(fs: &FsInfo, ino: u64, seq: &AtomicU64, op: XOp, pos: u64, len: u64, flag
             out.changed = 1;
         }
         out.delayed = o.delayed;
-        out.cookie = cookie(seq);
+        out.cookie = t.cookie();
         r.map(|_| ())
     })
 }
@@ -371,14 +632,56 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
     o.cx.a.budget(match op {
         XOp::Read | XOp::BufferedWrite | XOp::DirectWrite | XOp::Prealloc => Budget::User,
         XOp::Writeback | XOp::PunchDelalloc | XOp::Convert | XOp::Remove | XOp::Collapse | XOp::Insert => Budget::Pool,
+        XOp::ConvertCow | XOp::EndCow | XOp::EndCowAll | XOp::CancelCow => Budget::Pool,
     });
     match op {
         XOp::Read => {
             let f = o.find(b)?;
-            Ok(o.map_of(&f, b, max))
+            let mut m = o.map_of(&f, b, max);
+            if let (Found::Disk(e), true) = (&f, o.rc != 0 && flags & IOMAP_REPORT != 0) {
+                // FIEMAP: say which blocks are shared.
+                let (shared, run) = o.sharing(e, b)?;
+                m.length = m.length.min(run << o.log);
+                m.shared = shared;
+            }
+            Ok(m)
+        }
+        XOp::ConvertCow => {
+            cowfork::convert(&mut o.cw(), b, end - b)?;
+            o.cow_changed = true;
+            Ok(none)
+        }
+        XOp::EndCow | XOp::EndCowAll => {
+            let (mut from, mut to) = (b, end);
+            if op == XOp::EndCowAll {
+                // Widen to the whole run of touching CoW extents.
+                while let Some(p) = from.checked_sub(1).and_then(|p| cowfork::find(&mut o.cw(), p)) {
+                    from = p.lblk;
+                }
+                while let Some(n) = cowfork::find(&mut o.cw(), to) {
+                    to = n.end();
+                }
+                cowfork::convert(&mut o.cw(), from, to - from)?;
+            }
+            remap_cow(o, from, to)
+        }
+        XOp::CancelCow if o.rc == 0 => Ok(none),
+        XOp::CancelCow => {
+            let mut rcn = 0;
+            let mut c = Cw { t: &mut *o.cx.cow, ino: o.ino };
+            let r = cowfork::cancel(&mut c, &o.cx.s, o.cx.a, o.rc, &mut rcn, b, end - b, true);
+            o.cow_changed = true;
+            o.charge_rc(rcn)?;
+            let dl = r?;
+            o.cx.a.reserved = o.cx.a.reserved.saturating_sub(dl);
+            o.delayed -= dl as i64;
+            Ok(none)
         }
         XOp::BufferedWrite => {
             let f = o.find(b)?;
+            if let (Found::Disk(e), true) = (&f, o.rc != 0) {
+                return o.cow_write(op, *e, b, end, max);
+            }
             if let Found::Hole(n) = f {
                 if flags & IOMAP_ZERO == 0 {
                     let want = n.min(end - b).min(extmap::MAX_LEN).min(o.cx.a.user_available());
@@ -398,6 +701,7 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
         }
         XOp::DirectWrite | XOp::Writeback => {
             let (e, new) = match o.find(b)? {
+                Found::Disk(e) if o.rc != 0 => return o.cow_write(op, e, b, end, max),
                 Found::Disk(e) => (e, false),
                 Found::Delay(s, l) => (o.alloc_unwritten(b, (s + l).min(end) - b, true)?, true),
                 Found::Hole(n) if op == XOp::DirectWrite => (o.alloc_unwritten(b, n.min(end - b), false)?, true),
@@ -411,6 +715,13 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
         }
         XOp::PunchDelalloc => {
             o.punch_delalloc(b, end - b)?;
+            if o.next_cow(b).is_some_and(|c| c.lblk < end) {
+                // The CoW fork's reservations there go too.
+                let n = cowfork::punch_delalloc(&mut o.cw(), b, end - b)?;
+                o.cx.a.reserved = o.cx.a.reserved.saturating_sub(n);
+                o.delayed -= n as i64;
+                o.cow_changed = true;
+            }
             Ok(none)
         }
         XOp::Convert => {
@@ -438,8 +749,10 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
         }
         XOp::Collapse | XOp::Insert => {
             // The caller flushed and dropped the page cache from `b` on, so
-            // no delalloc can be left there; drop any, to be sure.
+            // no delalloc can be left there; drop any, to be sure. The CoW
+            // fork from there on goes too: the data fork moves under it.
             o.punch_delalloc(b, u64::MAX - b)?;
+            o.cancel_cow(b, u64::MAX - b)?;
             let n = end - b;
             let mut nodes = 0;
             o.changed = true;
@@ -456,6 +769,22 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
     }
 }
 
+/// I/O completion over file blocks `from..to`: the real CoW extents there
+/// replace the data fork's blocks.
+fn remap_cow(o: &mut Op<'_, '_>, from: u64, to: u64) -> Result<Map, Error> {
+    if o.next_cow(from).is_none_or(|c| c.lblk >= to) {
+        return Ok(Map::default());
+    }
+    let mut out = cowfork::Ended::default();
+    let mut c = Cw { t: &mut *o.cx.cow, ino: o.ino };
+    let r = cowfork::end_cow(&mut c, &o.cx.s, o.cx.a, o.rc, o.ino, from, to - from, &mut out);
+    o.cow_changed = true;
+    o.changed = true;
+    o.charge_rc(out.rc_nodes)?;
+    o.charge(out.data_nodes + out.remapped as i64 - out.unmapped as i64)?;
+    r.map(|()| Map::default())
+}
+
 /// Counters for the debugfs `stats` file.
 pub struct Stats {
     /// Free blocks on disk.
@@ -466,6 +795,8 @@ pub struct Stats {
     pub pool: u64,
     /// Delalloc ranges in memory.
     pub delalloc_ranges: u64,
+    /// CoW fork extents in memory.
+    pub cow_extents: u64,
 }
 
 /// The mount's space counters.
@@ -476,6 +807,7 @@ pub fn stats(fs: &FsInfo) -> Stats {
         reserved: m.alloc.reserved,
         pool: m.alloc.pool,
         delalloc_ranges: m.delalloc.iter().count() as u64,
+        cow_extents: m.cow.iter().count() as u64,
     }
 }
 
@@ -486,7 +818,8 @@ pub fn stats(fs: &FsInfo) -> Stats {
 /// once, here.
 fn run_op(inode: &Inode, op: XOp, pos: u64, len: u64, flags: u32) -> kernel::error::Result<Map> {
     let mut m = Map::default();
-    let r = crate::fs::call(&inode.sb(), |fs| xop(fs, inode.ino(), inode.data_seq(), op, pos, len, flags, &mut m));
+    let t = Target::of(inode);
+    let r = crate::fs::call(&inode.sb(), |fs| xop(fs, &t, op, pos, len, flags, &mut m));
     inode.account((m.changed != 0).then_some(m.nblocks), m.delayed);
     r.map(|()| m)
 }
@@ -547,4 +880,81 @@ pub fn collapse(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
 /// Moves everything from `pos` up by `len`.
 pub fn insert(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
     run_op(inode, XOp::Insert, pos, len, 0).map(|_| ())
+}
+
+/// Marks the CoW fork's unwritten extents of the range real: writeback is
+/// about to write them (`xfs_reflink_convert_cow`).
+pub fn convert_cow(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
+    run_op(inode, XOp::ConvertCow, pos, len, 0).map(|_| ())
+}
+
+/// I/O completion over the range: its real CoW extents replace the data
+/// fork's blocks (`xfs_reflink_end_cow`). With `all` (the `cow_remap_all`
+/// negative control), the whole run of CoW extents touching the range is
+/// remapped, unwritten preallocation included.
+pub fn end_cow(inode: &Inode, pos: u64, len: u64, all: bool) -> kernel::error::Result {
+    run_op(inode, if all { XOp::EndCowAll } else { XOp::EndCow }, pos, len, 0).map(|_| ())
+}
+
+/// An I/O over the range failed: its CoW extents are dropped.
+pub fn cancel_cow(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
+    run_op(inode, XOp::CancelCow, pos, len, 0).map(|_| ())
+}
+
+/// A clone request in bytes, block aligned (the length rounded up to a
+/// block at the source's EOF).
+pub struct Clone {
+    /// Source offset.
+    pub src_pos: u64,
+    /// Destination offset.
+    pub dst_pos: u64,
+    /// Length.
+    pub len: u64,
+}
+
+/// Shares the source's blocks of a range into the destination
+/// (`xfs_reflink_remap_blocks`): the destination's blocks there lose a
+/// mapping (its delalloc and CoW fork there are dropped; the caller
+/// flushed and dropped its page cache), each source extent is mapped at
+/// the same offset and its blocks gain one. Both files get the reflink
+/// flag first. Atomic under the extent lock.
+pub fn remap(src: &Inode, dst: &Inode, c: &Clone) -> kernel::error::Result {
+    use crate::librxfs::inode::{self as di, FLAG_REFLINK};
+    use crate::librxfs::reflink;
+    for i in [src, dst] {
+        i.rx().flags.fetch_or(FLAG_REFLINK, Ordering::Relaxed);
+    }
+    let (ts, td) = (Target::of(src), Target::of(dst));
+    let mut dm = Map::default();
+    let r = crate::fs::call(&dst.sb(), |fs| {
+        let log = fs.block_log;
+        let (sb, db, n) = (c.src_pos >> log, c.dst_pos >> log, c.len.div_ceil(1 << log));
+        if fs.refcount_ino == 0 {
+            return Err(Error::Io(95));
+        }
+        fs.with(|cx| {
+            for t in [&ts, &td] {
+                di::modify(&cx.s, t.ino, |i| i.flags |= FLAG_REFLINK)?;
+            }
+            let mut o = Op { cx, ino: td.ino, log, nblocks: None, delayed: 0, changed: true, rc: fs.refcount_ino, cow_changed: false };
+            o.punch_delalloc(db, n)?;
+            o.cancel_cow(db, n)?;
+            let mut out = reflink::Remapped::default();
+            let r = reflink::remap(&o.cx.s, o.cx.a, o.rc, ts.ino, sb, td.ino, db, n, &mut out);
+            o.charge_rc(out.rc_nodes)?;
+            o.charge(out.dst_nodes + out.mapped as i64 - out.unmapped as i64)?;
+            td.data_seq.fetch_add(1, Ordering::Release);
+            if o.cow_changed {
+                td.cow_seq.fetch_add(1, Ordering::Release);
+            }
+            if let Some(n) = o.nblocks {
+                dm.nblocks = n;
+                dm.changed = 1;
+            }
+            dm.delayed = o.delayed;
+            r
+        })
+    });
+    dst.account((dm.changed != 0).then_some(dm.nblocks), dm.delayed);
+    r
 }

@@ -20,10 +20,13 @@ use crate::data;
 use crate::iomap::{round_up, zero_eof, BufferedWriteIomap, DirectWriteIomap, MkwriteIomap, ReadIomap};
 use crate::vfs::file::{self as vf, File, FileOps, IovIter, Kiocb, Vma, VmFault, VmFaultT, VmOps};
 use crate::vfs::inode::{Inode, InodeLock, InvalidateLock, NoFsScope};
-use crate::vfs::iomap::{self, DioOps, IOMAP_DIO_FORCE_WAIT, IOMAP_DIO_UNWRITTEN};
+use crate::vfs::iomap::{self, DioOps, IOMAP_DIO_COW, IOMAP_DIO_FORCE_WAIT, IOMAP_DIO_UNWRITTEN};
 use crate::vfs::Knob;
 use core::sync::atomic::Ordering;
-use crate::vfs::file::{FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, SEEK_DATA, SEEK_HOLE};
+use crate::vfs::file::{
+    FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_ZERO_RANGE,
+    SEEK_DATA, SEEK_HOLE,
+};
 use kernel::prelude::*;
 
 /// The file operations of regular files.
@@ -33,6 +36,11 @@ pub struct RegularFile;
 fn dio_aligned(inode: &Inode, pos: i64, count: usize) -> bool {
     let mask = inode.sector_size() as u64 - 1;
     (pos as u64 | count as u64) & mask == 0
+}
+
+/// True if the file may share blocks (the reflink flag).
+fn is_reflink(inode: &Inode) -> bool {
+    inode.rx().flags.load(Ordering::Relaxed) & crate::librxfs::inode::FLAG_REFLINK != 0
 }
 
 /// A write that starts past EOF: zero from the old EOF to its start first.
@@ -94,6 +102,16 @@ fn write_locked(lock: &mut InodeLock<'_>, iocb: &Kiocb, from: &IovIter) -> Resul
     if !dio_aligned(inode, iocb.pos(), from.count()) {
         return Err(EINVAL);
     }
+    if is_reflink(inode) && (iocb.pos() as u64 | from.count() as u64) & (inode.block_size() as u64 - 1) != 0 {
+        // A sub-block write to a shared block would need the rest of the
+        // block copied: go through the page cache, as XFS does.
+        let (pos, n) = (iocb.pos(), from.count() as i64);
+        let r = buffered_write(lock, iocb, from);
+        inode.mark_dirty();
+        let done = r?;
+        inode.write_and_wait_range(pos, pos + n - 1)?;
+        return Ok(done);
+    }
     // Sub-block writes zero the rest of a new block: no other O_DIRECT
     // write may be in flight on it (i_rwsem is held exclusively here).
     let mut dio_flags = 0;
@@ -143,7 +161,8 @@ fn prepare_shift(inode: &Inode, offset: i64, len: i64) -> Result {
     Ok(())
 }
 
-const FALLOC_MODES: u32 = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE;
+const FALLOC_MODES: u32 =
+    FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE;
 
 fn fallocate_locked(il: &InvalidateLock<'_>, lock: &InodeLock<'_>, file: &File, mode: u32, offset: i64, len: i64) -> Result {
     let inode = lock.inode();
@@ -187,6 +206,15 @@ fn fallocate_locked(il: &InvalidateLock<'_>, lock: &InodeLock<'_>, file: &File, 
         if let Some(n) = new_size {
             zero_eof(il, inode, n)?;
             inode.truncate_setsize(il, n);
+        }
+        if mode & FALLOC_FL_UNSHARE_RANGE != 0 && is_reflink(inode) {
+            // Dirty the cache over the shared blocks below EOF, and write
+            // it back: the file gets blocks of its own there.
+            let to = end.min(inode.size());
+            if to > offset {
+                iomap::file_unshare::<BufferedWriteIomap>(inode, offset, to - offset)?;
+                inode.write_and_wait_range(offset, to - 1)?;
+            }
         }
         Ok(())
     }
@@ -292,6 +320,10 @@ impl FileOps for RegularFile {
     fn ioctl(file: &File, cmd: u32, arg: usize) -> Result<i32> {
         crate::ioctl::ioctl(file, cmd, arg)
     }
+
+    fn remap_file_range(fin: &File, pos_in: i64, fout: &File, pos_out: i64, len: i64, flags: u32) -> Result<i64> {
+        crate::reflink::remap_range(fin, pos_in, fout, pos_out, len, flags)
+    }
 }
 
 /// `fsync` of files and directories: data, the inode, then every changed
@@ -323,6 +355,16 @@ impl DioOps for DioWrite {
             return Ok(());
         }
         let inode = iocb.inode();
+        if flags & IOMAP_DIO_COW != 0 {
+            let sb = inode.sb();
+            // Knob (f): hold the completion before the remap.
+            if crate::iomap::knob_hit(sb.knob(Knob::DioCowEndDelayPos), iocb.pos(), size as i64).is_some() {
+                crate::vfs::msleep(sb.knob(Knob::DioCowEndDelayMs).load(Ordering::Relaxed).clamp(0, 60_000) as u32);
+            }
+            let all = sb.knob(Knob::CowRemapAll).load(Ordering::Relaxed) != 0;
+            let _nofs = NoFsScope::enter();
+            data::end_cow(inode, iocb.pos() as u64, size as u64, all)?;
+        }
         if flags & IOMAP_DIO_UNWRITTEN != 0 {
             let _nofs = NoFsScope::enter();
             data::convert_unwritten(inode, iocb.pos() as u64, size as u64)?;

@@ -15,7 +15,7 @@ use crate::librxfs::alloc::{Alloc, Budget};
 use core::sync::atomic::{AtomicBool, Ordering};
 use crate::librxfs::dir::{self, Entry};
 use crate::librxfs::error::Error;
-use crate::data::DelallocMap;
+use crate::data::{CowMap, DelallocMap};
 use crate::librxfs::extmap;
 use crate::librxfs::format::Superblock;
 use crate::librxfs::inode::{self, mode, Inode, Ts};
@@ -82,6 +82,8 @@ pub struct Meta {
     pub dirty: DirtySet,
     /// Delalloc ranges of every file (see [`crate::data`]).
     pub delalloc: DelallocMap,
+    /// CoW fork extents of every file (see [`crate::data`]).
+    pub cow: CowMap,
 }
 
 /// Per-mount data.
@@ -96,6 +98,8 @@ pub struct FsInfo {
     pub seed: u32,
     /// Root directory.
     pub root_ino: u64,
+    /// The refcount inode on a reflink filesystem, else 0.
+    pub refcount_ino: u64,
     /// Whether metadata changes check for room first (the debugfs knob
     /// `no_meta_reserve` turns this off, as a negative control).
     pub check_meta: AtomicBool,
@@ -111,6 +115,8 @@ pub struct Ctx<'a> {
     pub sb: &'a mut Superblock,
     /// Delalloc ranges.
     pub dl: &'a mut DelallocMap,
+    /// CoW forks.
+    pub cow: &'a mut CowMap,
 }
 
 impl FsInfo {
@@ -124,8 +130,12 @@ impl FsInfo {
         let block_log = sb.block_log as u32;
         let seed = sb.hash_seed;
         let root_ino = sb.root_ino;
-        let meta = KBox::pin_init(new_mutex!(Meta { sb, alloc, dirty: DirtySet::new(), delalloc: DelallocMap::new() }), GFP_KERNEL)?;
-        Ok(FsInfo { dev, meta, block_log, seed, root_ino, check_meta: AtomicBool::new(true) })
+        let refcount_ino = if sb.ro_compat & crate::librxfs::format::features::RO_COMPAT_REFLINK != 0 { sb.refcount_ino } else { 0 };
+        let meta = KBox::pin_init(
+            new_mutex!(Meta { sb, alloc, dirty: DirtySet::new(), delalloc: DelallocMap::new(), cow: CowMap::new() }),
+            GFP_KERNEL,
+        )?;
+        Ok(FsInfo { dev, meta, block_log, seed, root_ino, refcount_ino, check_meta: AtomicBool::new(true) })
     }
 
     /// Runs `f` with the metadata lock held and allocations kept out of
@@ -138,7 +148,7 @@ impl FsInfo {
         let m = &mut *g;
         m.alloc.check_meta = self.check_meta.load(Ordering::Relaxed);
         m.alloc.budget(Budget::User);
-        let mut cx = Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc };
+        let mut cx = Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow };
         let r = f(&mut cx);
         if cx.s.pending() > DIRTY_LIMIT {
             if let Err(e) = cx.s.flush(false) {
@@ -467,12 +477,21 @@ pub fn readdir(fs: &FsInfo, dir: u64, pos: i64, name: &mut [u8]) -> Result<Optio
 }
 
 /// Frees an unlinked inode: its fork, its orphan list entry, its block.
-fn free_inode(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
+/// `rc`: the refcount inode, or 0.
+fn free_inode(cx: &mut Ctx<'_>, rc: u64, ino: u64) -> Result<(), Error> {
     let i = inode::read(&cx.s, ino)?;
     let mut delta = 0;
     match i.ftype() {
+        mode::S_IFREG if rc != 0 && i.flags & inode::FLAG_REFLINK != 0 => {
+            // Shared blocks lose one mapping; the file's own are freed.
+            let mut rcn = 0;
+            let r = extmap::destroy(&cx.s, cx.a, ino, &mut extmap::Release::Refcount { ino: rc, nodes: &mut rcn }, &mut delta);
+            if rcn != 0 {
+                add_nblocks(cx, rc, rcn)?;
+            }
+            r?;
+        }
         mode::S_IFREG => {
-            // No kernel path shares a block yet: a file's blocks are its own.
             extmap::destroy(&cx.s, cx.a, ino, &mut extmap::Release::Free, &mut delta)?;
         }
         mode::S_IFDIR => {
@@ -484,15 +503,51 @@ fn free_inode(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
     drop_inode_block(cx, ino)
 }
 
-/// An inode leaves memory: its delalloc ranges go (their page cache is
-/// gone), and with no links left, the inode itself.
+/// An inode leaves memory: its delalloc ranges and CoW fork go (their page
+/// cache is gone, no I/O is in flight), and with no links left, the inode
+/// itself.
 pub fn evict(fs: &FsInfo, ino: u64, unlinked: bool) -> Result<(), Error> {
     fs.with(|cx| {
         crate::data::release_delalloc(cx, ino, 0, u64::MAX)?;
+        if fs.refcount_ino != 0 {
+            let mut rcn = 0;
+            let mut c = crate::data::cw(cx.cow, ino);
+            let r = crate::librxfs::cowfork::cancel(&mut c, &cx.s, cx.a, fs.refcount_ino, &mut rcn, 0, u64::MAX, true);
+            if rcn != 0 {
+                add_nblocks(cx, fs.refcount_ino, rcn)?;
+            }
+            let dl = r?;
+            cx.a.reserved = cx.a.reserved.saturating_sub(dl);
+        }
         if unlinked {
-            free_inode(cx, ino)?;
+            free_inode(cx, fs.refcount_ino, ino)?;
         }
         Ok(())
+    })
+}
+
+/// Mount-time recovery of CoW staging: blocks a crash left allocated to a
+/// CoW fork (recorded in the refcount tree) are freed.
+pub fn recover_staging(fs: &FsInfo) -> Result<u64, Error> {
+    let rc = fs.refcount_ino;
+    if rc == 0 {
+        return Ok(0);
+    }
+    fs.with(|cx| {
+        let mut n = 0u64;
+        let mut rcn = 0;
+        let r = (|| {
+            while let Some(r) = crate::librxfs::refcount::next_staged(&cx.s, rc, 0)? {
+                crate::librxfs::refcount::unstage(&cx.s, cx.a, rc, r.pblk, r.len, &mut rcn)?;
+                cx.a.free(&cx.s, r.pblk, r.len)?;
+                n += r.len;
+            }
+            Ok(())
+        })();
+        if rcn != 0 {
+            add_nblocks(cx, rc, rcn)?;
+        }
+        r.map(|()| n)
     })
 }
 
@@ -509,7 +564,7 @@ pub fn recover_orphans(fs: &FsInfo) -> Result<u64, Error> {
             if i.nlink != 0 {
                 return Err(Error::Corrupt { what: "orphan list", blkno: ino, why: "linked inode on the orphan list" });
             }
-            free_inode(cx, ino)?;
+            free_inode(cx, fs.refcount_ino, ino)?;
             n += 1;
         }
         Ok(n)

@@ -126,7 +126,9 @@ pub(crate) fn evict(inode: &Inode) {
         return;
     }
     let unlinked = inode.nlink() == 0;
-    if unlinked || inode.rx().delayed.load(Relaxed) != 0 {
+    // A file that shares blocks may hold CoW fork extents.
+    let reflink = inode.rx().flags.load(Relaxed) & crate::librxfs::inode::FLAG_REFLINK != 0;
+    if unlinked || reflink || inode.rx().delayed.load(Relaxed) != 0 {
         let ino = inode.ino();
         // Nothing to tell the VFS: a failure leaves an orphan (or delalloc
         // reservation) that mount recovery or fsck frees.

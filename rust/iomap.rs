@@ -17,8 +17,15 @@
 //! - [`DirectWriteIomap`]: O_DIRECT writes, holes and delalloc become
 //!   unwritten blocks, converted at completion ([`crate::file`]).
 //!
+//! On a file that shares blocks (reflink), writes over shared blocks go to
+//! the CoW fork ([`crate::data`], `cow_write`): a buffered write gets a CoW
+//! delalloc reservation, `IOMAP_F_SHARED`, with the data fork's mapping as
+//! iomap's `srcmap` (read for partial blocks); an O_DIRECT write gets CoW
+//! blocks converted to real over exactly its range; the short-write punch
+//! removes CoW delalloc as well.
+//!
 //! Every mapping carries the validity cookie sampled with it under the
-//! extent lock (the data fork sequence, [`crate::data::cookie`]); iomap
+//! extent lock (the data and CoW fork sequences, [`crate::data::cookie`]); iomap
 //! asks [`RxfsFolioOps::iomap_valid`] with the folio locked, and a stale
 //! mapping is looked up again: a racing writeback conversion or punch
 //! cannot make a buffered write copy into a folio over blocks it no longer
@@ -35,23 +42,29 @@ use kernel::prelude::*;
 
 /// The iomap mapping of an extent operation's result.
 pub(crate) fn mapping(m: &Map) -> Mapping {
-    let kind = match m.kind {
-        IOMAP_DELALLOC => MapKind::Delalloc,
-        IOMAP_MAPPED => MapKind::Mapped(m.addr),
-        IOMAP_UNWRITTEN => MapKind::Unwritten(m.addr),
-        _ => MapKind::Hole,
-    };
-    let mapping = Mapping::new(kind, m.offset, m.length, m.cookie);
+    let kind = kind_of(m.kind, m.addr);
+    let mut mapping = Mapping::new(kind, m.offset, m.length, m.cookie);
     if m.flags & IOMAP_F_NEW != 0 {
-        mapping.new_blocks()
-    } else {
-        mapping
+        mapping = mapping.new_blocks();
+    }
+    if m.shared {
+        mapping = mapping.cow(m.src.map(|(k, a)| kind_of(k, a)));
+    }
+    mapping
+}
+
+fn kind_of(kind: u16, addr: u64) -> MapKind {
+    match kind {
+        IOMAP_DELALLOC => MapKind::Delalloc,
+        IOMAP_MAPPED => MapKind::Mapped(addr),
+        IOMAP_UNWRITTEN => MapKind::Unwritten(addr),
+        _ => MapKind::Hole,
     }
 }
 
-/// The cookie a data fork mapping made now would carry.
+/// The cookie a mapping made now would carry: both forks' sequences.
 pub(crate) fn cookie(inode: &Inode) -> u64 {
-    data::cookie(inode.data_seq())
+    data::cookie(inode.data_seq(), inode.cow_seq())
 }
 
 /// Fires the one-shot offset knob `k` if `pos..pos+len` covers it: returns

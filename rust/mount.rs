@@ -78,6 +78,14 @@ impl FileSystem for Rxfs {
                     return Err(vfs::errno(e.errno()));
                 }
             }
+            match fs::recover_staging(fs).and_then(|n| if n > 0 { fs.sync(true).map(|()| n) } else { Ok(0) }) {
+                Ok(0) => {}
+                Ok(n) => pr_info!("{}: freed {} leftover CoW staging blocks\n", sb.id(), n),
+                Err(e) => {
+                    pr_err!("{}: CoW staging recovery: {}; not mounting\n", sb.id(), e);
+                    return Err(vfs::errno(e.errno()));
+                }
+            }
         }
         crate::inode::iget(sb, fs.root_ino)
     }
@@ -122,6 +130,10 @@ impl FileSystem for Rxfs {
 
     fn stats(sb: &SuperBlock<'_, Self>, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
         let st = crate::data::stats(sb.info());
-        write!(out, "free {}\nreserved {}\npool {}\ndelalloc_ranges {}\n", st.free, st.reserved, st.pool, st.delalloc_ranges)
+        write!(
+            out,
+            "free {}\nreserved {}\npool {}\ndelalloc_ranges {}\ncow_extents {}\n",
+            st.free, st.reserved, st.pool, st.delalloc_ranges, st.cow_extents
+        )
     }
 }

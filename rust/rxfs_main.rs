@@ -28,6 +28,7 @@ pub mod inode;
 pub mod iomap;
 pub mod ioctl;
 pub mod mount;
+pub mod reflink;
 pub mod vfs;
 
 module! {

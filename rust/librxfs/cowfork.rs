@@ -245,6 +245,31 @@ pub fn convert<C: CowStore>(c: &mut C, start: u64, len: u64) -> Result<(), Error
     Ok(())
 }
 
+/// Removes only the delalloc extents of `start..start+len` (the
+/// short-write punch: a reservation the write did not use). Returns how
+/// many blocks, whose reservation the caller gives back.
+pub fn punch_delalloc<C: CowStore>(c: &mut C, start: u64, len: u64) -> Result<u64, Error> {
+    let end = start.saturating_add(len);
+    if !next(c, start).is_some_and(|e| e.lblk < end) {
+        return Ok(0);
+    }
+    split_at(c, start)?;
+    split_at(c, end)?;
+    let mut pos = start;
+    let mut n = 0;
+    while let Some(e) = next(c, pos) {
+        if e.lblk >= end {
+            break;
+        }
+        pos = e.end();
+        if e.state == State::Delalloc {
+            n += e.len;
+            c.del(e.lblk);
+        }
+    }
+    Ok(n)
+}
+
 /// What [`end_cow`] did, for the inodes' block counts.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Ended {

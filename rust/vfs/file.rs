@@ -10,7 +10,7 @@ use kernel::error::{from_result, to_result, Result};
 use kernel::macros::vtable;
 use kernel::types::Opaque;
 
-pub use b::{FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, SEEK_DATA, SEEK_HOLE};
+pub use b::{FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_ZERO_RANGE, SEEK_DATA, SEEK_HOLE};
 
 /// An open file.
 #[repr(transparent)]
@@ -58,6 +58,16 @@ impl File {
     pub fn modified(&self) -> Result {
         // SAFETY: a live file; the caller holds i_rwsem.
         to_result(unsafe { b::file_modified(self.as_raw()) })
+    }
+
+    /// `generic_remap_file_range_prep`: checks a clone or dedupe request
+    /// (alignment, EOF rules, the dedupe compare), flushes both ranges and
+    /// updates the destination's times. `len` may shrink (to 0: nothing
+    /// to do). Both inodes' i_rwsem and invalidate_lock must be held
+    /// (the guards).
+    pub fn remap_prep(&self, pos_in: i64, out: &File, pos_out: i64, len: &mut i64, flags: u32, _locks: &super::inode::RemapLocks<'_>) -> Result {
+        // SAFETY: two live files; both inodes are locked (the guard).
+        to_result(unsafe { b::generic_remap_file_range_prep(self.as_raw(), pos_in, out.as_raw(), pos_out, len, flags) })
     }
 
     /// Drops setuid/setgid (`file_remove_privs`).
@@ -312,6 +322,12 @@ pub trait FileOps {
     fn ioctl(_file: &File, _cmd: u32, _arg: usize) -> Result<i32> {
         kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
     }
+    /// `remap_file_range`: share (or, with `REMAP_FILE_DEDUP`, dedupe)
+    /// `len` bytes of `file_in` at `pos_in` into `file_out` at `pos_out`;
+    /// returns the bytes remapped.
+    fn remap_file_range(_file_in: &File, _pos_in: i64, _file_out: &File, _pos_out: i64, _len: i64, _flags: u32) -> Result<i64> {
+        kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
     /// Splice, `get_unmapped_area` and friends through the page cache.
     const PAGE_CACHE: bool = false;
 }
@@ -346,6 +362,9 @@ impl<T: FileOps> FileOpsTable<T> {
         }
         if T::HAS_IOCTL {
             ops.unlocked_ioctl = Some(Self::ioctl);
+        }
+        if T::HAS_REMAP_FILE_RANGE {
+            ops.remap_file_range = Some(Self::remap_file_range);
         }
         if T::PAGE_CACHE {
             ops.splice_read = Some(b::filemap_splice_read);
@@ -404,6 +423,22 @@ impl<T: FileOps> FileOpsTable<T> {
     unsafe extern "C" fn fallocate(file: *mut b::file, mode: kernel::ffi::c_int, offset: b::loff_t, len: b::loff_t) -> kernel::ffi::c_long {
         // SAFETY: an open rxfs file.
         from_result(|| T::fallocate(unsafe { File::from_raw(file) }, mode, offset, len).map(|()| 0)) as kernel::ffi::c_long
+    }
+
+    unsafe extern "C" fn remap_file_range(
+        file_in: *mut b::file,
+        pos_in: b::loff_t,
+        file_out: *mut b::file,
+        pos_out: b::loff_t,
+        len: b::loff_t,
+        flags: kernel::ffi::c_uint,
+    ) -> b::loff_t {
+        // SAFETY: two open files of the same rxfs mount (the VFS checks).
+        let (fin, fout) = unsafe { (File::from_raw(file_in), File::from_raw(file_out)) };
+        match T::remap_file_range(fin, pos_in, fout, pos_out, len, flags) {
+            Ok(n) => n,
+            Err(e) => e.to_errno() as b::loff_t,
+        }
     }
 
     unsafe extern "C" fn ioctl(file: *mut b::file, cmd: kernel::ffi::c_uint, arg: kernel::ffi::c_ulong) -> kernel::ffi::c_long {

@@ -167,6 +167,11 @@ impl Inode {
         &self.rx().data_seq
     }
 
+    /// The CoW fork sequence, as [`Inode::data_seq`].
+    pub fn cow_seq(&self) -> &AtomicU64 {
+        &self.rx().cow_seq
+    }
+
     /// Records what an extent operation changed: the inode's on-disk block
     /// count (`nblocks`, if known) and its delalloc blocks (`delayed`, a
     /// change), and sets `i_blocks` from them.
@@ -329,6 +334,48 @@ impl Drop for InodeLock<'_> {
     }
 }
 
+/// Both inodes of a remap, i_rwsem then the invalidate_lock of each held
+/// exclusively, each pair taken in the VFS's address order
+/// (`lock_two_nondirectories`, `filemap_invalidate_lock_two`): the inode
+/// lock of the destination, for the code that needs one, is
+/// [`RemapLocks::dst`].
+pub struct RemapLocks<'a> {
+    src: &'a Inode,
+    dst: &'a Inode,
+}
+
+impl<'a> RemapLocks<'a> {
+    /// Locks `src` and `dst` (maybe the same inode).
+    pub fn new(src: &'a Inode, dst: &'a Inode) -> Self {
+        // SAFETY: two live regular-file inodes; the guard unlocks.
+        unsafe {
+            b::lock_two_nondirectories(src.as_raw(), dst.as_raw());
+            b::filemap_invalidate_lock_two(src.mapping(), dst.mapping());
+        }
+        RemapLocks { src, dst }
+    }
+
+    /// The destination's i_rwsem, held by this guard.
+    pub fn dst(&self) -> core::mem::ManuallyDrop<InodeLock<'a>> {
+        core::mem::ManuallyDrop::new(InodeLock(self.dst))
+    }
+
+    /// The destination's invalidate_lock, held by this guard.
+    pub fn dst_invalidate(&self) -> core::mem::ManuallyDrop<InvalidateLock<'a>> {
+        core::mem::ManuallyDrop::new(InvalidateLock(self.dst))
+    }
+}
+
+impl Drop for RemapLocks<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the guard holds both pairs of locks.
+        unsafe {
+            b::filemap_invalidate_unlock_two(self.src.mapping(), self.dst.mapping());
+            b::unlock_two_nondirectories(self.src.as_raw(), self.dst.as_raw());
+        }
+    }
+}
+
 /// i_rwsem held shared.
 pub struct InodeLockShared<'a>(&'a Inode);
 
@@ -399,6 +446,9 @@ pub struct RxInode {
     /// Data fork sequence: bumped under the extent lock on every extent
     /// change; the iomap validity cookie.
     pub(crate) data_seq: AtomicU64,
+    /// CoW fork sequence: the same, for the CoW fork; the cookie's high 32
+    /// bits.
+    pub(crate) cow_seq: AtomicU64,
     /// On-disk blocks (changed with `delayed` and `i_blocks` under `i_lock`).
     dblocks: AtomicU64,
     /// Delalloc blocks.
@@ -426,6 +476,7 @@ impl RxInode {
             btime_nsec: AtomicU32::new(0),
             flags: AtomicU32::new(0),
             data_seq: AtomicU64::new(0),
+            cow_seq: AtomicU64::new(0),
             dblocks: AtomicU64::new(0),
             delayed: AtomicI64::new(0),
             link: UnsafeCell::new(None),

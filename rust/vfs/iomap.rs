@@ -29,8 +29,8 @@ use kernel::types::Opaque;
 
 pub use b::iomap_folio_ops as FolioOpsVtable;
 pub use b::{
-    IOMAP_DELALLOC, IOMAP_DIO_FORCE_WAIT, IOMAP_DIO_UNWRITTEN, IOMAP_DIRECT, IOMAP_F_NEW, IOMAP_HOLE, IOMAP_MAPPED, IOMAP_NULL_ADDR,
-    IOMAP_UNSHARE, IOMAP_UNWRITTEN, IOMAP_WRITE, IOMAP_ZERO,
+    IOMAP_DELALLOC, IOMAP_DIO_COW, IOMAP_DIO_FORCE_WAIT, IOMAP_DIO_UNWRITTEN, IOMAP_DIRECT, IOMAP_F_NEW, IOMAP_F_SHARED, IOMAP_HOLE,
+    IOMAP_MAPPED, IOMAP_NULL_ADDR, IOMAP_REPORT, IOMAP_UNSHARE, IOMAP_UNWRITTEN, IOMAP_WRITE, IOMAP_ZERO,
 };
 
 /// What a mapping is.
@@ -65,6 +65,8 @@ pub struct Mapping {
     offset: u64,
     length: u64,
     new: bool,
+    shared: bool,
+    src: Option<MapKind>,
     cookie: u64,
 }
 
@@ -72,7 +74,21 @@ impl Mapping {
     /// A mapping and the validity cookie sampled, under the extent lock,
     /// when it was made.
     pub fn new(kind: MapKind, offset: u64, length: u64, cookie: u64) -> Self {
-        Mapping { kind, offset, length, new: false, cookie }
+        Mapping { kind, offset, length, new: false, shared: false, src: None, cookie }
+    }
+
+    /// Marks the mapping as a copy-on-write destination
+    /// (`IOMAP_F_SHARED`): the blocks it names are the CoW fork's, and
+    /// `src` (if any) is where the current contents are (iomap's
+    /// `srcmap`, over the same bytes), read for partial blocks.
+    pub fn cow(self, src: Option<MapKind>) -> Self {
+        Mapping { shared: true, src, ..self }
+    }
+
+    /// Marks the mapping as shared with another file (FIEMAP's
+    /// `FIEMAP_EXTENT_SHARED`), with no CoW destination.
+    pub fn shared(self) -> Self {
+        Mapping { shared: true, ..self }
     }
 
     /// Marks the mapping as made by this call (`IOMAP_F_NEW`): the blocks
@@ -133,6 +149,11 @@ impl Iomap {
         self.raw().flags as u32 & b::IOMAP_F_NEW != 0
     }
 
+    /// `IOMAP_F_SHARED`: a copy-on-write mapping.
+    pub fn is_shared(&self) -> bool {
+        self.raw().flags as u32 & b::IOMAP_F_SHARED != 0
+    }
+
     /// The validity cookie the mapping was made with.
     pub fn cookie(&self) -> u64 {
         self.raw().validity_cookie
@@ -154,7 +175,7 @@ impl Iomap {
         r.offset = m.offset as i64;
         r.length = m.length;
         r.type_ = type_;
-        r.flags = if m.new { b::IOMAP_F_NEW as u16 } else { 0 };
+        r.flags = if m.new { b::IOMAP_F_NEW as u16 } else { 0 } | if m.shared { b::IOMAP_F_SHARED as u16 } else { 0 };
         // SAFETY: `i_sb` and `s_bdev` never change while mounted.
         r.bdev = unsafe { (*inode.raw_sb()).s_bdev };
         r.validity_cookie = m.cookie;
@@ -203,7 +224,7 @@ impl<T: IomapOps> IomapOpsTable<T> {
         length: b::loff_t,
         flags: kernel::ffi::c_uint,
         iomap: *mut b::iomap,
-        _srcmap: *mut b::iomap,
+        srcmap: *mut b::iomap,
     ) -> kernel::ffi::c_int {
         from_result(|| {
             // SAFETY: iomap calls with a live rxfs inode.
@@ -213,6 +234,12 @@ impl<T: IomapOps> IomapOpsTable<T> {
             // SAFETY: `iomap` is the iter's mapping, ours to fill now.
             let iomap = unsafe { &mut *iomap.cast::<Iomap>() };
             iomap.set(inode, &m, folio_ops);
+            if let (Some(src), false) = (m.src, srcmap.is_null()) {
+                // SAFETY: `srcmap` is the iter's source mapping (a hole
+                // until set), ours to fill now.
+                let srcmap = unsafe { &mut *srcmap.cast::<Iomap>() };
+                srcmap.set(inode, &Mapping::new(src, m.offset, m.length, m.cookie), core::ptr::null());
+            }
             Ok(0)
         })
     }
@@ -355,6 +382,11 @@ impl Ioend {
     /// True if the ioend wrote into unwritten blocks.
     pub fn is_unwritten(&self) -> bool {
         self.raw().io_type as u32 == b::IOMAP_UNWRITTEN
+    }
+
+    /// True if the ioend writes into CoW fork blocks (`IOMAP_F_SHARED`).
+    pub fn is_shared(&self) -> bool {
+        self.raw().io_flags as u32 & b::IOMAP_F_SHARED != 0
     }
 
     /// File offset.
@@ -589,6 +621,13 @@ pub fn dio_read<T: IomapOps>(iocb: &Kiocb, iter: &IovIter) -> Result<usize> {
 pub fn zero_range<T: IomapOps>(inode: &Inode, pos: i64, len: i64) -> Result {
     // SAFETY: a live inode; the table is static.
     to_result(unsafe { b::iomap_zero_range(inode.as_raw(), pos, len, core::ptr::null_mut(), IomapOpsTable::<T>::get()) })
+}
+
+/// `iomap_file_unshare`: dirties the page cache over the shared blocks of
+/// `pos..pos+len`, so writeback gives the file copies of its own.
+pub fn file_unshare<T: IomapOps>(inode: &Inode, pos: i64, len: i64) -> Result {
+    // SAFETY: a live inode; the table is static.
+    to_result(unsafe { b::iomap_file_unshare(inode.as_raw(), pos, len, IomapOpsTable::<T>::get()) })
 }
 
 /// `iomap_truncate_page`: zeroes from `pos` to the end of its block.

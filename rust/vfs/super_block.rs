@@ -106,11 +106,21 @@ pub enum Knob {
     /// completed since without handing them over (a drain of the live
     /// list: their unwritten blocks stay unwritten).
     IoendDrainNaiveMs,
+    /// (f) sleep in an O_DIRECT write's completion before the CoW remap...
+    DioCowEndDelayMs,
+    /// ... of a write covering this offset (one shot).
+    DioCowEndDelayPos,
+    /// Dangerous: CoW completion remaps the whole run of CoW fork extents
+    /// around the I/O, unwritten preallocation included.
+    CowRemapAll,
 }
+
+/// How many knobs there are.
+pub(crate) const NKNOBS: usize = 15;
 
 /// Every knob: its debugfs name, whether it is a dangerous negative
 /// control, and its value at mount (-1 disarms an offset).
-pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); 12] = [
+pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); NKNOBS] = [
     (Knob::BeginDelayMs, kernel::c_str!("begin_delay_ms"), false, 0),
     (Knob::BeginDelayPos, kernel::c_str!("begin_delay_pos"), false, -1),
     (Knob::WbSubmitDelayMs, kernel::c_str!("wb_submit_delay_ms"), false, 0),
@@ -123,6 +133,9 @@ pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); 12] = [
     (Knob::NoMetaReserve, kernel::c_str!("no_meta_reserve"), true, 0),
     (Knob::NoZeroEof, kernel::c_str!("no_zero_eof"), true, 0),
     (Knob::IoendDrainNaiveMs, kernel::c_str!("ioend_drain_naive_ms"), true, 0),
+    (Knob::DioCowEndDelayMs, kernel::c_str!("dio_cow_end_delay_ms"), false, 0),
+    (Knob::DioCowEndDelayPos, kernel::c_str!("dio_cow_end_delay_pos"), false, -1),
+    (Knob::CowRemapAll, kernel::c_str!("cow_remap_all"), true, 0),
 ];
 
 /// The layer's per-mount state, in `s_fs_info`.
@@ -130,7 +143,7 @@ pub(crate) struct SbInfo<T: FileSystem> {
     /// The filesystem's data: set when `fill_super` succeeds.
     fs: AtomicPtr<T::Info>,
     /// Knob values, in [`KNOBS`] order.
-    pub(crate) knobs: [AtomicI64; 12],
+    pub(crate) knobs: [AtomicI64; NKNOBS],
     /// Bit 0: shut down.
     flags: AtomicUsize,
     /// Completions of writeback ioends that need process context.

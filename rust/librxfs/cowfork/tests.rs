@@ -116,7 +116,7 @@ fn run(bs: usize, ops: usize, seed: u64) {
         let len = 1 + rng.below((SPAN - start).min(40));
         let end = start + len;
         let in_fork = w.model.range(start..end).next().is_some();
-        match rng.below(12) {
+        match rng.below(13) {
             0..=2 => {
                 if in_fork {
                     assert!(reserve(&mut w.fork, start, len).is_err());
@@ -190,6 +190,15 @@ fn run(bs: usize, ops: usize, seed: u64) {
                 assert_eq!(d, gone.iter().filter(|(_, st)| *st == State::Delalloc).count() as u64);
                 w.a.reserved -= d;
                 for (b, _) in gone {
+                    w.model.remove(&b);
+                }
+            }
+            11 => {
+                let d = punch_delalloc(&mut w.fork, start, len).unwrap();
+                let gone: Vec<u64> = w.model.range(start..end).filter(|(_, v)| v.0 == State::Delalloc).map(|(&b, _)| b).collect();
+                assert_eq!(d, gone.len() as u64);
+                w.a.reserved -= d;
+                for b in gone {
                     w.model.remove(&b);
                 }
             }

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Reflink and copy-on-write.
+ *
+ *  1. clone.cow_paths: FICLONE shares a file's blocks without using space;
+ *     buffered (sub-block), O_DIRECT and mmap writes to the clone go
+ *     through the CoW fork and never reach the source; FICLONERANGE and
+ *     FIDEDUPERANGE share ranges (dedupe only of equal data); FIEMAP says
+ *     which extents are shared (also two ranges of one file sharing
+ *     blocks); after remount both files read back as written, unlinking
+ *     either leaves the other whole, and when both are
+ *     gone the free count is back where it started; fsck is clean.
+ *  2. cowrace.seed: the race of XFS's "allow unwritten extents in the CoW
+ *     fork". Two O_DIRECT writers to neighbouring ranges [A,B) and [B,C)
+ *     of a clone. The first, asynchronous, allocates CoW blocks for its
+ *     range plus preallocation (the CoW extent size hint, 32 blocks:
+ *     unwritten) over the second's range and beyond, and knob (f)
+ *     (dio_cow_end_delay_*) holds its completion before the remap. The
+ *     second then writes [B,C) into that preallocation and completes. Only
+ *     what each write wrote may be remapped into the file: after both
+ *     complete and a remount the clone holds both writes and the shared
+ *     data everywhere else, the source is untouched, fsck is clean.
+ *     Control: cow_remap_all makes completion remap the whole run of CoW
+ *     extents, unwritten preallocation included, which then reads as
+ *     whatever the new blocks held (not the file's data): the bytes lost
+ *     are counted.
+ */
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/aio_abi.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include "rxfs_test.h"
+#include "kselftest_harness.h"
+#include "rxfs_data.h"
+
+static long long bfree(void)
+{
+	struct statfs s;
+
+	return statfs(RXFS_MNT, &s) ? -1 : (long long)s.f_bfree;
+}
+
+/* Writes @len bytes of the seeded pattern at @off of @fd. */
+static int put_pattern(int fd, uint64_t seed, off_t off, size_t len)
+{
+	char *buf = malloc(len);
+	ssize_t n;
+
+	rxfs_fill(buf, seed, off, len);
+	n = pwrite(fd, buf, len, off);
+	free(buf);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+/* What a file should hold: the seeded pattern, with byte ranges overridden. */
+struct expect {
+	uint64_t seed;
+	/* Overrides: [from, to) holds byte c. */
+	struct { long long from, to; int c; } ov[8];
+	int nov;
+};
+
+static int expected(const struct expect *e, long long at)
+{
+	unsigned char b;
+	int i;
+
+	for (i = e->nov - 1; i >= 0; i--)
+		if (at >= e->ov[i].from && at < e->ov[i].to)
+			return e->ov[i].c;
+	rxfs_fill(&b, e->seed, at, 1);
+	return b;
+}
+
+static void override(struct expect *e, long long from, long long to, int c)
+{
+	e->ov[e->nov].from = from;
+	e->ov[e->nov].to = to;
+	e->ov[e->nov].c = c;
+	e->nov++;
+}
+
+static long long differs(const char *path, const struct expect *e, long long off, long long len)
+{
+	unsigned char *buf = malloc(len);
+	long long bad = 0, i;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || pread(fd, buf, len, off) != len) {
+		bad = -1;
+	} else {
+		for (i = 0; i < len; i++)
+			bad += buf[i] != expected(e, off + i);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return bad;
+}
+
+/* Bytes of @len at @pa in @a that differ from those at @pb in @b. */
+static long long same(const char *a, long long pa, const char *b, long long pb, long long len)
+{
+	unsigned char *x = malloc(len), *y = malloc(len);
+	int fa = open(a, O_RDONLY), fb = open(b, O_RDONLY);
+	long long bad = 0, i;
+
+	if (fa < 0 || fb < 0 || pread(fa, x, len, pa) != len || pread(fb, y, len, pb) != len)
+		bad = -1;
+	for (i = 0; bad >= 0 && i < len; i++)
+		bad += x[i] != y[i];
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	free(x);
+	free(y);
+	return bad;
+}
+
+/* Bytes of the file FIEMAP reports shared. */
+static long long shared_bytes(int fd)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent fe[256];
+	} x;
+	long long n = 0;
+	unsigned int i;
+
+	memset(&x, 0, sizeof(x));
+	x.fm.fm_length = ~0ULL;
+	x.fm.fm_flags = FIEMAP_FLAG_SYNC;
+	x.fm.fm_extent_count = 256;
+	if (ioctl(fd, FS_IOC_FIEMAP, &x.fm))
+		return -1;
+	for (i = 0; i < x.fm.fm_mapped_extents; i++)
+		if (x.fe[i].fe_flags & FIEMAP_EXTENT_SHARED)
+			n += x.fe[i].fe_length;
+	return n;
+}
+
+FIXTURE(clone) {
+	char src[256], dst[256];
+};
+
+FIXTURE_VARIANT(clone) {
+	int bs;
+};
+
+FIXTURE_VARIANT_ADD(clone, bs1k) { .bs = 1024 };
+FIXTURE_VARIANT_ADD(clone, bs4k) { .bs = 4096 };
+
+FIXTURE_SETUP(clone)
+{
+	fresh_fs(_metadata, variant->bs, self->src, sizeof(self->src));
+	snprintf(self->dst, sizeof(self->dst), RXFS_MNT "/g");
+}
+
+FIXTURE_TEARDOWN(clone)
+{
+	umount(RXFS_MNT);
+}
+
+TEST_F(clone, cow_paths)
+{
+	const long long bs = variant->bs, size = 64 * bs;
+	uint64_t seed = rxfs_seed(time(NULL));
+	struct expect src = { .seed = seed }, dst = { .seed = seed };
+	long long free0 = bfree(), free1;
+	char *blk = aligned_alloc(4096, 4 * bs), *map;
+	int s, d, dd;
+
+	ASSERT_NE(NULL, blk);
+	s = open(self->src, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, put_pattern(s, seed, 0, size));
+	ASSERT_EQ(0, fsync(s));
+	free1 = bfree();
+	d = open(self->dst, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, d);
+	ASSERT_EQ(0, ioctl(d, FICLONE, s));
+	/* Sharing costs at most a few tree blocks, not the data. */
+	EXPECT_GE(4, free1 - bfree());
+	EXPECT_EQ(size, shared_bytes(d));
+	EXPECT_EQ(0, differs(self->dst, &dst, 0, size));
+
+	/* A buffered write inside blocks 3..5: the block edges come from the shared data. */
+	memset(blk, 'B', 2 * bs);
+	ASSERT_EQ(2 * bs, pwrite(d, blk, 2 * bs, 3 * bs + 100));
+	override(&dst, 3 * bs + 100, 5 * bs + 100, 'B');
+	/* O_DIRECT, block aligned. */
+	dd = open(self->dst, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, dd);
+	memset(blk, 'D', 2 * bs);
+	ASSERT_EQ(2 * bs, pwrite(dd, blk, 2 * bs, 10 * bs));
+	override(&dst, 10 * bs, 12 * bs, 'D');
+	/* O_DIRECT, sub-block: falls back to buffered. */
+	if (bs > 512) {
+		memset(blk, 'd', 512);
+		ASSERT_EQ(512, pwrite(dd, blk, 512, 14 * bs + 512));
+		override(&dst, 14 * bs + 512, 14 * bs + 1024, 'd');
+	}
+	close(dd);
+	/* A write fault. */
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, d, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	memset(map + 20 * bs + 7, 'M', 10);
+	override(&dst, 20 * bs + 7, 20 * bs + 17, 'M');
+	ASSERT_EQ(0, msync(map, size, MS_SYNC));
+	munmap(map, size);
+	ASSERT_EQ(0, fsync(d));
+	EXPECT_EQ(0, differs(self->src, &src, 0, size));
+	EXPECT_EQ(0, differs(self->dst, &dst, 0, size));
+	/* The rewritten blocks are the clone's own now. */
+	EXPECT_GT(size, shared_bytes(d));
+
+	/* FICLONERANGE: source blocks 40..47 over the clone's 30..37. */
+	struct file_clone_range fcr = { .src_fd = s, .src_offset = 40 * bs, .src_length = 8 * bs, .dest_offset = 30 * bs };
+
+	ASSERT_EQ(0, ioctl(d, FICLONERANGE, &fcr));
+	EXPECT_EQ(0, same(self->dst, 30 * bs, self->src, 40 * bs, 8 * bs));
+
+	/* FIDEDUPERANGE: equal data is shared, different data is not. */
+	struct {
+		struct file_dedupe_range r;
+		struct file_dedupe_range_info i;
+	} dr;
+
+	memset(&dr, 0, sizeof(dr));
+	dr.r.src_offset = 50 * bs;
+	dr.r.src_length = 4 * bs;
+	dr.r.dest_count = 1;
+	dr.i.dest_fd = d;
+	dr.i.dest_offset = 50 * bs;
+	ASSERT_EQ(0, ioctl(s, FIDEDUPERANGE, &dr));
+	EXPECT_EQ(FILE_DEDUPE_RANGE_SAME, dr.i.status);
+	EXPECT_EQ(4 * bs, dr.i.bytes_deduped);
+	dr.r.src_offset = 10 * bs;
+	dr.i.dest_offset = 10 * bs;
+	dr.i.bytes_deduped = 0;
+	ASSERT_EQ(0, ioctl(s, FIDEDUPERANGE, &dr));
+	EXPECT_EQ(FILE_DEDUPE_RANGE_DIFFERS, dr.i.status);
+	close(d);
+	close(s);
+
+	ASSERT_EQ(0, remount());
+	EXPECT_EQ(0, differs(self->src, &src, 0, size));
+	EXPECT_EQ(0, differs(self->dst, &dst, 0, 30 * bs));
+	EXPECT_EQ(0, differs(self->dst, &dst, 38 * bs, size - 38 * bs));
+	EXPECT_EQ(0, same(self->dst, 30 * bs, self->src, 40 * bs, 8 * bs));
+	EXPECT_EQ(0, fsck_clean());
+
+	/* Either file alone keeps its data; both gone give all space back. */
+	ASSERT_EQ(0, unlink(self->src));
+	ASSERT_EQ(0, remount());
+	EXPECT_EQ(0, differs(self->dst, &dst, 0, 30 * bs));
+	EXPECT_EQ(0, differs(self->dst, &dst, 38 * bs, size - 38 * bs));
+	d = open(self->dst, O_RDWR);
+	ASSERT_LE(0, d);
+	/* Blocks 30..37 and 40..47 still map the same blocks. */
+	EXPECT_EQ(16 * bs, shared_bytes(d));
+	/* Punch and truncate over blocks that were shared. */
+	ASSERT_EQ(0, fallocate(d, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2 * bs, 4 * bs));
+	ASSERT_EQ(0, ftruncate(d, 33 * bs));
+	close(d);
+	EXPECT_EQ(0, fsck_clean());
+	ASSERT_EQ(0, unlink(self->dst));
+	sync();
+	EXPECT_EQ(free0, bfree());
+	EXPECT_EQ(0, fsck_clean());
+	free(blk);
+}
+
+FIXTURE(cowrace) {
+	char src[256], dst[256];
+};
+
+FIXTURE_VARIANT(cowrace) {
+	int bs;
+	int control;
+};
+
+FIXTURE_VARIANT_ADD(cowrace, bs1k) { .bs = 1024 };
+FIXTURE_VARIANT_ADD(cowrace, bs4k) { .bs = 4096 };
+FIXTURE_VARIANT_ADD(cowrace, bs1k_control) { .bs = 1024, .control = 1 };
+FIXTURE_VARIANT_ADD(cowrace, bs4k_control) { .bs = 4096, .control = 1 };
+
+FIXTURE_SETUP(cowrace)
+{
+	fresh_fs(_metadata, variant->bs, self->src, sizeof(self->src));
+	snprintf(self->dst, sizeof(self->dst), RXFS_MNT "/g");
+	ASSERT_EQ(0, dangerous(variant->control));
+}
+
+FIXTURE_TEARDOWN(cowrace)
+{
+	knob("cow_remap_all", 0);
+	knob("dio_cow_end_delay_ms", 0);
+	knob("dio_cow_end_delay_pos", -1);
+	dangerous(0);
+	umount(RXFS_MNT);
+}
+
+TEST_F(cowrace, seed)
+{
+	const long long bs = variant->bs, size = 64 * bs;
+	const long long A = 0, B = 4 * bs, C = 8 * bs, pre = 32 * bs;
+	uint64_t seed = rxfs_seed(time(NULL));
+	struct expect src = { .seed = seed }, dst = { .seed = seed };
+	char *x = aligned_alloc(4096, B - A), *y = aligned_alloc(4096, C - B);
+	aio_context_t ctx = 0;
+	struct iocb cb, *cbs[1] = { &cb };
+	struct io_event ev;
+	int s, d, dd;
+
+	s = open(self->src, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, put_pattern(s, seed, 0, size));
+	ASSERT_EQ(0, fsync(s));
+	d = open(self->dst, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, d);
+	ASSERT_EQ(0, ioctl(d, FICLONE, s));
+	close(d);
+	close(s);
+	dd = open(self->dst, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, dd);
+	memset(x, 'X', B - A);
+	memset(y, 'Y', C - B);
+	ASSERT_EQ(0, knob("dio_cow_end_delay_ms", 3000));
+	ASSERT_EQ(0, knob("dio_cow_end_delay_pos", A));
+	if (variant->control)
+		ASSERT_EQ(0, knob("cow_remap_all", 1));
+
+	/* Writer 1, asynchronous: [A,B), its completion held by the knob. */
+	ASSERT_EQ(0, syscall(SYS_io_setup, 1, &ctx));
+	memset(&cb, 0, sizeof(cb));
+	cb.aio_fildes = dd;
+	cb.aio_lio_opcode = IOCB_CMD_PWRITE;
+	cb.aio_buf = (uintptr_t)x;
+	cb.aio_nbytes = B - A;
+	cb.aio_offset = A;
+	ASSERT_EQ(1, syscall(SYS_io_submit, ctx, 1, cbs));
+	msleep(1000);
+	/* Writer 2: [B,C), into writer 1's unwritten preallocation. */
+	ASSERT_EQ(C - B, pwrite(dd, y, C - B, B));
+	ASSERT_EQ(1, syscall(SYS_io_getevents, ctx, 1, 1, &ev, NULL));
+	EXPECT_EQ(B - A, (long long)ev.res);
+	syscall(SYS_io_destroy, ctx);
+	close(dd);
+	knob("dio_cow_end_delay_pos", -1);
+	override(&dst, A, B, 'X');
+	override(&dst, B, C, 'Y');
+	ASSERT_EQ(0, remount());
+
+	long long lost = differs(self->dst, &dst, 0, size);
+
+	EXPECT_EQ(0, differs(self->dst, &dst, A, C - A));
+	printf("# preallocation beyond the writes: %lld bytes\n", pre - C);
+	VERDICT(variant->control, lost, "bytes of the clone read back as the CoW preallocation's stale blocks");
+	EXPECT_EQ(0, differs(self->src, &src, 0, size));
+	EXPECT_EQ(0, fsck_clean());
+	free(x);
+	free(y);
+}
+
+TEST_HARNESS_MAIN
