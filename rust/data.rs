@@ -258,6 +258,8 @@ struct Op<'c, 'a> {
     rc: u64,
     /// Whether the CoW fork changed (its sequence must move).
     cow_changed: bool,
+    /// The CoW extent size hint, in blocks.
+    cowext: u64,
 }
 
 impl<'c, 'a> Op<'c, 'a> {
@@ -390,7 +392,7 @@ impl<'c, 'a> Op<'c, 'a> {
                     }
                     XOp::DirectWrite => {
                         // The extent size hint: unwritten beyond the write.
-                        let hint = end.div_ceil(COW_EXTSIZE).saturating_mul(COW_EXTSIZE);
+                        let hint = end.div_ceil(self.cowext).saturating_mul(self.cowext);
                         let n = hint.min(lim).min(next.map_or(u64::MAX, |c| c.lblk)) - b;
                         self.alloc_cow(false, b, n)?
                     }
@@ -559,13 +561,16 @@ pub struct Target<'a> {
     pub cow_seq: &'a AtomicU64,
     /// It may share blocks (the reflink inode flag).
     pub reflink: bool,
+    /// Its CoW extent size hint in blocks (0: [`COW_EXTSIZE`]).
+    pub cowext: u64,
 }
 
 impl<'a> Target<'a> {
     /// The target of extent operations on `inode`.
     pub fn of(inode: &'a Inode) -> Self {
         let reflink = inode.rx().flags.load(Ordering::Relaxed) & crate::librxfs::inode::FLAG_REFLINK != 0;
-        Target { ino: inode.ino(), data_seq: inode.data_seq(), cow_seq: inode.cow_seq(), reflink }
+        let cowext = inode.rx().cowextsize.load(Ordering::Relaxed) as u64;
+        Target { ino: inode.ino(), data_seq: inode.data_seq(), cow_seq: inode.cow_seq(), reflink, cowext }
     }
 
     fn cookie(&self) -> u64 {
@@ -603,7 +608,8 @@ fn xop(fs: &FsInfo, t: &Target<'_>, op: XOp, pos: u64, len: u64, flags: u32, out
     let end = (pos.saturating_add(len).saturating_add((1 << log) - 1) >> log).clamp(b.saturating_add(1), max);
     let rc = if t.reflink { fs.refcount_ino } else { 0 };
     fs.with(|cx| {
-        let mut o = Op { cx, ino: t.ino, log, nblocks: None, delayed: 0, changed: false, rc, cow_changed: false };
+        let cowext = if t.cowext == 0 { COW_EXTSIZE } else { t.cowext };
+        let mut o = Op { cx, ino: t.ino, log, nblocks: None, delayed: 0, changed: false, rc, cow_changed: false, cowext };
         let r = run(&mut o, op, b, end, max, flags);
         if o.changed {
             t.data_seq.fetch_add(1, Ordering::Release);
@@ -936,7 +942,7 @@ pub fn remap(src: &Inode, dst: &Inode, c: &Clone) -> kernel::error::Result {
             for t in [&ts, &td] {
                 di::modify(&cx.s, t.ino, |i| i.flags |= FLAG_REFLINK)?;
             }
-            let mut o = Op { cx, ino: td.ino, log, nblocks: None, delayed: 0, changed: true, rc: fs.refcount_ino, cow_changed: false };
+            let mut o = Op { cx, ino: td.ino, log, nblocks: None, delayed: 0, changed: true, rc: fs.refcount_ino, cow_changed: false, cowext: COW_EXTSIZE };
             o.punch_delalloc(db, n)?;
             o.cancel_cow(db, n)?;
             let mut out = reflink::Remapped::default();

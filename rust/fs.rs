@@ -65,8 +65,8 @@ pub struct DInode {
     pub generation: u32,
     /// Inode flags.
     pub flags: u32,
-    /// Zero.
-    pub pad: u32,
+    /// Copy-on-write extent size hint, in blocks.
+    pub cowextsize: u32,
 }
 
 /// Changed blocks kept in memory before an operation writes them out.
@@ -201,7 +201,7 @@ pub fn to_dinode(ino: u64, i: &Inode) -> DInode {
         rdev: i.rdev,
         generation: i.generation,
         flags: i.flags,
-        pad: 0,
+        cowextsize: i.cowextsize,
     }
 }
 
@@ -255,6 +255,11 @@ pub fn read_inode(fs: &FsInfo, ino: u64, link: &mut [u8]) -> Result<DInode, Erro
 /// Writes the VFS's fields of an inode.
 pub fn write_inode(fs: &FsInfo, d: &DInode) -> Result<(), Error> {
     fs.with(|cx| inode::modify(&cx.s, d.ino, |i| apply_vfs(i, d)).map(|_| ()))
+}
+
+/// Sets a file's copy-on-write extent size hint (blocks; 0: the default).
+pub fn set_cowextsize(fs: &FsInfo, ino: u64, blocks: u32) -> Result<(), Error> {
+    fs.with(|cx| inode::modify(&cx.s, ino, |i| i.cowextsize = blocks).map(|_| ()))
 }
 
 /// Looks `name` up in `dir`: the inode number, or 0.

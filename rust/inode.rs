@@ -15,7 +15,7 @@
 use crate::fs::{self, call};
 use crate::mount::Rxfs;
 use crate::vfs::inode::{Attrs, FileType, Iget, Inode, InodeLock, InodeTypes, Times};
-use crate::vfs::namei::{Dentry, Fiemap, Iattr, Idmap, InodeOps, InodeOpsTable, Kstat};
+use crate::vfs::namei::{Dentry, FileAttr, Fiemap, Iattr, Idmap, InodeOps, InodeOpsTable, Kstat};
 use crate::fs::DInode;
 use crate::vfs::{bindings as b, SuperBlock};
 use core::sync::atomic::Ordering::Relaxed;
@@ -72,7 +72,7 @@ pub(crate) fn to_dinode(inode: &Inode) -> DInode {
         rdev: a.rdev,
         generation: a.generation,
         flags: rx.flags.load(Relaxed),
-        pad: 0,
+        cowextsize: rx.cowextsize.load(Relaxed),
     }
 }
 
@@ -109,6 +109,7 @@ pub(crate) fn iget(sb: &SuperBlock<'_, Rxfs>, ino: u64) -> Result<ARef<Inode>> {
         None
     };
     n.fill::<Tables>(&attrs_of(&d), (d.btime_sec, d.btime_nsec), d.flags, d.nblocks, target)?;
+    n.inode().rx().cowextsize.store(d.cowextsize, Relaxed);
     Ok(n.finish())
 }
 
@@ -183,6 +184,46 @@ impl InodeOps for FileInode {
         let _l = inode.lock_shared();
         fi.iomap::<crate::iomap::ReadIomap>(inode, start, len)
     }
+
+    fn fileattr_get(inode: &Inode, fa: &mut FileAttr<'_>) -> Result {
+        let ext = inode.rx().cowextsize.load(Relaxed);
+        let xflags = if ext != 0 { b::FS_XFLAG_COWEXTSIZE } else { 0 };
+        fa.fill(xflags, ext.saturating_mul(inode.block_size()));
+        Ok(())
+    }
+
+    fn fileattr_set(_idmap: &Idmap, lock: &InodeLock<'_>, fa: &FileAttr<'_>) -> Result {
+        set_cowextsize(lock.inode(), fa)
+    }
+}
+
+/// The largest CoW extent size hint, in blocks (as XFS's
+/// `XFS_MAX_BMBT_EXTLEN / 2` bound, scaled to rxfs's extents).
+const MAX_COWEXTSIZE: u32 = 1 << 20;
+
+/// `FS_IOC_FSSETXATTR` on a regular file: only the CoW extent size hint
+/// (`FS_XFLAG_COWEXTSIZE` with `fsx_cowextsize`, a multiple of the block
+/// size; without the flag the hint goes back to the default) is
+/// supported, as a subset of XFS's `xfs_fileattr_set`.
+fn set_cowextsize(inode: &Inode, fa: &FileAttr<'_>) -> Result {
+    if !fa.is_fsx() {
+        // FS_IOC_SETFLAGS: rxfs has no chattr flags.
+        return if fa.flags() == 0 { Ok(()) } else { Err(crate::vfs::code::eopnotsupp()) };
+    }
+    if fa.xflags() & !b::FS_XFLAG_COWEXTSIZE != 0 || fa.extsize() != 0 || fa.projid() != 0 {
+        return Err(crate::vfs::code::eopnotsupp());
+    }
+    let bs = inode.block_size();
+    let bytes = if fa.xflags() & b::FS_XFLAG_COWEXTSIZE != 0 { fa.cowextsize() } else { 0 };
+    if bytes % bs != 0 || bytes / bs > MAX_COWEXTSIZE {
+        return Err(EINVAL);
+    }
+    let blocks = bytes / bs;
+    call(&inode.sb(), |fs| fs::set_cowextsize(fs, inode.ino(), blocks))?;
+    inode.rx().cowextsize.store(blocks, Relaxed);
+    inode.touch();
+    inode.mark_dirty();
+    Ok(())
 }
 
 /// Symbolic links: the target is read with the inode and kept with it.

@@ -7,7 +7,15 @@
  * through a mapping past EOF in the EOF page (fsx -e), O_DIRECT write and
  * read, truncate up and down, fallocate (allocate with and without
  * KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE, COLLAPSE_RANGE, INSERT_RANGE), fsync,
- * SEEK_DATA/SEEK_HOLE checks and remounts. After every operation the
+ * SEEK_DATA/SEEK_HOLE checks and remounts, and on reflink filesystems
+ * (mkfs's default) clone, dedupe and unshare between the file and a
+ * partner file with a model of its own: FICLONERANGE both ways,
+ * FIDEDUPERANGE (which must share exactly when the models agree) and
+ * FALLOC_FL_UNSHARE_RANGE, so every write, fault, truncate and fallocate
+ * above also runs over shared blocks (copy-on-write). The partner is
+ * checked whole after each of these, every 64 operations and after every
+ * remount; at the end both files are unlinked and the free count must be
+ * back where it was before the run. After every operation the
  * touched range and the size are checked against the model, and when the
  * size grew, everything from the old EOF on (what lay past EOF must read as
  * zeroes); the whole file every 64 operations and after every remount;
@@ -24,6 +32,7 @@
  */
 #include <sys/mman.h>
 #include <linux/fiemap.h>
+#include <linux/fs.h>
 #include "rxfs_test.h"
 #include "kselftest_harness.h"
 
@@ -31,6 +40,10 @@
 
 struct fsx {
 	unsigned char *model, *buf, *dbuf;
+	unsigned char *pmodel;	/* the partner file's model */
+	long long psize;
+	int pfd;
+	char ppath[256];
 	unsigned char *guard;	/* the first byte of a PROT_NONE page */
 	long long size, maxlen;
 	int fd, dfd, bs;
@@ -38,6 +51,7 @@ struct fsx {
 	char path[256];
 	char hist[HIST][96];
 	long long nops;
+	int reflink;	/* the filesystem can clone */
 };
 
 static unsigned long long rnd(struct fsx *x)
@@ -181,13 +195,105 @@ static int reopen(struct fsx *x)
 {
 	x->fd = open(x->path, O_RDWR | O_CREAT, 0644);
 	x->dfd = open(x->path, O_RDWR | O_DIRECT);
-	return x->fd < 0 || x->dfd < 0 ? -1 : 0;
+	x->pfd = open(x->ppath, O_RDWR | O_CREAT, 0644);
+	return x->fd < 0 || x->dfd < 0 || x->pfd < 0 ? -1 : 0;
+}
+
+/* The whole partner file against its model. */
+static int check_partner(struct fsx *x)
+{
+	struct stat st;
+	long long i;
+
+	if (fstat(x->pfd, &st) || st.st_size != x->psize)
+		return printf("# partner size %lld, model says %lld\n", (long long)st.st_size, x->psize), -1;
+	if (pread(x->pfd, x->buf, x->psize, 0) != x->psize)
+		return printf("# partner read: errno %d\n", errno), -1;
+	for (i = 0; i < x->psize; i++)
+		if (x->buf[i] != x->pmodel[i])
+			return printf("# partner byte %lld is 0x%02x, model says 0x%02x\n", i, x->buf[i], x->pmodel[i]), -1;
+	return 0;
+}
+
+/*
+ * Clone, dedupe or unshare (@k of 10) between the file and its partner.
+ * Ranges are block aligned; a clone's length may end unaligned only at
+ * its source's EOF, and then not before the destination's EOF (the VFS's
+ * rules).
+ */
+static int step_reflink(struct fsx *x, int k)
+{
+	long long bs = x->bs, off, len, doff;
+	int into_partner = k < 4;
+
+	off = below(x, x->maxlen / bs) * bs;
+	len = (1 + below(x, x->maxlen / 8 / bs)) * bs;
+	doff = below(x, x->maxlen / bs) * bs;
+	if (k < 7) {
+		int sfd = into_partner ? x->fd : x->pfd, dfd = into_partner ? x->pfd : x->fd;
+		unsigned char *sm = into_partner ? x->model : x->pmodel, *dm = into_partner ? x->pmodel : x->model;
+		long long ssz = into_partner ? x->size : x->psize, *dsz = into_partner ? &x->psize : &x->size;
+
+		if (off >= ssz)
+			return 0;
+		if (off + len >= ssz) {
+			len = ssz - off;
+			/* A partial EOF block may not end inside the destination. */
+			if (len % bs && doff + len < *dsz)
+				len = len / bs * bs;
+		}
+		if (!len || doff + len > x->maxlen)
+			return 0;
+		struct file_clone_range r = { .src_fd = sfd, .src_offset = off, .src_length = len, .dest_offset = doff };
+
+		note(x, "clone%s %7lld %6lld %7lld", into_partner ? ">p" : "<p", off, len, doff);
+		if (ioctl(dfd, FICLONERANGE, &r))
+			return printf("# FICLONERANGE: errno %d\n", errno), -1;
+		memmove(dm + doff, sm + off, len);
+		if (doff + len > *dsz)
+			*dsz = doff + len;
+		if (check_partner(x))
+			return -1;
+		return check_range(x, into_partner ? off : doff, len);
+	}
+	if (k < 8) {
+		struct {
+			struct file_dedupe_range r;
+			struct file_dedupe_range_info i;
+		} d;
+		int same;
+
+		if (off + len > x->size || doff + len > x->psize)
+			return 0;
+		same = !memcmp(x->model + off, x->pmodel + doff, len);
+		note(x, "dedupe    %7lld %6lld %7lld %s", off, len, doff, same ? "same" : "differs");
+		memset(&d, 0, sizeof(d));
+		d.r.src_offset = off;
+		d.r.src_length = len;
+		d.r.dest_count = 1;
+		d.i.dest_fd = x->pfd;
+		d.i.dest_offset = doff;
+		if (ioctl(x->fd, FIDEDUPERANGE, &d))
+			return printf("# FIDEDUPERANGE: errno %d\n", errno), -1;
+		if (d.i.status != (same ? FILE_DEDUPE_RANGE_SAME : FILE_DEDUPE_RANGE_DIFFERS))
+			return printf("# FIDEDUPERANGE: status %d, models %s\n", d.i.status, same ? "agree" : "differ"), -1;
+		if (check_partner(x))
+			return -1;
+		return check_range(x, off, len);
+	}
+	note(x, "unshare   %7lld %6lld", off, len);
+	if (fallocate(x->fd, FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_KEEP_SIZE, off, len))
+		return printf("# unshare: errno %d\n", errno), -1;
+	if (check_partner(x))
+		return -1;
+	return check_range(x, off, len);
 }
 
 static int do_remount(struct fsx *x)
 {
 	close(x->fd);
 	close(x->dfd);
+	close(x->pfd);
 	if (umount(RXFS_MNT) || rxfs_mount(rxfs_dev()))
 		return -1;
 	return reopen(x);
@@ -210,8 +316,11 @@ static int step(struct fsx *x)
 static int step1(struct fsx *x)
 {
 	long long off, len, end, ns, mlen;
-	int r = 0, op = below(x, 100), mode;
+	int r = 0, op = below(x, x->reflink ? 110 : 100), mode;
 	unsigned char *m;
+
+	if (op >= 100)
+		return step_reflink(x, op - 100);
 
 	off = below(x, x->maxlen);
 	len = 1 + below(x, x->maxlen / 8);
@@ -429,6 +538,8 @@ static int step1(struct fsx *x)
 		note(x, "remount");
 		if (do_remount(x))
 			return printf("# remount failed\n"), -1;
+		if (check_partner(x))
+			return -1;
 		return check_range(x, 0, x->size);
 	}
 	return check_range(x, off, len);
@@ -436,6 +547,7 @@ static int step1(struct fsx *x)
 
 FIXTURE(fsx) {
 	struct fsx x;
+	long long bfree0;	/* free blocks with both files empty */
 };
 
 FIXTURE_VARIANT(fsx) {
@@ -459,6 +571,7 @@ FIXTURE_SETUP(fsx)
 	if (getenv("RXFS_FSX_KMSG") && kmsg < 0)
 		kmsg = open("/dev/kmsg", O_WRONLY);
 	x->model = calloc(1, x->maxlen);
+	x->pmodel = calloc(1, x->maxlen);
 	x->buf = malloc(x->maxlen);
 	ASSERT_EQ(0, posix_memalign((void **)&x->dbuf, 4096, x->maxlen + 4096));
 	{
@@ -475,8 +588,21 @@ FIXTURE_SETUP(fsx)
 	umount(RXFS_MNT);
 	ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), x->bs));
 	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	{
+		struct statfs st;
+
+		ASSERT_EQ(0, statfs(RXFS_MNT, &st));
+		self->bfree0 = st.f_bfree;
+	}
 	snprintf(x->path, sizeof(x->path), RXFS_MNT "/fsx");
+	snprintf(x->ppath, sizeof(x->ppath), RXFS_MNT "/partner");
 	ASSERT_EQ(0, reopen(x));
+	{
+		struct file_clone_range r = { .src_fd = x->pfd };
+
+		/* An empty clone: EOPNOTSUPP on a filesystem made without reflink. */
+		x->reflink = !ioctl(x->fd, FICLONERANGE, &r);
+	}
 	/* Freed pages full of junk: a folio not zeroed where it must be shows. */
 	ASSERT_EQ(0, rxfs_sh("dd if=/dev/zero bs=1M count=16 2>/dev/null | tr '\\0' '\\245' >"
 			     RXFS_MNT "/junk && sync && rm " RXFS_MNT "/junk"));
@@ -491,6 +617,7 @@ FIXTURE_TEARDOWN(fsx)
 	dangerous(0);
 	close(self->x.fd);
 	close(self->x.dfd);
+	close(self->x.pfd);
 	umount(RXFS_MNT);
 }
 
@@ -519,6 +646,7 @@ TEST_F_TIMEOUT(fsx, random_ops, 3600)
 		if (attempt) {
 			close(x->fd);
 			close(x->dfd);
+			close(x->pfd);
 			umount(RXFS_MNT);
 			ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), x->bs));
 			ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
@@ -526,13 +654,14 @@ TEST_F_TIMEOUT(fsx, random_ops, 3600)
 			ASSERT_EQ(0, rxfs_sh("dd if=/dev/zero bs=1M count=16 2>/dev/null | tr '\\0' '\\245' >"
 					     RXFS_MNT "/junk && sync && rm " RXFS_MNT "/junk"));
 			memset(x->model, 0, x->maxlen);
-			x->size = 0;
+			memset(x->pmodel, 0, x->maxlen);
+			x->size = x->psize = 0;
 			seed += 7919;
 		}
 		x->rng = seed | 1;
 		printf("# seed %llu, %lld operations, block size %d\n", seed, nops, x->bs);
 		for (x->nops = 0; x->nops < nops; x->nops++) {
-			if (step(x) || (x->nops % 64 == 63 && check_range(x, 0, x->size))) {
+			if (step(x) || (x->nops % 64 == 63 && (check_range(x, 0, x->size) || check_partner(x)))) {
 				dump(x);
 				if (variant->control)
 					break;
@@ -549,7 +678,8 @@ TEST_F_TIMEOUT(fsx, random_ops, 3600)
 		/* Leave a clean filesystem behind. */
 		close(x->fd);
 		close(x->dfd);
-		x->fd = x->dfd = -1;
+		close(x->pfd);
+		x->fd = x->dfd = x->pfd = -1;
 		umount(RXFS_MNT);
 		ASSERT_EQ(0, rxfs_mkfs(rxfs_dev(), x->bs));
 		ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
@@ -557,12 +687,25 @@ TEST_F_TIMEOUT(fsx, random_ops, 3600)
 	}
 	ASSERT_EQ(0, do_remount(x));
 	ASSERT_EQ(0, check_range(x, 0, x->size));
+	ASSERT_EQ(0, check_partner(x));
 	close(x->fd);
 	close(x->dfd);
-	x->fd = x->dfd = -1;
+	close(x->pfd);
+	x->fd = x->dfd = x->pfd = -1;
 	ASSERT_EQ(0, umount(RXFS_MNT));
 	EXPECT_EQ(0, rxfs_run_logged(20, "fsck.rxfs -n %s", rxfs_dev()));
 	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	/* Space accounting: both files gone, every block they used is free. */
+	ASSERT_EQ(0, unlink(x->path));
+	ASSERT_EQ(0, unlink(x->ppath));
+	sync();
+	{
+		struct statfs st;
+
+		ASSERT_EQ(0, statfs(RXFS_MNT, &st));
+		EXPECT_EQ(self->bfree0, (long long)st.f_bfree);
+	}
+	EXPECT_EQ(0, rxfs_run_logged(20, "fsck.rxfs -n %s", rxfs_dev()));
 }
 
 TEST_HARNESS_MAIN

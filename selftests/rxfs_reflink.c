@@ -5,7 +5,8 @@
  *  1. clone.cow_paths: FICLONE shares a file's blocks without using space;
  *     buffered (sub-block), O_DIRECT and mmap writes to the clone go
  *     through the CoW fork and never reach the source; FICLONERANGE and
- *     FIDEDUPERANGE share ranges (dedupe only of equal data); FIEMAP says
+ *     FIDEDUPERANGE share ranges (dedupe only of equal data); the CoW
+ *     extent size hint is set with FS_IOC_FSSETXATTR and kept; FIEMAP says
  *     which extents are shared (also two ranges of one file sharing
  *     blocks); after remount both files read back as written, unlinking
  *     either leaves the other whole, and when both are
@@ -181,6 +182,29 @@ TEST_F(clone, cow_paths)
 	d = open(self->dst, O_RDWR | O_CREAT, 0644);
 	ASSERT_LE(0, d);
 	ASSERT_EQ(0, ioctl(d, FICLONE, s));
+	/* The CoW extent size hint: set, read back, kept across remount. */
+	{
+		struct fsxattr fa;
+
+		ASSERT_EQ(0, ioctl(d, FS_IOC_FSGETXATTR, &fa));
+		EXPECT_EQ(0, fa.fsx_cowextsize);
+		fa.fsx_xflags |= FS_XFLAG_COWEXTSIZE;
+		fa.fsx_cowextsize = bs + 1;
+		EXPECT_EQ(-1, ioctl(d, FS_IOC_FSSETXATTR, &fa));
+		EXPECT_EQ(EINVAL, errno);
+		fa.fsx_cowextsize = 8 * bs;
+		ASSERT_EQ(0, ioctl(d, FS_IOC_FSSETXATTR, &fa));
+		close(d);
+		close(s);
+		ASSERT_EQ(0, remount());
+		d = open(self->dst, O_RDWR);
+		ASSERT_LE(0, d);
+		s = open(self->src, O_RDWR);
+		ASSERT_LE(0, s);
+		ASSERT_EQ(0, ioctl(d, FS_IOC_FSGETXATTR, &fa));
+		EXPECT_EQ(8 * bs, fa.fsx_cowextsize);
+		EXPECT_TRUE(fa.fsx_xflags & FS_XFLAG_COWEXTSIZE);
+	}
 	/* Sharing costs at most a few tree blocks, not the data. */
 	EXPECT_GE(4, free1 - bfree());
 	EXPECT_EQ(size, shared_bytes(d));

@@ -12,6 +12,7 @@
 #include <linux/debugfs.h>
 #include <linux/statfs.h>
 #include <linux/falloc.h>
+#include <linux/fileattr.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <linux/bio.h>

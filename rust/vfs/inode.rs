@@ -443,6 +443,8 @@ pub struct RxInode {
     pub btime_nsec: AtomicU32,
     /// On-disk inode flags.
     pub flags: AtomicU32,
+    /// Copy-on-write extent size hint, in blocks (0: the default).
+    pub cowextsize: AtomicU32,
     /// Data fork sequence: bumped under the extent lock on every extent
     /// change; the iomap validity cookie.
     pub(crate) data_seq: AtomicU64,
@@ -475,6 +477,7 @@ impl RxInode {
             btime_sec: AtomicI64::new(0),
             btime_nsec: AtomicU32::new(0),
             flags: AtomicU32::new(0),
+            cowextsize: AtomicU32::new(0),
             data_seq: AtomicU64::new(0),
             cow_seq: AtomicU64::new(0),
             dblocks: AtomicU64::new(0),

@@ -218,8 +218,61 @@ pub trait InodeOps {
     fn fiemap(_inode: &Inode, _fi: Fiemap<'_>, _start: u64, _len: u64) -> Result {
         kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
     }
+    /// `fileattr_get` (`FS_IOC_GETFLAGS`, `FS_IOC_FSGETXATTR`).
+    fn fileattr_get(_inode: &Inode, _fa: &mut FileAttr<'_>) -> Result {
+        kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+    /// `fileattr_set` (`FS_IOC_SETFLAGS`, `FS_IOC_FSSETXATTR`), with
+    /// i_rwsem held by the VFS (`lock`).
+    fn fileattr_set(_idmap: &Idmap, _lock: &InodeLock<'_>, _fa: &FileAttr<'_>) -> Result {
+        kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
     /// Symlinks: `get_link` returns the target kept in the inode.
     const SYMLINK: bool = false;
+}
+
+/// A file attribute request (`struct fileattr`): the `FS_IOC_*FLAGS` flags
+/// or the `fsxattr` fields, whichever the ioctl used.
+pub struct FileAttr<'a>(&'a mut super::bindings::fileattr);
+
+impl FileAttr<'_> {
+    /// True for the `fsxattr` ioctls, false for the `FS_IOC_*FLAGS` ones.
+    pub fn is_fsx(&self) -> bool {
+        self.0.fsx_valid()
+    }
+
+    /// `FS_IOC_SETFLAGS`'s flags.
+    pub fn flags(&self) -> u32 {
+        self.0.flags
+    }
+
+    /// `fsx_xflags`.
+    pub fn xflags(&self) -> u32 {
+        self.0.fsx_xflags
+    }
+
+    /// `fsx_extsize`.
+    pub fn extsize(&self) -> u32 {
+        self.0.fsx_extsize
+    }
+
+    /// `fsx_projid`.
+    pub fn projid(&self) -> u32 {
+        self.0.fsx_projid
+    }
+
+    /// `fsx_cowextsize`, in bytes.
+    pub fn cowextsize(&self) -> u32 {
+        self.0.fsx_cowextsize
+    }
+
+    /// Reports `xflags` (and the matching `FS_IOC_GETFLAGS` flags) and
+    /// the CoW extent size hint in bytes.
+    pub fn fill(&mut self, xflags: u32, cowextsize: u32) {
+        // SAFETY: a live request, ours for the call.
+        unsafe { super::bindings::fileattr_fill_xflags(&mut *self.0, xflags) };
+        self.0.fsx_cowextsize = cowextsize;
+    }
 }
 
 /// A FIEMAP request, to hand to [`super::iomap::fiemap`].
@@ -276,6 +329,12 @@ impl<T: InodeOps> InodeOpsTable<T> {
         }
         if T::HAS_SETATTR {
             ops.setattr = Some(Self::setattr);
+        }
+        if T::HAS_FILEATTR_GET {
+            ops.fileattr_get = Some(Self::fileattr_get);
+        }
+        if T::HAS_FILEATTR_SET {
+            ops.fileattr_set = Some(Self::fileattr_set);
         }
         if T::HAS_FIEMAP {
             ops.fiemap = Some(Self::fiemap);
@@ -390,6 +449,29 @@ impl<T: InodeOps> InodeOpsTable<T> {
         // SAFETY: as above.
         let lock = unsafe { InodeLock::held_by_vfs(inode) };
         neg(T::setattr(&Idmap(idmap), d, &lock, &Iattr(attr)))
+    }
+
+    unsafe extern "C" fn fileattr_get(dentry: *mut b::dentry, fa: *mut kernel::bindings::fileattr) -> kernel::ffi::c_int {
+        // SAFETY: the VFS passes a live dentry of an rxfs inode and its
+        // request; the kernel crate declares `fileattr` opaque, the same C
+        // type as the one generated here.
+        let d = unsafe { Dentry::from_raw(dentry) };
+        let Some(inode) = d.inode() else { return ENOENT.to_errno() };
+        // SAFETY: see above.
+        let fa = unsafe { &mut *fa.cast::<super::bindings::fileattr>() };
+        neg(T::fileattr_get(inode, &mut FileAttr(fa)))
+    }
+
+    unsafe extern "C" fn fileattr_set(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, fa: *mut kernel::bindings::fileattr) -> kernel::ffi::c_int {
+        // SAFETY: as for `fileattr_get`; `vfs_fileattr_set` holds i_rwsem
+        // of the dentry's inode for the call.
+        let d = unsafe { Dentry::from_raw(dentry) };
+        let Some(inode) = d.inode() else { return ENOENT.to_errno() };
+        // SAFETY: see above.
+        let fa = unsafe { &mut *fa.cast::<super::bindings::fileattr>() };
+        // SAFETY: as above.
+        let lock = unsafe { InodeLock::held_by_vfs(inode) };
+        neg(T::fileattr_set(&Idmap(idmap), &lock, &FileAttr(fa)))
     }
 
     unsafe extern "C" fn fiemap(inode: *mut b::inode, fi: *mut kernel::bindings::fiemap_extent_info, start: u64, len: u64) -> kernel::ffi::c_int {
