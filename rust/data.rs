@@ -341,6 +341,20 @@ impl<'c, 'a> Op<'c, 'a> {
         Ok(e)
     }
 
+    /// A delalloc reservation of up to `n` blocks (one extent's worth, at
+    /// most what ordinary allocations may still use), recorded by `add`
+    /// and accounted; returns its length. `NoSpace` if nothing is left.
+    fn reserve(&mut self, n: u64, add: impl FnOnce(&mut Self, u64) -> Result<(), Error>) -> Result<u64, Error> {
+        let want = n.min(extmap::MAX_LEN).min(self.cx.a.user_available());
+        if want == 0 {
+            return Err(Error::NoSpace);
+        }
+        add(self, want)?;
+        self.cx.a.reserved += want;
+        self.delayed += want as i64;
+        Ok(want)
+    }
+
     /// The mapping of CoW extent `c` at `b`, up to `lim`.
     fn cow_map(&self, c: &CowExt, b: u64, lim: u64) -> Map {
         let log = self.log;
@@ -376,13 +390,7 @@ impl<'c, 'a> Op<'c, 'a> {
                 }
                 match op {
                     XOp::BufferedWrite => {
-                        let want = run.min(end - b).min(extmap::MAX_LEN).min(self.cx.a.user_available());
-                        if want == 0 {
-                            return Err(Error::NoSpace);
-                        }
-                        cowfork::reserve(&mut self.cw(), b, want)?;
-                        self.cx.a.reserved += want;
-                        self.delayed += want as i64;
+                        let want = self.reserve(run.min(end - b), |o, w| cowfork::reserve(&mut o.cw(), b, w))?;
                         self.cow_changed = true;
                         let c = CowExt { lblk: b, len: want, pblk: 0, state: State::Delalloc };
                         let mut m = self.cow_map(&c, b, lim);
@@ -690,13 +698,7 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
             }
             if let Found::Hole(n) = f {
                 if flags & IOMAP_ZERO == 0 {
-                    let want = n.min(end - b).min(extmap::MAX_LEN).min(o.cx.a.user_available());
-                    if want == 0 {
-                        return Err(Error::NoSpace);
-                    }
-                    delalloc::add(&mut o.dl(), b, want)?;
-                    o.cx.a.reserved += want;
-                    o.delayed += want as i64;
+                    let want = o.reserve(n.min(end - b), |o, w| delalloc::add(&mut o.dl(), b, w))?;
                     o.changed = true;
                     let mut m = o.map_of(&Found::Delay(b, want), b, max);
                     m.flags = IOMAP_F_NEW;
