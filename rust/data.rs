@@ -373,8 +373,17 @@ impl<'c, 'a> Op<'c, 'a> {
     /// write, for O_DIRECT; unwritten for writeback), with the data fork
     /// as the source; blocks of the file's own are written in place, the
     /// mapping cut short of the next shared block or CoW extent.
-    fn cow_write(&mut self, op: XOp, e: Extent, b: u64, end: u64, max: u64) -> Result<Map, Error> {
+    fn cow_write(&mut self, op: XOp, e: Extent, b: u64, end: u64, max: u64, flags: u32) -> Result<Map, Error> {
         let data = self.map_of(&Found::Disk(e), b, max);
+        if op == XOp::BufferedWrite && flags & IOMAP_ZERO != 0 && e.unwritten && self.next_cow(b).is_none_or(|c| c.lblk > b) {
+            // Zeroing skips unwritten blocks: nothing would be written, so
+            // no CoW reservation (it would only wait for eviction).
+            let mut m = data;
+            if let Some(c) = self.next_cow(b) {
+                m.length = m.length.min((c.lblk - b) << self.log);
+            }
+            return Ok(m);
+        }
         let src = Some((data.kind, data.addr));
         let lim = e.end();
         let next = self.next_cow(b);
@@ -694,7 +703,7 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
         XOp::BufferedWrite => {
             let f = o.find(b)?;
             if let (Found::Disk(e), true) = (&f, o.rc != 0) {
-                return o.cow_write(op, *e, b, end, max);
+                return o.cow_write(op, *e, b, end, max, flags);
             }
             if let Found::Hole(n) = f {
                 if flags & IOMAP_ZERO == 0 {
@@ -709,7 +718,7 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
         }
         XOp::DirectWrite | XOp::Writeback => {
             let (e, new) = match o.find(b)? {
-                Found::Disk(e) if o.rc != 0 => return o.cow_write(op, e, b, end, max),
+                Found::Disk(e) if o.rc != 0 => return o.cow_write(op, e, b, end, max, flags),
                 Found::Disk(e) => (e, false),
                 Found::Delay(s, l) => (o.alloc_unwritten(b, (s + l).min(end) - b, true)?, true),
                 Found::Hole(n) if op == XOp::DirectWrite => (o.alloc_unwritten(b, n.min(end - b), false)?, true),
