@@ -67,9 +67,13 @@ pub fn remap<S: Store>(
         let os = e.lblk.max(pos);
         let oe = e.end().min(src_end);
         let piece = Extent { lblk: dst_lblk + (os - src_lblk), pblk: e.pblk + (os - e.lblk), len: oe - os, unwritten: e.unwritten };
-        // The refcount first: should the insert fail, the blocks have one
-        // mapping too many (fsck finds it; nothing is freed while in use),
-        // never one too few.
+        // Room for both changes of this piece first: out of space, the
+        // clone stops between pieces, every refcount matching its mappings.
+        let room = extmap::tree(dst).insert_worst(s)?.saturating_add(refcount::adjust_worst(s, rc, piece.len)?);
+        a.reserve_meta(room)?;
+        // The refcount first: should the insert still fail (an I/O error),
+        // the blocks have one mapping too many (fsck finds it; nothing is
+        // freed while in use), never one too few.
         refcount::adjust(s, a, rc, piece.pblk, piece.len, 1, &mut out.rc_nodes)?;
         extmap::insert(s, a, dst, piece, &mut out.dst_nodes)?;
         out.mapped += piece.len;

@@ -171,3 +171,53 @@ fn overflowing_ranges_are_refused() {
     assert_eq!(remap(&w.s, &mut w.a, w.rc, w.files[0], u64::MAX - 2, w.files[1], 0, 5, &mut r), Err(Error::TooBig));
     assert_eq!(remap(&w.s, &mut w.a, w.rc, w.files[0], 0, w.files[1], i64::MAX as u64, 5, &mut r), Err(Error::TooBig));
 }
+
+/// Clones that run out of space part-way stop between extents: every
+/// refcount still equals the number of mappings of its block, nothing
+/// mapped is free and the free count is exact.
+#[test]
+fn enospc_leaves_counts_exact() {
+    let mut w = World::new(1024);
+    let mut rng = Rng(77);
+    // A fragmented source: 200 one-block extents, every other block.
+    for k in 0..200u64 {
+        let (p, l) = w.a.alloc(&w.s, w.files[0], 1).unwrap();
+        let _ = w.a.alloc(&w.s, p + 1, 1).unwrap(); // a gap no extent merges over
+        let mut d = 0;
+        extmap::insert(&w.s, &mut w.a, w.files[0], Extent { lblk: 2 * k, pblk: p, len: l, unwritten: false }, &mut d).unwrap();
+        w.nodes += d;
+        w.model[0].insert(2 * k, (p, false));
+    }
+    // The gap blocks are used by nothing the model knows: count them out.
+    w.free0 = w.a.free + w.model[0].len() as u64 + w.nodes as u64;
+    let mut failed = 0;
+    for room in 1u64..60 {
+        // Leave `room` blocks to ordinary allocations.
+        let f = 1 + (room % 3) as usize;
+        // Start each clone from an empty destination.
+        let (mut rn, mut dn) = (0, 0);
+        extmap::destroy(&w.s, &mut w.a, w.files[f], &mut Release::Refcount { ino: w.rc, nodes: &mut rn }, &mut dn).unwrap();
+        w.nodes += rn + dn;
+        w.model[f].clear();
+        w.a.reserved = w.a.free.saturating_sub(w.a.pool + room);
+        w.a.budget(crate::alloc::Budget::User);
+        let mut r = Remapped::default();
+        let res = remap(&w.s, &mut w.a, w.rc, w.files[0], 0, w.files[f], 0, 400, &mut r);
+        w.a.reserved = 0;
+        w.a.budget(crate::alloc::Budget::User);
+        w.nodes += r.dst_nodes + r.rc_nodes;
+        if res.is_err() {
+            assert!(matches!(res, Err(Error::NoSpace)), "{:?}", res);
+            failed += 1;
+        }
+        // What the destination maps now, block by block.
+        w.model[f].clear();
+        for b in 0..SPAN {
+            if let Map::Mapped(e) = extmap::lookup(&w.s, w.files[f], b).unwrap() {
+                w.model[f].insert(b, (e.pblk + (b - e.lblk), e.unwritten));
+            }
+        }
+        w.check(&mut rng, true);
+    }
+    assert!(failed > 0, "no clone ran out of space");
+}
