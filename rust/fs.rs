@@ -241,7 +241,7 @@ fn charge_nodes(cx: &Ctx<'_>, dir: u64, delta: i64) -> Result<(), Error> {
 pub fn read_inode(fs: &FsInfo, ino: u64, link: &mut [u8]) -> Result<DInode, Error> {
     fs.with(|cx| {
         let buf = cx.s.read(ino.min(cx.s.block_count()))?;
-        let i = Inode::decode(&buf, ino, cx.s.fsid(), cx.s.block_count())?;
+        let i = Inode::decode_in(&cx.s, &buf, ino)?;
         if i.fork() == inode::Fork::Inline {
             let data = inode::inline_data(&buf, &i);
             if let Some(d) = link.get_mut(..data.len()) {

@@ -99,6 +99,8 @@ void rxfs_helper_folio_get(struct folio *folio) { folio_get(folio); }
 void rxfs_helper_folio_put(struct folio *folio) { folio_put(folio); }
 struct folio *rxfs_helper_read_mapping_folio(struct address_space *mapping, pgoff_t index) { return read_mapping_folio(mapping, index, NULL); }
 void *rxfs_helper_folio_address(const struct folio *folio) { return folio_address(folio); }
+bool rxfs_helper_folio_test_checked(struct folio *folio) { return folio_test_checked(folio); }
+void rxfs_helper_folio_set_checked(struct folio *folio) { folio_set_checked(folio); }
 void rxfs_helper_init_completion(struct completion *c) { init_completion(c); }
 struct bio *rxfs_helper_bio_alloc(struct block_device *bdev, unsigned short nr_vecs, blk_opf_t opf, gfp_t gfp) { return bio_alloc(bdev, nr_vecs, opf, gfp); }
 u64 rxfs_helper_bdev_nr_bytes(struct block_device *bdev) { return bdev_nr_bytes(bdev); }

@@ -92,6 +92,8 @@ void rxfs_helper_folio_get(struct folio *folio);
 void rxfs_helper_folio_put(struct folio *folio);
 struct folio *rxfs_helper_read_mapping_folio(struct address_space *mapping, pgoff_t index);
 void *rxfs_helper_folio_address(const struct folio *folio);
+bool rxfs_helper_folio_test_checked(struct folio *folio);
+void rxfs_helper_folio_set_checked(struct folio *folio);
 void rxfs_helper_init_completion(struct completion *c);
 struct bio *rxfs_helper_bio_alloc(struct block_device *bdev, unsigned short nr_vecs, blk_opf_t opf, gfp_t gfp);
 u64 rxfs_helper_bdev_nr_bytes(struct block_device *bdev);

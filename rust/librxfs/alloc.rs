@@ -181,7 +181,7 @@ impl Alloc {
     fn read_summary<'s, S: Store>(&self, s: &'s S, g: u64) -> Result<(S::Buf<'s>, usize), Error> {
         let (blk, off) = self.summary_loc(g);
         let buf = s.read(blk)?;
-        meta::verify(&buf, SUMMARY, meta::MAGIC_SUMMARY, blk, Some(div(g, self.geo.sums_per_block)), s.fsid())?;
+        meta::verify_buf(s, &buf, SUMMARY, meta::MAGIC_SUMMARY, blk, Some(div(g, self.geo.sums_per_block)))?;
         Ok((buf, off))
     }
 
@@ -221,7 +221,7 @@ impl Alloc {
     pub fn read_bitmap<'s, S: Store>(&self, s: &'s S, g: u64) -> Result<S::Buf<'s>, Error> {
         let blk = self.geo.bitmap_start + g;
         let buf = s.read(blk)?;
-        meta::verify(&buf, BITMAP, meta::MAGIC_BITMAP, blk, Some(g), s.fsid())?;
+        meta::verify_buf(s, &buf, BITMAP, meta::MAGIC_BITMAP, blk, Some(g))?;
         Ok(buf)
     }
 

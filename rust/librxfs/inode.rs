@@ -185,6 +185,18 @@ impl Inode {
     /// Verifies an inode block (header, then every field) and decodes it.
     pub fn decode(buf: &[u8], ino: u64, fsid: u64, block_count: u64) -> Result<Self, Error> {
         meta::verify(buf, "inode", meta::MAGIC_INODE, ino, Some(ino), fsid)?;
+        Self::decode_fields(buf, ino, block_count)
+    }
+
+    /// [`Inode::decode`] of a block read from `s`, whose checksum `s` may
+    /// know is verified already ([`meta::verify_buf`]).
+    pub fn decode_in<S: super::meta::Store>(s: &S, buf: &S::Buf<'_>, ino: u64) -> Result<Self, Error> {
+        meta::verify_buf(s, buf, "inode", meta::MAGIC_INODE, ino, Some(ino))?;
+        Self::decode_fields(buf, ino, s.block_count())
+    }
+
+    /// Checks and decodes every field of a verified inode block.
+    fn decode_fields(buf: &[u8], ino: u64, block_count: u64) -> Result<Self, Error> {
         let bad = |why| Error::Corrupt { what: "inode", blkno: ino, why };
         if buf.len() <= FORK_OFF {
             return Err(bad("short block"));
@@ -300,7 +312,7 @@ pub fn read<S: super::meta::Store>(s: &S, ino: u64) -> Result<Inode, Error> {
         return Err(Error::Corrupt { what: "inode", blkno: ino, why: "inode number out of range" });
     }
     let buf = s.read(ino)?;
-    Inode::decode(&buf, ino, s.fsid(), s.block_count())
+    Inode::decode_in(s, &buf, ino)
 }
 
 /// Changes some fields of an on-disk inode: reads and verifies it, applies
@@ -310,7 +322,7 @@ pub fn modify<S: super::meta::Store>(s: &S, ino: u64, f: impl FnOnce(&mut Inode)
         return Err(Error::Corrupt { what: "inode", blkno: ino, why: "inode number out of range" });
     }
     let mut buf = s.read(ino)?;
-    let mut i = Inode::decode(&buf, ino, s.fsid(), s.block_count())?;
+    let mut i = Inode::decode_in(s, &buf, ino)?;
     f(&mut i);
     i.encode(&mut buf);
     s.dirty(&mut buf);

@@ -34,6 +34,31 @@ impl FolioRef {
     fn as_raw(&self) -> *mut b::folio {
         self.0.as_ptr()
     }
+
+    /// The folio's identity while this reference lives.
+    pub(crate) fn id(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// `PG_checked`: rxfs verified checksums of blocks in this folio since
+    /// it was read (set by [`FolioRef::set_checked`]; a folio read anew
+    /// from the device starts clear).
+    pub(crate) fn checked(&self) -> bool {
+        // SAFETY: our reference keeps the folio alive.
+        unsafe { b::rxfs_helper_folio_test_checked(self.as_raw()) }
+    }
+
+    /// Sets `PG_checked` (nothing else uses it on the device's cache).
+    pub(crate) fn set_checked(&self) {
+        // SAFETY: our reference keeps the folio alive; the flag is atomic.
+        unsafe { b::rxfs_helper_folio_set_checked(self.as_raw()) }
+    }
+
+    /// Device byte position and size of the folio.
+    pub(crate) fn span(&self) -> (u64, u64) {
+        // SAFETY: our reference keeps the folio alive and in its mapping.
+        unsafe { (b::rxfs_helper_folio_pos(self.as_raw()) as u64, b::rxfs_helper_folio_size(self.as_raw()) as u64) }
+    }
 }
 
 impl Drop for FolioRef {

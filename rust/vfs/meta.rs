@@ -103,16 +103,26 @@ impl Dev {
 }
 
 /// Blocks changed since they were last written, each with a reference on
-/// its folio.
+/// its folio; and the blocks whose checksum was verified this mount.
 pub struct DirtySet {
     tree: RBTree<u64, FolioRef>,
     count: usize,
+    /// Block -> identity of the folio it was verified in. Valid while that
+    /// folio has `PG_checked` (a folio read anew from the device starts
+    /// without it, and the first verification in it drops every entry for
+    /// its blocks): then the bytes are those verified, or changed by rxfs
+    /// and sealed since.
+    verified: RBTree<u64, usize>,
+    nverified: usize,
 }
+
+/// The most verified blocks remembered; past it the set starts over.
+const MAX_VERIFIED: usize = 1 << 16;
 
 impl DirtySet {
     /// An empty set.
     pub fn new() -> Self {
-        DirtySet { tree: RBTree::new(), count: 0 }
+        DirtySet { tree: RBTree::new(), count: 0, verified: RBTree::new(), nverified: 0 }
     }
 
     /// Number of blocks in the set.
@@ -253,6 +263,40 @@ impl Store for BdevStore<'_> {
 
     fn forget(&self, start: u64, len: u64) {
         self.forget_range(start, len);
+    }
+
+    fn checksum_known(&self, buf: &MetaBuf<'_>) -> bool {
+        let Ok(d) = self.dirty.try_borrow() else { return false };
+        buf.folio.checked() && d.verified.get(&buf.blk) == Some(&buf.folio.id())
+    }
+
+    fn checksum_verified(&self, buf: &MetaBuf<'_>) {
+        let Ok(mut d) = self.dirty.try_borrow_mut() else { return };
+        if !buf.folio.checked() {
+            // Read anew: nothing verified at this place in an earlier
+            // folio (maybe at the same address) holds for this one.
+            let (pos, size) = buf.folio.span();
+            let log = self.dev.block_log;
+            for blk in (pos >> log)..((pos + size) >> log) {
+                if d.verified.remove(&blk).is_some() {
+                    d.nverified = d.nverified.saturating_sub(1);
+                }
+            }
+            buf.folio.set_checked();
+        }
+        let id = buf.folio.id();
+        if let Some(v) = d.verified.get_mut(&buf.blk) {
+            *v = id;
+            return;
+        }
+        if d.nverified >= MAX_VERIFIED {
+            d.verified = RBTree::new();
+            d.nverified = 0;
+        }
+        // Without memory the block is simply verified again next time.
+        if d.verified.try_create_and_insert(buf.blk, id, GFP_KERNEL).is_ok() {
+            d.nverified += 1;
+        }
     }
 
     fn dirty(&self, buf: &mut MetaBuf<'_>) {
