@@ -531,16 +531,13 @@ impl<'c, 'a> Op<'c, 'a> {
         // Blocks another file may share lose one mapping; the others go.
         let mut rcn = 0;
         let mut rel = if self.rc != 0 { Release::Refcount { ino: self.rc, nodes: &mut rcn } } else { Release::Free };
-        let r = extmap::remove(&self.cx.s, self.cx.a, self.ino, b, n, &mut rel, &mut nodes);
+        let mut k = 0;
+        // What was unmapped is charged even if it stopped part-way.
+        let r = extmap::remove_counted(&self.cx.s, self.cx.a, self.ino, b, n, &mut rel, &mut nodes, &mut k);
         self.charge_rc(rcn)?;
-        if let Ok(k) = r {
-            self.changed |= k > 0 || nodes != 0;
-            self.charge(nodes - k as i64)?;
-        } else {
-            self.changed = true;
-            self.charge(nodes)?;
-        }
-        r.map(|_| ())
+        self.changed |= k > 0 || nodes != 0 || r.is_err();
+        self.charge(nodes - k as i64)?;
+        r
     }
 
     fn map_of(&self, f: &Found, b: u64, max: u64) -> Map {

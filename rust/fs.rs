@@ -489,12 +489,18 @@ fn free_inode(cx: &mut Ctx<'_>, rc: u64, ino: u64) -> Result<(), Error> {
     match i.ftype() {
         mode::S_IFREG if rc != 0 && i.flags & inode::FLAG_REFLINK != 0 => {
             // Shared blocks lose one mapping; the file's own are freed.
+            // Extent by extent, each unmapped and released whole, so that
+            // a failure part-way (the inode stays an orphan, freed again
+            // at mount) never releases a block twice.
             let mut rcn = 0;
-            let r = extmap::destroy(&cx.s, cx.a, ino, &mut extmap::Release::Refcount { ino: rc, nodes: &mut rcn }, &mut delta);
+            let mut gone = 0;
+            let mut rel = extmap::Release::Refcount { ino: rc, nodes: &mut rcn };
+            let r = extmap::remove_counted(&cx.s, cx.a, ino, 0, u64::MAX, &mut rel, &mut delta, &mut gone);
             if rcn != 0 {
                 add_nblocks(cx, rc, rcn)?;
             }
             r?;
+            extmap::destroy(&cx.s, cx.a, ino, &mut extmap::Release::Free, &mut delta)?;
         }
         mode::S_IFREG => {
             extmap::destroy(&cx.s, cx.a, ino, &mut extmap::Release::Free, &mut delta)?;
@@ -513,6 +519,10 @@ fn free_inode(cx: &mut Ctx<'_>, rc: u64, ino: u64) -> Result<(), Error> {
 /// itself.
 pub fn evict(fs: &FsInfo, ino: u64, unlinked: bool) -> Result<(), Error> {
     fs.with(|cx| {
+        // Giving space back may need tree nodes (refcount splits): it may
+        // use the pool, as a completion does, so a full filesystem can
+        // still delete.
+        cx.a.budget(Budget::Pool);
         crate::data::release_delalloc(cx, ino, 0, u64::MAX)?;
         if fs.refcount_ino != 0 {
             let mut rcn = 0;
@@ -539,6 +549,7 @@ pub fn recover_staging(fs: &FsInfo) -> Result<u64, Error> {
         return Ok(0);
     }
     fs.with(|cx| {
+        cx.a.budget(Budget::Pool);
         let mut n = 0u64;
         let mut rcn = 0;
         let r = (|| {
@@ -559,6 +570,7 @@ pub fn recover_staging(fs: &FsInfo) -> Result<u64, Error> {
 /// Mount-time recovery: frees every inode left on the orphan list.
 pub fn recover_orphans(fs: &FsInfo) -> Result<u64, Error> {
     let n = fs.with(|cx| {
+        cx.a.budget(Budget::Pool);
         let mut n = 0u64;
         while cx.sb.orphan_head != 0 {
             let ino = cx.sb.orphan_head;

@@ -19,7 +19,8 @@
  *     a wrong link count, or fsck errors.
  *  2. concurrent_to_enospc: four processes create, write (buffered and
  *     O_DIRECT), mknod, link, unlink, rename (with whiteouts), truncate and
- *     fallocate on a nearly full filesystem for RXFS_ENOSPC_SECS (default
+ *     fallocate, clone and dedupe (so writes copy on write and unmaps drop
+ *     references) on a nearly full filesystem for RXFS_ENOSPC_SECS (default
  *     20) seconds; then every link count matches the names found, fsck is
  *     clean, and removing everything gives every block back.
  */
@@ -27,6 +28,7 @@
 #include <ftw.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <linux/fs.h>
 #include "rxfs_test.h"
 #include "kselftest_harness.h"
 
@@ -249,7 +251,7 @@ static void worker(int id, double until)
 
 		rpath(a, sizeof(a), &s);
 		rpath(b, sizeof(b), &s);
-		switch (rnd(&s) % 12) {
+		switch (rnd(&s) % 14) {
 		case 0:
 		case 1:
 			fd = open(a, O_WRONLY | O_CREAT, 0644);
@@ -301,6 +303,39 @@ static void worker(int id, double until)
 			else
 				rmdir(a);
 			break;
+		case 12:
+		case 13: {
+			/*
+			 * Share blocks (clone, or dedupe), so that the writes,
+			 * truncates and unlinks above copy on write and drop
+			 * references near ENOSPC too.
+			 */
+			int src = open(a, O_RDONLY), dst = open(b, O_RDWR);
+
+			if (src >= 0 && dst >= 0) {
+				long long off = 4096LL * (rnd(&s) % 256), doff = 4096LL * (rnd(&s) % 256);
+				long long len = 4096LL * (1 + rnd(&s) % 64);
+
+				if (rnd(&s) % 4) {
+					struct file_clone_range r = { .src_fd = src, .src_offset = off, .src_length = len, .dest_offset = doff };
+
+					(void)!ioctl(dst, FICLONERANGE, &r);
+				} else {
+					struct {
+						struct file_dedupe_range r;
+						struct file_dedupe_range_info i;
+					} d = { .r = { .src_offset = off, .src_length = len, .dest_count = 1 },
+						.i = { .dest_fd = dst, .dest_offset = doff } };
+
+					(void)!ioctl(src, FIDEDUPERANGE, &d);
+				}
+			}
+			if (src >= 0)
+				close(src);
+			if (dst >= 0)
+				close(dst);
+			break;
+		}
 		}
 	}
 	free(buf);

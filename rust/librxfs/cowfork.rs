@@ -309,8 +309,14 @@ pub fn end_cow<C: CowStore, S: Store>(
             continue;
         }
         let piece = e.slice(os, oe);
+        // Room for the whole remap of this piece first (the unmap's tail
+        // and refcount splits, the staging record's split, the insert):
+        // out of space, nothing of it has changed.
+        let data_worst = extmap::tree(ino).insert_worst(s)?;
+        let rc_worst = refcount::adjust_worst(s, rc, piece.len)?.saturating_add(refcount::tree(rc).insert_worst(s)?);
+        a.reserve_meta(data_worst.saturating_mul(2).saturating_add(rc_worst))?;
         let mut rel = Release::Refcount { ino: rc, nodes: &mut out.rc_nodes };
-        out.unmapped += extmap::remove(s, a, ino, os, oe - os, &mut rel, &mut out.data_nodes)?;
+        extmap::remove_counted(s, a, ino, os, oe - os, &mut rel, &mut out.data_nodes, &mut out.unmapped)?;
         refcount::unstage(s, a, rc, piece.pblk, piece.len, &mut out.rc_nodes)?;
         extmap::insert(s, a, ino, Extent { lblk: os, pblk: piece.pblk, len: piece.len, unwritten: false }, &mut out.data_nodes)?;
         out.remapped += piece.len;

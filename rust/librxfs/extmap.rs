@@ -165,6 +165,15 @@ pub enum Release<'r> {
 }
 
 impl Release<'_> {
+    /// The metadata blocks releasing `len` blocks may need (the refcount
+    /// tree's splits), to check for before anything changes.
+    pub fn worst<S: Store>(&self, s: &S, len: u64) -> Result<u64, Error> {
+        match self {
+            Release::Free => Ok(0),
+            Release::Refcount { ino, .. } => super::refcount::adjust_worst(s, *ino, len),
+        }
+    }
+
     /// Releases `pblk..pblk+len`; returns how many blocks were freed.
     pub fn release<S: Store>(&mut self, s: &S, a: &mut Alloc, pblk: u64, len: u64) -> Result<u64, Error> {
         match self {
@@ -185,9 +194,26 @@ pub fn remove<S: Store>(
     rel: &mut Release<'_>,
     nodes_delta: &mut i64,
 ) -> Result<u64, Error> {
+    let mut unmapped = 0;
+    remove_counted(s, a, ino, start, len, rel, nodes_delta, &mut unmapped).map(|()| unmapped)
+}
+
+/// [`remove`], adding the blocks unmapped to `unmapped` even when it stops
+/// part-way: each extent is unmapped and released whole (room for both is
+/// checked before either changes), so the count says exactly what is done.
+#[allow(clippy::too_many_arguments)]
+pub fn remove_counted<S: Store>(
+    s: &S,
+    a: &mut Alloc,
+    ino: u64,
+    start: u64,
+    len: u64,
+    rel: &mut Release<'_>,
+    nodes_delta: &mut i64,
+    unmapped: &mut u64,
+) -> Result<(), Error> {
     let end = start.saturating_add(len);
     let mut pos = start;
-    let mut unmapped = 0;
     let mut t = tree(ino);
     let r = (|| {
         while let Some((e, os, oe)) = first_overlap(s, ino, pos, end)? {
@@ -195,10 +221,10 @@ pub fn remove<S: Store>(
             let head = os - e.lblk;
             let tail = e.end() - oe;
             let mut v = [0u8; VAL_SIZE];
-            if tail > 0 {
-                // The tail is re-inserted: room for it before the change.
-                a.reserve_meta(t.insert_worst(s)?)?;
-            }
+            // The tail is re-inserted, and a refcount release may split
+            // records: room for both before the change.
+            let tail_room = if tail > 0 { t.insert_worst(s)? } else { 0 };
+            a.reserve_meta(tail_room.saturating_add(rel.worst(s, oe - os)?))?;
             if head > 0 {
                 t.update(s, e.lblk, &encode(&Extent { len: head, ..e }))?;
             } else {
@@ -208,14 +234,14 @@ pub fn remove<S: Store>(
                 let te = Extent { lblk: oe, pblk: e.pblk + (oe - e.lblk), len: tail, unwritten: e.unwritten };
                 t.insert(s, a, oe, &encode(&te))?;
             }
+            *unmapped += oe - os;
             rel.release(s, a, e.pblk + head, oe - os)?;
-            unmapped += oe - os;
             pos = oe;
         }
         Ok(())
     })();
     *nodes_delta += t.nodes_delta;
-    r.map(|()| unmapped)
+    r
 }
 
 /// Marks the mapped, unwritten blocks in `start..start+len` written.

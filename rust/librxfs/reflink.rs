@@ -57,7 +57,7 @@ pub fn remap<S: Store>(
         return Err(Error::BadField { field: "remap range overlaps its source", value: dst_lblk });
     }
     let mut rel = Release::Refcount { ino: rc, nodes: &mut out.rc_nodes };
-    out.unmapped += extmap::remove(s, a, dst, dst_lblk, len, &mut rel, &mut out.dst_nodes)?;
+    extmap::remove_counted(s, a, dst, dst_lblk, len, &mut rel, &mut out.dst_nodes, &mut out.unmapped)?;
     let mut pos = src_lblk;
     while pos < src_end {
         let Some(e) = extmap::next_extent(s, src, pos)? else { break };
