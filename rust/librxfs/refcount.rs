@@ -264,6 +264,41 @@ pub fn unstage<S: Store>(s: &S, a: &mut Alloc, ino: u64, pblk: u64, len: u64, no
     r
 }
 
+/// Rebuilds the refcount tree of inode `ino` (fsck's repair): every
+/// record goes, the CoW staging blocks with them (freed: after a crash
+/// nothing refers to them), then one record per run of `runs` (first
+/// block, length, mappings >= 2; sorted, not overlapping), split at
+/// [`MAX_LEN`]. Returns the staging blocks freed.
+pub fn rebuild<S: Store>(s: &S, a: &mut Alloc, ino: u64, runs: &[(u64, u64, u32)], nodes_delta: &mut i64) -> Result<u64, Error> {
+    let bc = s.block_count();
+    let mut t = tree(ino);
+    let mut staged = 0;
+    let r = (|| {
+        t.destroy(s, a, &mut |a, k, v| {
+            if k & STAGING != 0 {
+                let r = decode(ino, k, v, bc)?;
+                a.free(s, r.pblk, r.len)?;
+                staged += r.len;
+            }
+            Ok(())
+        })?;
+        for &(pblk, len, count) in runs {
+            if count < 2 || len == 0 {
+                return Err(Error::BadField { field: "refcount run", value: pblk });
+            }
+            let mut p = pblk;
+            while p < pblk + len {
+                let l = (pblk + len - p).min(MAX_LEN);
+                t.insert(s, a, p, &encode(&Rec { pblk: p, len: l, count }))?;
+                p += l;
+            }
+        }
+        Ok(())
+    })();
+    *nodes_delta += t.nodes_delta;
+    r.map(|()| staged)
+}
+
 /// The first staging extent at or after disk block `pblk` (mount's
 /// recovery frees them all).
 pub fn next_staged<S: Store>(s: &S, ino: u64, pblk: u64) -> Result<Option<Rec>, Error> {

@@ -65,6 +65,9 @@ pub enum Fix {
     Nlink(u64, u32),
     /// By setting an inode's block count (its trees were read in full).
     Nblocks(u64, u64),
+    /// By rebuilding the refcount tree from the data forks, freeing CoW
+    /// staging leftovers (needs a complete walk).
+    Refcounts,
 }
 
 /// One problem found.
@@ -327,6 +330,7 @@ impl<'a> Checker<'a> {
             to_free: self.to_free,
             inodes,
             complete: self.complete,
+            data_refs: self.data_refs,
         };
         (report, repair)
     }
@@ -501,15 +505,19 @@ impl<'a> Checker<'a> {
         }
         for w in shared.windows(2) {
             if w[0].end() > w[1].pblk {
-                self.ino_problem(ino, format!("shared records at {} and {} overlap", w[0].pblk, w[1].pblk), Fix::None);
+                self.ino_problem(ino, format!("shared records at {} and {} overlap", w[0].pblk, w[1].pblk), Fix::Refcounts);
             } else if w[0].end() == w[1].pblk && w[0].count == w[1].count && w[0].len + w[1].len <= refcount::MAX_LEN {
-                self.ino_problem(ino, format!("shared records at {} and {} have the same count and are not merged", w[0].pblk, w[1].pblk), Fix::None);
+                self.ino_problem(ino, format!("shared records at {} and {} have the same count and are not merged", w[0].pblk, w[1].pblk), Fix::Refcounts);
             }
         }
         for w in staged.windows(2) {
             if w[0].end() > w[1].pblk {
-                self.ino_problem(ino, format!("CoW staging records at {} and {} overlap", w[0].pblk, w[1].pblk), Fix::None);
+                self.ino_problem(ino, format!("CoW staging records at {} and {} overlap", w[0].pblk, w[1].pblk), Fix::Refcounts);
             }
+        }
+        if !staged.is_empty() {
+            let n: u64 = staged.iter().map(|r| r.len).sum();
+            self.ino_problem(ino, format!("{n} blocks of CoW staging left over from a crash (mount frees them; -y frees them)"), Fix::Refcounts);
         }
         for r in &staged {
             self.claim(r.pblk, r.len, ino, "CoW staging");
@@ -562,7 +570,7 @@ impl<'a> Checker<'a> {
         }
         for (s, l, want, got) in bad {
             let msg = format!("{}: refcount tree says {want} mapping(s), data forks map it {got} time(s)", range(s, l));
-            self.problem(msg, Fix::None);
+            self.problem(msg, Fix::Refcounts);
         }
     }
 
@@ -1259,6 +1267,8 @@ pub struct Repair {
     to_free: BTreeSet<u64>,
     inodes: u64,
     complete: bool,
+    /// Data blocks mapped more than once, and how many times.
+    data_refs: HashMap<u64, u32>,
 }
 
 impl Repair {
@@ -1282,13 +1292,28 @@ impl Repair {
             Fix::None => false,
             Fix::Always | Fix::Nblocks(..) => true,
             Fix::Bitmap(g) => self.group_known(g),
-            Fix::Free | Fix::SbInodes | Fix::Nlink(..) => self.complete,
+            Fix::Free | Fix::SbInodes | Fix::Nlink(..) | Fix::Refcounts => self.complete,
             Fix::Summary(g) => {
                 self.group_known(g) && self.summary_known(g / self.geo.sums_per_block)
             }
             Fix::SummaryBlock(i) => self.summary_groups(i).all(|g| self.group_known(g)),
             Fix::SbFree => (0..self.geo.groups).all(|g| self.group_known(g)),
         }
+    }
+
+    /// Runs of data blocks mapped the same number (>= 2) of times: what
+    /// the refcount tree must record.
+    fn shared_runs(&self) -> Vec<(u64, u64, u32)> {
+        let mut bs: Vec<(u64, u32)> = self.data_refs.iter().filter(|(_, &n)| n >= 2).map(|(&b, &n)| (b, n)).collect();
+        bs.sort_unstable();
+        let mut runs: Vec<(u64, u64, u32)> = Vec::new();
+        for (b, n) in bs {
+            match runs.last_mut() {
+                Some((s, l, c)) if *s + *l == b && *c == n => *l += 1,
+                _ => runs.push((b, 1, n)),
+            }
+        }
+        runs
     }
 
     /// Whether block `b` stays in use after repair.
@@ -1388,8 +1413,20 @@ impl Repair {
                 write(s, blk, &new).map_err(|e| err(&format!("summary block {blk}"), e))?;
             }
         }
+        // The refcount tree, rebuilt from the data forks' counts on the
+        // repaired bitmaps (through the shared core's allocator).
+        let mut total: Option<u64> = free.iter().copied().sum();
+        if let (Some(t), true) = (total, problems.iter().any(|p| p.fixed && p.fix == Fix::Refcounts)) {
+            let rc = self.sb.refcount_ino;
+            let mut a = librxfs::alloc::Alloc::new(g, t);
+            let mut delta = 0;
+            let runs = self.shared_runs();
+            let r = refcount::rebuild(s, &mut a, rc, &runs, &mut delta);
+            inode::modify(s, rc, |i| i.nblocks = i.nblocks.saturating_add_signed(delta)).map_err(|e| err("refcount inode", e))?;
+            r.map_err(|e| err("refcount tree", e))?;
+            total = Some(a.free);
+        }
         // The superblock's counters, and block 0's tail.
-        let total: Option<u64> = free.iter().copied().sum();
         let mut sb = self.sb.clone();
         if let Some(t) = total {
             sb.free_blocks = t;

@@ -115,7 +115,7 @@ fn cross_links_on_a_filesystem_without_reflink_are_still_cross_links() {
 }
 
 #[test]
-fn cow_staging_leftovers_are_owned() {
+fn cow_staging_leftovers_are_owned_and_reported() {
     let sc = Scratch::new("rl-staging");
     let img = sc.img();
     let mut b = Builder::new_reflink(4096, 2048);
@@ -123,7 +123,10 @@ fn cow_staging_leftovers_are_owned() {
     let (p, l) = b.a.alloc(&b.s, ino, 6).unwrap();
     b.refcount(|s, a, ino, d| refcount::stage(s, a, ino, p, l, d).unwrap());
     b.write(&img);
-    expect(&["-n"], &img, 0);
+    // Owned (no leak, no cross-link), but left over: mount or -y frees them.
+    let t = expect(&["-n"], &img, 4);
+    assert!(t.contains("6 blocks of CoW staging left over from a crash"), "{t}");
+    assert!(!t.contains("leaked") && !t.contains("already owned"), "{t}");
     // Staging over a file's data is a cross-link.
     let root = b.root();
     let f = b.file(root, "f");
@@ -153,4 +156,71 @@ fn a_damaged_refcount_inode_or_node_is_found() {
     flip(&img, 1024, node, 200);
     let t = expect(&["-n"], &img, 4);
     assert!(t.contains("refcount tree"), "{t}");
+}
+
+/// The number after "blocks" in fsck's summary line ("N/M blocks").
+fn used_blocks(t: &str) -> u64 {
+    let i = t.rfind(" blocks").expect("summary line");
+    let head = &t[..i];
+    let used = head.rsplit(' ').next().unwrap().split('/').next().unwrap();
+    used.parse().unwrap()
+}
+
+#[test]
+fn wrong_counts_missing_records_and_staging_are_repaired() {
+    for bs in [1024usize, 4096] {
+        let sc = Scratch::new("rl-repair");
+        let img = sc.img();
+        // What the repaired image must use: the same files, counted right.
+        let (mut r, _, _, p) = two_files(bs);
+        plus_one(&mut r, p, 4);
+        r.write(&img);
+        let want = used_blocks(&expect(&["-n"], &img, 0));
+        let (mut b, _, _, p) = two_files(bs);
+        // A count too high on part of the shared extent, none at all on
+        // the rest of it ...
+        plus_one(&mut b, p, 2);
+        plus_one(&mut b, p + 1, 1);
+        // ... a record for blocks nobody shares ...
+        let (q, _) = b.a.alloc(&b.s, p + 100, 3).unwrap();
+        plus_one(&mut b, q, 3);
+        // ... and staging leftovers.
+        let ino = b.sb.refcount_ino;
+        let (sp, sl) = b.a.alloc(&b.s, ino, 7).unwrap();
+        b.refcount(|s, a, ino, d| refcount::stage(s, a, ino, sp, sl, d).unwrap());
+        b.write(&img);
+        let before = expect(&["-n"], &img, 4);
+        assert!(before.contains("refcount tree says"), "{before}");
+        let t = expect(&["-y"], &img, 1);
+        assert!(t.contains("all fixed"), "{t}");
+        let after = expect(&["-n"], &img, 0);
+        // The staging blocks and the stray record's blocks (owned by
+        // nothing once the record is gone) are free again.
+        assert_eq!(used_blocks(&after), want, "{after}");
+    }
+}
+
+#[test]
+fn a_big_refcount_tree_with_wrong_counts_is_rebuilt() {
+    let sc = Scratch::new("rl-rebuild");
+    let img = sc.img();
+    let mut b = big_tree();
+    // Every third shared block gets a count too many.
+    let ino = b.sb.refcount_ino;
+    let recs: Vec<u64> = {
+        let mut v = Vec::new();
+        let mut at = 0;
+        while let Some((s, l)) = refcount::find_shared(&b.s, ino, at, u64::MAX / 2).unwrap() {
+            v.push(s);
+            at = s + l;
+        }
+        v
+    };
+    for p in recs.iter().step_by(3) {
+        plus_one(&mut b, *p, 1);
+    }
+    b.write(&img);
+    expect(&["-n"], &img, 4);
+    expect(&["-y"], &img, 1);
+    expect(&["-n"], &img, 0);
 }
