@@ -221,3 +221,57 @@ fn enospc_leaves_counts_exact() {
     }
     assert!(failed > 0, "no clone ran out of space");
 }
+
+/// Blocks whose refcount differs from the number of data-fork mappings
+/// the files actually have (read from their trees, not the model).
+fn mismatches(w: &World) -> usize {
+    let mut refs: HashMap<u64, u32> = HashMap::new();
+    for &f in &w.files {
+        for b in 0..SPAN {
+            if let Map::Mapped(e) = extmap::lookup(&w.s, f, b).unwrap() {
+                *refs.entry(e.pblk + (b - e.lblk)).or_default() += 1;
+            }
+        }
+    }
+    refs.iter().filter(|(&p, &n)| refcount::lookup(&w.s, w.rc, p).unwrap().0 != n).count()
+}
+
+/// A file of 200 one-block extents (gaps between them) and a full clone.
+fn fragmented_and_clone() -> World {
+    let mut w = World::new(1024);
+    for k in 0..200u64 {
+        let (p, l) = w.a.alloc(&w.s, w.files[0], 1).unwrap();
+        let _ = w.a.alloc(&w.s, p + 1, 1).unwrap();
+        let mut d = 0;
+        extmap::insert(&w.s, &mut w.a, w.files[0], Extent { lblk: 2 * k, pblk: p, len: l, unwritten: false }, &mut d).unwrap();
+    }
+    let mut r = Remapped::default();
+    remap(&w.s, &mut w.a, w.rc, w.files[0], 0, w.files[1], 0, SPAN, &mut r).unwrap();
+    w
+}
+
+/// Unmapping a file whose blocks are shared drops refcounts, which may
+/// need tree nodes: out of space part-way, every refcount must still match
+/// the mappings left, and the count of blocks unmapped must be exact (the
+/// inode's block count follows it; before `remove_counted` a failed
+/// remove reported nothing and the inode kept the count of blocks it no
+/// longer mapped).
+#[test]
+fn unmapping_shared_blocks_out_of_space_stays_consistent() {
+    let mut failed = 0;
+    for room in 0u64..40 {
+        let mut w = fragmented_and_clone();
+        let mapped = |w: &World| (0..SPAN).filter(|&b| matches!(extmap::lookup(&w.s, w.files[1], b).unwrap(), Map::Mapped(_))).count() as u64;
+        let before = mapped(&w);
+        w.a.reserved = w.a.free.saturating_sub(room);
+        w.a.budget(crate::alloc::Budget::User);
+        let (mut rn, mut dn, mut gone) = (0, 0, 0);
+        let mut rel = Release::Refcount { ino: w.rc, nodes: &mut rn };
+        let res = extmap::remove_counted(&w.s, &mut w.a, w.files[1], 0, SPAN, &mut rel, &mut dn, &mut gone);
+        w.a.reserved = 0;
+        failed += res.is_err() as u32;
+        assert_eq!(mismatches(&w), 0, "room {room}: refcounts differ from mappings");
+        assert_eq!(gone, before - mapped(&w), "room {room}: blocks unmapped");
+    }
+    assert!(failed > 0, "no unmap ran out of space");
+}
