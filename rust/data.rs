@@ -185,6 +185,21 @@ impl CowStore for Cw<'_> {
     }
 }
 
+/// Drops the CoW fork extents of `ino` in `b..b+n`, real ones too (no I/O
+/// is in flight over them), on a filesystem whose refcount inode is `rc`:
+/// their blocks are unstaged and freed, their delalloc reservation given
+/// back. Returns the delalloc blocks dropped.
+pub fn drop_cow(cx: &mut Ctx<'_>, rc: u64, ino: u64, b: u64, n: u64) -> Result<u64, Error> {
+    let mut rcn = 0;
+    let r = cowfork::cancel(&mut cw(cx.cow, ino), &cx.s, cx.a, rc, &mut rcn, b, n, true);
+    if rcn != 0 {
+        add_nblocks(cx, rc, rcn)?;
+    }
+    let dl = r?;
+    cx.a.reserved = cx.a.reserved.saturating_sub(dl);
+    Ok(dl)
+}
+
 /// Removes the delalloc blocks of `ino` in `b..b+n` and gives their
 /// reservation back; returns how many there were.
 pub fn release_delalloc(cx: &mut Ctx<'_>, ino: u64, b: u64, n: u64) -> Result<u64, Error> {
@@ -308,13 +323,8 @@ impl<'c, 'a> Op<'c, 'a> {
         if self.next_cow(b).is_none_or(|c| c.lblk >= b.saturating_add(n)) {
             return Ok(());
         }
-        let mut rcn = 0;
-        let mut c = Cw { t: &mut *self.cx.cow, ino: self.ino };
-        let r = cowfork::cancel(&mut c, &self.cx.s, self.cx.a, self.rc, &mut rcn, b, n, true);
         self.cow_changed = true;
-        self.charge_rc(rcn)?;
-        let dl = r?;
-        self.cx.a.reserved = self.cx.a.reserved.saturating_sub(dl);
+        let dl = drop_cow(self.cx, self.rc, self.ino, b, n)?;
         self.delayed -= dl as i64;
         Ok(())
     }
@@ -375,18 +385,18 @@ impl<'c, 'a> Op<'c, 'a> {
     /// mapping cut short of the next shared block or CoW extent.
     fn cow_write(&mut self, op: XOp, e: Extent, b: u64, end: u64, max: u64, flags: u32) -> Result<Map, Error> {
         let data = self.map_of(&Found::Disk(e), b, max);
-        if op == XOp::BufferedWrite && flags & IOMAP_ZERO != 0 && e.unwritten && self.next_cow(b).is_none_or(|c| c.lblk > b) {
+        let next = self.next_cow(b);
+        if op == XOp::BufferedWrite && flags & IOMAP_ZERO != 0 && e.unwritten && next.is_none_or(|c| c.lblk > b) {
             // Zeroing skips unwritten blocks: nothing would be written, so
             // no CoW reservation (it would only wait for eviction).
             let mut m = data;
-            if let Some(c) = self.next_cow(b) {
+            if let Some(c) = next {
                 m.length = m.length.min((c.lblk - b) << self.log);
             }
             return Ok(m);
         }
         let src = Some((data.kind, data.addr));
         let lim = e.end();
-        let next = self.next_cow(b);
         let mut c = match next {
             Some(c) if c.lblk <= b => c,
             _ => {
@@ -685,16 +695,8 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
             }
             remap_cow(o, from, to)
         }
-        XOp::CancelCow if o.rc == 0 => Ok(none),
         XOp::CancelCow => {
-            let mut rcn = 0;
-            let mut c = Cw { t: &mut *o.cx.cow, ino: o.ino };
-            let r = cowfork::cancel(&mut c, &o.cx.s, o.cx.a, o.rc, &mut rcn, b, end - b, true);
-            o.cow_changed = true;
-            o.charge_rc(rcn)?;
-            let dl = r?;
-            o.cx.a.reserved = o.cx.a.reserved.saturating_sub(dl);
-            o.delayed -= dl as i64;
+            o.cancel_cow(b, end - b)?;
             Ok(none)
         }
         XOp::BufferedWrite => {

@@ -525,14 +525,7 @@ pub fn evict(fs: &FsInfo, ino: u64, unlinked: bool) -> Result<(), Error> {
         cx.a.budget(Budget::Pool);
         crate::data::release_delalloc(cx, ino, 0, u64::MAX)?;
         if fs.refcount_ino != 0 {
-            let mut rcn = 0;
-            let mut c = crate::data::cw(cx.cow, ino);
-            let r = crate::librxfs::cowfork::cancel(&mut c, &cx.s, cx.a, fs.refcount_ino, &mut rcn, 0, u64::MAX, true);
-            if rcn != 0 {
-                add_nblocks(cx, fs.refcount_ino, rcn)?;
-            }
-            let dl = r?;
-            cx.a.reserved = cx.a.reserved.saturating_sub(dl);
+            crate::data::drop_cow(cx, fs.refcount_ino, ino, 0, u64::MAX)?;
         }
         if unlinked {
             free_inode(cx, fs.refcount_ino, ino)?;
