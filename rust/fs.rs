@@ -21,6 +21,7 @@ use crate::librxfs::format::Superblock;
 use crate::librxfs::inode::{self, mode, Inode, Ts};
 use crate::librxfs::meta::Store;
 use crate::librxfs::orphan;
+use crate::journal::Journal;
 use crate::vfs::meta::{BdevStore, Dev, DirtySet, NoFs};
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -84,6 +85,8 @@ pub struct Meta {
     pub delalloc: DelallocMap,
     /// CoW fork extents of every file (see [`crate::data`]).
     pub cow: CowMap,
+    /// The journal, on a filesystem that has one (see [`crate::journal`]).
+    pub journal: Option<Journal>,
 }
 
 /// Per-mount data.
@@ -103,6 +106,11 @@ pub struct FsInfo {
     /// Whether metadata changes check for room first (the debugfs knob
     /// `no_meta_reserve` turns this off, as a negative control).
     pub check_meta: AtomicBool,
+    /// Shut down: by the ioctl, or by a metadata write that failed. No
+    /// commit writes anything after it.
+    pub shut: AtomicBool,
+    /// Changed blocks kept before an operation boundary commits them.
+    dirty_limit: usize,
 }
 
 /// One operation's view: the store and the state, under the lock.
@@ -120,8 +128,9 @@ pub struct Ctx<'a> {
 }
 
 impl FsInfo {
-    /// Builds the per-mount data for a verified superblock.
-    pub fn new(dev: Dev, sb: Superblock) -> Result<Self> {
+    /// Builds the per-mount data for a verified superblock (and its
+    /// journal, recovered, if it has one).
+    pub fn new(dev: Dev, sb: Superblock, journal: Option<Journal>) -> Result<Self> {
         let mut alloc = Alloc::new(sb.geometry(), sb.free_blocks);
         // Kept back from ordinary allocations for the tree nodes that
         // converting delalloc and unwritten extents may need, as XFS keeps
@@ -131,11 +140,24 @@ impl FsInfo {
         let seed = sb.hash_seed;
         let root_ino = sb.root_ino;
         let refcount_ino = if sb.ro_compat & crate::librxfs::format::features::RO_COMPAT_REFLINK != 0 { sb.refcount_ino } else { 0 };
+        // A quarter of the largest transaction, so that one operation's
+        // changes on top still fit one.
+        let dirty_limit = journal.as_ref().map_or(DIRTY_LIMIT, |j| (j.geometry().max_images() as usize / 4).clamp(16, DIRTY_LIMIT));
         let meta = KBox::pin_init(
-            new_mutex!(Meta { sb, alloc, dirty: DirtySet::new(), delalloc: DelallocMap::new(), cow: CowMap::new() }),
+            new_mutex!(Meta { sb, alloc, dirty: DirtySet::new(), delalloc: DelallocMap::new(), cow: CowMap::new(), journal }),
             GFP_KERNEL,
         )?;
-        Ok(FsInfo { dev, meta, block_log, seed, root_ino, refcount_ino, check_meta: AtomicBool::new(true) })
+        Ok(FsInfo {
+            dev,
+            meta,
+            block_log,
+            seed,
+            root_ino,
+            refcount_ino,
+            check_meta: AtomicBool::new(true),
+            shut: AtomicBool::new(false),
+            dirty_limit,
+        })
     }
 
     /// Runs `f` with the metadata lock held and allocations kept out of
@@ -148,31 +170,76 @@ impl FsInfo {
         let m = &mut *g;
         m.alloc.check_meta = self.check_meta.load(Ordering::Relaxed);
         m.alloc.budget(Budget::User);
-        let mut cx = Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow };
-        let r = f(&mut cx);
-        if cx.s.pending() > DIRTY_LIMIT {
-            if let Err(e) = cx.s.flush(false) {
+        let r = f(&mut Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow });
+        if m.dirty.len() > self.dirty_limit {
+            // An operation boundary: commit what accumulated.
+            let r = write_sb(&mut Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow })
+                .and_then(|()| self.commit(m, false));
+            if let Err(e) = r {
                 pr_err!("rxfs: metadata write-back failed: {:?}\n", e);
             }
         }
         r
     }
 
-    /// Writes the superblock and every changed block; with `wait`, also
-    /// flushes the device cache.
+    /// Commits every changed block (the journal's transaction, or without
+    /// one a plain write-back); with `wait`, durably. A failure shuts the
+    /// filesystem down; after a shutdown nothing is written.
+    fn commit(&self, m: &mut Meta, wait: bool) -> Result<(), Error> {
+        if self.shut.load(Ordering::Acquire) {
+            return Err(Error::Io(5));
+        }
+        let r = match &mut m.journal {
+            Some(j) => j.commit(&self.dev, &mut m.dirty, wait),
+            None => self.dev.flush(&mut m.dirty, wait).map_err(|e| Error::Io(-e.to_errno())),
+        };
+        if let Err(e) = r {
+            if !self.shut.swap(true, Ordering::AcqRel) {
+                pr_err!("rxfs: metadata write failed ({}): shutting the filesystem down\n", e);
+            }
+        }
+        r
+    }
+
+    /// Writes the superblock and every changed block; with `wait`, durably
+    /// (one journal commit, or the write-back and a cache flush).
     pub fn sync(&self, wait: bool) -> Result<(), Error> {
-        self.with(|cx| {
-            write_sb(cx)?;
-            cx.s.flush(wait).map_err(|e| Error::Io(-e.to_errno()))
-        })
+        let _nofs = NoFs::enter();
+        let mut g = self.meta.lock();
+        let m = &mut *g;
+        write_sb(&mut Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow })?;
+        self.commit(m, wait)
+    }
+
+    /// Shuts the filesystem down: nothing more is committed.
+    pub fn shutdown(&self) {
+        self.shut.store(true, Ordering::Release);
+    }
+
+    /// Unmount: the last commit, then the journal made clean (nothing
+    /// after a shutdown).
+    pub fn unmount(&self) -> Result<(), Error> {
+        self.sync(true)?;
+        let mut g = self.meta.lock();
+        let m = &mut *g;
+        match &mut m.journal {
+            Some(j) => j.close(&self.dev),
+            None => Ok(()),
+        }
     }
 }
 
+/// Puts the in-memory superblock into block 0, dirtied only if it changed.
 fn write_sb(cx: &mut Ctx<'_>) -> Result<(), Error> {
     cx.sb.free_blocks = cx.a.free;
+    let mut new = [0u8; crate::librxfs::format::SB_SIZE];
+    cx.sb.encode(&mut new)?;
     let mut b = cx.s.read(0)?;
-    cx.sb.encode(&mut b)?;
-    cx.s.dirty(&mut b);
+    let cur = b.get_mut(..new.len()).ok_or(Error::ShortBuffer { need: new.len(), have: 0 })?;
+    if *cur != new {
+        cur.copy_from_slice(&new);
+        cx.s.dirty(&mut b);
+    }
     Ok(())
 }
 
@@ -589,10 +656,15 @@ pub fn recover_orphans(fs: &FsInfo) -> Result<u64, Error> {
 /// after a shutdown; the `no_meta_reserve` knob is applied; a corruption
 /// error is logged here, once, naming the device.
 pub(crate) fn call<R>(sb: &crate::vfs::SuperBlock<'_, crate::mount::Rxfs>, f: impl FnOnce(&FsInfo) -> Result<R, Error>) -> kernel::error::Result<R> {
+    let fs = sb.info();
     if sb.is_shutdown() {
         return Err(EIO);
     }
-    let fs = sb.info();
+    if fs.shut.load(Ordering::Acquire) {
+        // A metadata write failed: every VFS path now sees the shutdown.
+        sb.set_shutdown();
+        return Err(EIO);
+    }
     let reserve = sb.knob(crate::vfs::Knob::NoMetaReserve).load(Ordering::Relaxed) == 0;
     fs.check_meta.store(reserve, Ordering::Relaxed);
     f(fs).map_err(|e| {

@@ -106,3 +106,5 @@ struct bio *rxfs_helper_bio_alloc(struct block_device *bdev, unsigned short nr_v
 u64 rxfs_helper_bdev_nr_bytes(struct block_device *bdev) { return bdev_nr_bytes(bdev); }
 void rxfs_helper_super_set_uuid(struct super_block *sb, const u8 *uuid, unsigned int len) { super_set_uuid(sb, uuid, len); }
 int rxfs_helper_fs_parse(struct fs_context *fc, const struct fs_parameter_spec *desc, struct fs_parameter *param, struct fs_parse_result *result) { return fs_parse(fc, desc, param, result); }
+int rxfs_helper_bio_add_virt(struct bio *bio, void *p, unsigned int len) { return bio_add_page(bio, virt_to_page(p), len, offset_in_page(p)); }
+int rxfs_helper_bdev_read_only(struct block_device *bdev) { return bdev_read_only(bdev); }

@@ -5,8 +5,9 @@
 //!
 //! Modes: 0 flushes data and metadata, 1 flushes metadata, 2 flushes
 //! nothing; then the filesystem is shut down: every later operation fails
-//! with EIO and nothing more reaches the disk. Without a journal, mode 1 is
-//! mode 0 without the data flush.
+//! with EIO and nothing more reaches the disk: no journal commit, so after
+//! mode 2 a remount recovers the last commit (what fsync promised). Mode 1
+//! commits the journal first without flushing file data (XFS's log force).
 
 use crate::vfs::file::{self as vf, File};
 use kernel::prelude::*;
@@ -47,6 +48,7 @@ fn shutdown(file: &File, how: u32) -> Result {
         GOINGDOWN_NOLOGFLUSH => {}
         _ => return Err(EINVAL),
     }
+    sb.info().shutdown();
     if sb.set_shutdown() {
         pr_warn!("rxfs ({}): filesystem shut down (mode {})\n", sb.id(), how);
     }

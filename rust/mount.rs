@@ -56,6 +56,46 @@ impl FileSystem for Rxfs {
             return Err(EINVAL);
         }
         sb.setup(dsb.block_size(), format::STATFS_MAGIC, &dsb.uuid)?;
+        let dev = sb.dev(dsb.block_log as u32, dsb.block_count, dsb.fsid()).with_data_start(dsb.meta_blocks);
+        let (dsb, journal) = match dsb.log_geometry() {
+            None => (dsb, None),
+            Some(g) => {
+                let norecovery = sb.norecovery();
+                if norecovery && !sb.is_rdonly() {
+                    pr_err!("{}: norecovery needs a read-only mount\n", sb.id());
+                    return Err(EINVAL);
+                }
+                let r = match crate::journal::recover(&dev, g, !dev.read_only(), norecovery) {
+                    Ok(r) => r,
+                    Err(crate::librxfs::Error::Io(30)) => {
+                        pr_err!("{}: the log needs recovery and the device is read-only; mount with norecovery to skip it\n", sb.id());
+                        return Err(EROFS);
+                    }
+                    Err(e) => {
+                        pr_err!("{}: log recovery: {}; not mounting\n", sb.id(), e);
+                        return Err(vfs::errno(e.errno()));
+                    }
+                };
+                if r.replayed == 0 {
+                    (dsb, Some(r.journal))
+                } else {
+                    pr_info!("{}: log recovery: replayed transaction {}, {} blocks\n", sb.id(), r.seq, r.replayed);
+                    // The superblock may have been in it.
+                    sb.read(0, &mut raw)?;
+                    match Superblock::decode(&raw).and_then(|s| s.check_device(sb.device_bytes()).map(|()| s)) {
+                        Ok(s) if s.log_geometry() == Some(g) => (s, Some(r.journal)),
+                        Ok(_) => {
+                            pr_err!("{}: log recovery moved the log; not mounting\n", sb.id());
+                            return Err(vfs::errno(117));
+                        }
+                        Err(e) => {
+                            pr_err!("{}: superblock after log recovery: {}; not mounting\n", sb.id(), e);
+                            return Err(vfs::errno(e.errno()));
+                        }
+                    }
+                }
+            }
+        };
         pr_info!(
             "{}: mounting: block size {}, {} blocks, {} free\n",
             sb.id(),
@@ -63,8 +103,7 @@ impl FileSystem for Rxfs {
             dsb.block_count,
             dsb.free_blocks
         );
-        let dev = sb.dev(dsb.block_log as u32, dsb.block_count, dsb.fsid()).with_data_start(dsb.meta_blocks);
-        FsInfo::new(dev, dsb)
+        FsInfo::new(dev, dsb, journal)
     }
 
     fn fill_root(sb: &SuperBlock<'_, Self>) -> Result<ARef<Inode>> {
@@ -118,6 +157,14 @@ impl FileSystem for Rxfs {
 
     fn sync_fs(sb: &SuperBlock<'_, Self>, wait: bool) -> Result {
         sb.info().sync(wait).map_err(|e| vfs::errno(e.errno()))
+    }
+
+    fn put_super(sb: &SuperBlock<'_, Self>) {
+        if let Err(e) = sb.info().unmount() {
+            if !sb.is_shutdown() {
+                pr_err!("{}: unmount: {}; the log is left to recover\n", sb.id(), e);
+            }
+        }
     }
 
     fn write_inode(inode: &Inode) -> Result {

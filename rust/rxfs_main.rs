@@ -11,8 +11,9 @@
 //! - Safe Rust, one module per mechanism as `fs/xfs` names them:
 //!   [`iomap`] (the iomap callbacks), [`aops`] (address space and
 //!   writeback), [`file`] (file operations), [`inode`], [`dir`],
-//!   [`ioctl`], [`mount`] (mounting, statfs); [`fs`] and [`data`] change
-//!   the metadata under the metadata lock.
+//!   [`ioctl`], [`mount`] (mounting, statfs), [`journal`] (commit and
+//!   recovery); [`fs`] and [`data`] change the metadata under the
+//!   metadata lock.
 
 use kernel::prelude::*;
 
@@ -27,6 +28,7 @@ pub mod fs;
 pub mod inode;
 pub mod iomap;
 pub mod ioctl;
+pub mod journal;
 pub mod mount;
 pub mod reflink;
 pub mod vfs;

@@ -57,8 +57,12 @@ pub mod features {
     pub const RO_COMPAT_REFLINK: u64 = 1;
     /// Read-only compatible features this code knows.
     pub const RO_COMPAT_KNOWN: u64 = RO_COMPAT_REFLINK;
+    /// Incompatible: the filesystem has a metadata journal (the superblock
+    /// names its region); code that does not know it must not mount it, as
+    /// it could not replay the log.
+    pub const INCOMPAT_LOG: u64 = 1;
     /// Incompatible features this code knows.
-    pub const INCOMPAT_KNOWN: u64 = 0;
+    pub const INCOMPAT_KNOWN: u64 = INCOMPAT_LOG;
 }
 
 // Byte offsets of the superblock fields.
@@ -81,8 +85,10 @@ mod off {
     pub(super) const HASH_SEED: usize = 136; // u32
     pub(super) const GENERATION: usize = 140; // u32
     pub(super) const REFCOUNT_INO: usize = 144;
-    // 152..SB_CRC_OFFSET: reserved (journal); zero.
-    pub(super) const RESERVED: usize = 152;
+    pub(super) const LOG_START: usize = 152;
+    pub(super) const LOG_BLOCKS: usize = 160;
+    // 168..SB_CRC_OFFSET: reserved; zero.
+    pub(super) const RESERVED: usize = 168;
 }
 
 /// The decoded superblock. Only [`Superblock::decode`] builds one from disk,
@@ -119,6 +125,11 @@ pub struct Superblock {
     pub generation: u32,
     /// The refcount inode (with [`features::RO_COMPAT_REFLINK`]), else 0.
     pub refcount_ino: u64,
+    /// First block of the journal region (with [`features::INCOMPAT_LOG`]),
+    /// else 0.
+    pub log_start: u64,
+    /// Blocks in the journal region, else 0.
+    pub log_blocks: u64,
 }
 
 impl Superblock {
@@ -151,6 +162,8 @@ impl Superblock {
             hash_seed: crc32c::crc32c(&uuid),
             generation: 1,
             refcount_ino: 0,
+            log_start: 0,
+            log_blocks: 0,
         })
     }
 
@@ -180,6 +193,8 @@ impl Superblock {
         le::put_u32(sb, off::HASH_SEED, self.hash_seed);
         le::put_u32(sb, off::GENERATION, self.generation);
         le::put_u64(sb, off::REFCOUNT_INO, self.refcount_ino);
+        le::put_u64(sb, off::LOG_START, self.log_start);
+        le::put_u64(sb, off::LOG_BLOCKS, self.log_blocks);
         let crc = crc32c::block_crc(sb, SB_CRC_OFFSET).ok_or(Error::ShortBuffer {
             need: SB_SIZE,
             have,
@@ -251,6 +266,21 @@ impl Superblock {
         {
             return Err(Error::BadField { field: "refcount_ino", value: refcount_ino });
         }
+        let log_start = u64f(off::LOG_START)?;
+        let log_blocks = u64f(off::LOG_BLOCKS)?;
+        if incompat & features::INCOMPAT_LOG != 0 {
+            let end = log_start.checked_add(log_blocks);
+            if log_start < meta_blocks
+                || !(super::journal::MIN_BLOCKS..=super::journal::MAX_BLOCKS).contains(&log_blocks)
+                || end.is_none_or(|e| e > block_count)
+                || (root_ino >= log_start && root_ino - log_start < log_blocks)
+                || (reflink && refcount_ino >= log_start && refcount_ino - log_start < log_blocks)
+            {
+                return Err(Error::BadField { field: "log_start", value: log_start });
+            }
+        } else if log_start != 0 || log_blocks != 0 {
+            return Err(Error::BadField { field: "log_start", value: log_start });
+        }
         if sb
             .get(off::RESERVED..SB_CRC_OFFSET)
             .ok_or(short)?
@@ -275,6 +305,8 @@ impl Superblock {
             hash_seed: le::u32_at(sb, off::HASH_SEED).ok_or(short)?,
             generation: le::u32_at(sb, off::GENERATION).ok_or(short)?,
             refcount_ino,
+            log_start,
+            log_blocks,
         })
     }
 
@@ -300,6 +332,22 @@ impl Superblock {
     /// True if files may share blocks (the refcount tree exists).
     pub fn has_reflink(&self) -> bool {
         self.ro_compat & features::RO_COMPAT_REFLINK != 0
+    }
+
+    /// True if the filesystem has a journal.
+    pub fn has_log(&self) -> bool {
+        self.incompat & features::INCOMPAT_LOG != 0
+    }
+
+    /// The journal's geometry, if there is one.
+    pub fn log_geometry(&self) -> Option<super::journal::Geometry> {
+        self.has_log().then(|| super::journal::Geometry {
+            start: self.log_start,
+            blocks: self.log_blocks,
+            block_size: self.block_size() as usize,
+            fs_blocks: self.block_count,
+            fsid: self.fsid(),
+        })
     }
 
     /// True if a read-only compatible feature this code does not know is set:
@@ -401,7 +449,9 @@ mod tests {
             (off::META_BLOCKS, &0u64.to_le_bytes()),
             (off::ROOT_INO, &0u64.to_le_bytes()),
             (off::ORPHAN_HEAD, &3u64.to_le_bytes()),
+            (off::INCOMPAT, &2u64.to_le_bytes()),
             (off::INCOMPAT, &1u64.to_le_bytes()),
+            (off::LOG_START, &1u64.to_le_bytes()),
             (off::RESERVED + 10, &[1u8]),
         ];
         for &(o, bytes) in cases {

@@ -23,6 +23,7 @@ pub mod error;
 pub mod extmap;
 pub mod format;
 pub mod inode;
+pub mod journal;
 pub mod le;
 pub mod meta;
 pub mod mkfs;

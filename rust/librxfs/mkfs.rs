@@ -39,6 +39,12 @@ pub fn format<S: Store>(s: &S, sb: &Superblock, now: Ts) -> Result<Alloc, Error>
         root.encode(&mut b);
         s.dirty(&mut b);
     }
+    if let Some(g) = sb.log_geometry() {
+        a.mark_used(s, sb.log_start, sb.log_blocks)?;
+        let mut b = s.read(sb.log_start)?;
+        super::journal::encode_header(&g, &mut b, super::journal::Header { seq: 1, pos: 1 });
+        s.dirty(&mut b);
+    }
     if a.free != sb.free_blocks {
         return Err(Error::BadField { field: "free_blocks", value: sb.free_blocks });
     }
@@ -56,9 +62,31 @@ pub fn refcount_inode(now: Ts) -> Inode {
     Inode { mode: mode::S_IFREG, nlink: 1, atime: now, mtime: now, ctime: now, btime: now, ..Default::default() }
 }
 
+/// Gives a new superblock a journal of `blocks` blocks (after reflink, if
+/// any: the region starts after the root directory's and the refcount
+/// inode's blocks).
+pub fn with_log(mut sb: Superblock, blocks: u64) -> Result<Superblock, Error> {
+    if !(super::journal::MIN_BLOCKS..=super::journal::MAX_BLOCKS).contains(&blocks) {
+        return Err(Error::BadField { field: "log size", value: blocks });
+    }
+    // Room for the log and still some for files.
+    if sb.free_blocks < blocks.saturating_add(16) {
+        return Err(Error::NoSpace);
+    }
+    sb.incompat |= super::format::features::INCOMPAT_LOG;
+    sb.log_start = sb.root_ino + 1 + u64::from(sb.has_reflink());
+    sb.log_blocks = blocks;
+    sb.free_blocks -= blocks;
+    Ok(sb)
+}
+
 /// Turns reflink on in a new superblock: the refcount inode is the block
 /// after the root directory's.
 pub fn with_reflink(mut sb: Superblock) -> Result<Superblock, Error> {
+    if sb.has_log() {
+        // The log's region starts where the refcount inode would go.
+        return Err(Error::BadField { field: "reflink after log", value: sb.log_start });
+    }
     if sb.free_blocks < 2 {
         return Err(Error::NoSpace);
     }

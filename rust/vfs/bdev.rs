@@ -145,6 +145,15 @@ unsafe extern "C" fn end_io(bio: *mut b::bio) {
     }
 }
 
+/// Where the bytes of one write come from.
+pub(crate) enum Src<'a> {
+    /// The block at device byte `pos` of a folio of the device's cache
+    /// (its home; it may be written elsewhere, to the log).
+    Folio(&'a FolioRef, u64),
+    /// A buffer from the kernel's direct map (kmalloc), not crossing a page.
+    Buf(&'a [u8]),
+}
+
 /// Writes `len` bytes at each device position of `blocks` from the folio
 /// holding it (`None`s are skipped), and waits.
 ///
@@ -153,19 +162,39 @@ unsafe extern "C" fn end_io(bio: *mut b::bio) {
 /// `sb` must be a live superblock with a block device; each folio must
 /// hold its block, inside the device.
 pub(crate) unsafe fn write_blocks(sb: *mut b::super_block, blocks: &[Option<(u64, FolioRef)>], len: u32) -> Result {
+    let it = blocks.iter().flatten().map(|(pos, f)| (*pos, Src::Folio(f, *pos)));
+    // SAFETY: per the contract.
+    unsafe { write(sb, it, len, b::RXFS_CONST_REQ_META_WRITE) }
+}
+
+/// Writes `len` bytes at each device position of `items` from its source,
+/// with operation flags `opf`, and waits.
+///
+/// # Safety
+///
+/// `sb` must be a live superblock with a block device; each folio source
+/// must hold its block, each buffer source be `len` bytes of the direct
+/// map inside one page; every position inside the device.
+pub(crate) unsafe fn write<'a>(sb: *mut b::super_block, items: impl Iterator<Item = (u64, Src<'a>)>, len: u32, opf: b::blk_opf_t) -> Result {
     let w = Wait { pending: AtomicUsize::new(1), error: AtomicI32::new(0), done: Opaque::uninit() };
     // SAFETY: `w` stays on this stack until every bio completed (the wait
-    // below); each bio references a folio the caller holds.
+    // below); each bio references memory the caller keeps alive.
     unsafe {
         b::rxfs_helper_init_completion(w.done.get());
         let mut plug: b::blk_plug = core::mem::zeroed();
         b::blk_start_plug(&mut plug);
-        for (pos, folio) in blocks.iter().flatten() {
-            let pos = *pos;
-            let bio = b::rxfs_helper_bio_alloc((*sb).s_bdev, 1, b::RXFS_CONST_REQ_META_WRITE, b::RXFS_CONST_GFP_NOFS);
+        for (pos, src) in items {
+            let bio = b::rxfs_helper_bio_alloc((*sb).s_bdev, 1, opf, b::RXFS_CONST_GFP_NOFS);
             (*bio).bi_iter.bi_sector = pos >> 9;
-            let size = b::rxfs_helper_folio_size(folio.as_raw()) as u64;
-            b::bio_add_folio_nofail(bio, folio.as_raw(), len as usize, (pos & (size - 1)) as usize);
+            match src {
+                Src::Folio(folio, home) => {
+                    let size = b::rxfs_helper_folio_size(folio.as_raw()) as u64;
+                    b::bio_add_folio_nofail(bio, folio.as_raw(), len as usize, (home & (size - 1)) as usize);
+                }
+                Src::Buf(buf) => {
+                    b::rxfs_helper_bio_add_virt(bio, buf.as_ptr().cast_mut().cast(), len);
+                }
+            }
             (*bio).bi_private = (&raw const w).cast_mut().cast();
             (*bio).bi_end_io = Some(end_io);
             w.pending.fetch_add(1, Ordering::AcqRel);
@@ -180,6 +209,30 @@ pub(crate) unsafe fn write_blocks(sb: *mut b::super_block, blocks: &[Option<(u64
         0 => Ok(()),
         e => Err(Error::from_errno(e)),
     }
+}
+
+/// The bytes of the block at device byte `pos` in `folio`, which holds it.
+pub(crate) fn block_bytes(folio: &FolioRef, pos: u64, len: usize) -> Option<&[u8]> {
+    // SAFETY: our reference keeps the folio alive; a device folio on a
+    // 64-bit machine is in the kernel's direct map.
+    let addr = unsafe { b::rxfs_helper_folio_address(folio.as_raw()) }.cast::<u8>();
+    let (fpos, size) = folio.span();
+    if addr.is_null() || pos < fpos || pos + len as u64 > fpos + size {
+        return None;
+    }
+    // SAFETY: the range is inside the folio (checked above). Writers of
+    // these bytes hold the metadata lock, as the caller does.
+    Some(unsafe { core::slice::from_raw_parts(addr.add((pos - fpos) as usize), len) })
+}
+
+/// True if the device is read-only.
+///
+/// # Safety
+///
+/// `sb` must be a live superblock with a block device.
+pub(crate) unsafe fn read_only(sb: *mut b::super_block) -> bool {
+    // SAFETY: per the contract.
+    unsafe { b::rxfs_helper_bdev_read_only((*sb).s_bdev) != 0 }
 }
 
 /// Flushes the device's volatile cache.

@@ -68,6 +68,11 @@ impl Dev {
     /// Writes every block in `set` and empties it; with `flush_cache` also
     /// flushes the device's volatile cache.
     pub fn flush(&self, set: &mut DirtySet, flush_cache: bool) -> Result {
+        self.flush_upto(set, u64::MAX, flush_cache)
+    }
+
+    /// [`Dev::flush`] of the blocks of `set` up to block `upto` only.
+    pub fn flush_upto(&self, set: &mut DirtySet, upto: u64, flush_cache: bool) -> Result {
         const BATCH: usize = 64;
         let mut res = Ok(());
         loop {
@@ -76,6 +81,9 @@ impl Dev {
             let mut n = 0;
             while n < BATCH {
                 let Some(cursor) = set.tree.cursor_front() else { break };
+                if *cursor.current().0 > upto {
+                    break;
+                }
                 let (_, node) = cursor.remove_current();
                 let (blk, folio) = node.to_key_value();
                 batch[n] = Some((blk << self.block_log, folio));
@@ -99,6 +107,118 @@ impl Dev {
             res = unsafe { bdev::flush(self.raw) };
         }
         res
+    }
+}
+
+/// A one-block buffer in the kernel's direct map, for blocks that are
+/// written from memory rxfs owns (the journal's descriptor, commit and
+/// header blocks): kmalloc'd, so a bio can take it.
+pub struct BlockBuf(KVec<u8>);
+
+impl BlockBuf {
+    /// A zeroed buffer of `len` bytes: a power of two no larger than a
+    /// page, so that kmalloc's alignment keeps it inside one page.
+    pub fn new(len: usize) -> Result<Self> {
+        if !len.is_power_of_two() || len > (1 << b::PAGE_SHIFT) {
+            return Err(EINVAL);
+        }
+        Ok(BlockBuf(KVec::from_elem(0u8, len, GFP_KERNEL)?))
+    }
+}
+
+impl Deref for BlockBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl DerefMut for BlockBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+/// How a block of rxfs's own memory is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// A plain write.
+    Plain,
+    /// `PREFLUSH|FUA`: everything completed before it is durable first, and
+    /// it is durable when it completes (a commit or header block).
+    Durable,
+}
+
+impl Dev {
+    /// True if the device cannot be written.
+    pub fn read_only(&self) -> bool {
+        // SAFETY: `self.raw` is a live superblock with a block device.
+        unsafe { bdev::read_only(self.raw) }
+    }
+
+    /// Calls `f(block, bytes)` for the blocks of `set` from block `from` on,
+    /// in block order, while it returns true.
+    pub fn each_dirty(&self, set: &DirtySet, from: u64, mut f: impl FnMut(u64, &[u8]) -> bool) -> Result {
+        let bs = self.block_size();
+        for (&blk, folio) in set.tree.iter() {
+            if blk < from {
+                continue;
+            }
+            let bytes = bdev::block_bytes(folio, blk << self.block_log, bs).ok_or(EIO)?;
+            if !f(blk, bytes) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `lead` (one block) to block `at`, and the current bytes of
+    /// each block `homes[i]` of `set` to block `at + 1 + i` (their images
+    /// in the log), and waits.
+    pub fn write_log(&self, set: &DirtySet, at: u64, lead: &BlockBuf, homes: &[u64]) -> Result {
+        let end = at.checked_add(1 + homes.len() as u64).ok_or(EINVAL)?;
+        if end > self.block_count || lead.len() != self.block_size() {
+            return Err(EINVAL);
+        }
+        let log = self.block_log;
+        let mut bad = false;
+        let images = homes.iter().enumerate().filter_map(|(i, &h)| match set.tree.get(&h) {
+            Some(f) => Some(((at + 1 + i as u64) << log, bdev::Src::Folio(f, h << log))),
+            None => {
+                bad = true;
+                None
+            }
+        });
+        let it = Iterator::chain(core::iter::once((at << log, bdev::Src::Buf(lead))), images);
+        // SAFETY: each folio is held by `set` and holds its home block;
+        // `lead` is a one-block `BlockBuf`; every destination is inside the
+        // filesystem (checked above), which fits the device.
+        let r = unsafe { bdev::write(self.raw, it, self.block_size() as u32, b::RXFS_CONST_REQ_META_WRITE) };
+        if bad {
+            return Err(EINVAL);
+        }
+        r
+    }
+
+    /// Writes `buf` (one block) to block `blk`, and waits.
+    pub fn write_buf(&self, blk: u64, buf: &BlockBuf, kind: WriteKind) -> Result {
+        if blk >= self.block_count || buf.len() != self.block_size() {
+            return Err(EINVAL);
+        }
+        let opf = match kind {
+            WriteKind::Plain => b::RXFS_CONST_REQ_META_WRITE,
+            WriteKind::Durable => b::RXFS_CONST_REQ_META_FUA,
+        };
+        let it = core::iter::once((blk << self.block_log, bdev::Src::Buf(buf)));
+        // SAFETY: a `BlockBuf` of one block is direct-map memory inside one
+        // page; the block is inside the device.
+        unsafe { bdev::write(self.raw, it, self.block_size() as u32, opf) }
+    }
+
+    /// Flushes the device's volatile cache.
+    pub fn flush_cache(&self) -> Result {
+        // SAFETY: `self.raw` is a live superblock with a block device.
+        unsafe { bdev::flush(self.raw) }
     }
 }
 

@@ -48,6 +48,11 @@ pub trait FileSystem: Sized + 'static {
 
     /// The text of the debugfs `stats` file.
     fn stats(sb: &SuperBlock<'_, Self>, out: &mut dyn core::fmt::Write) -> core::fmt::Result;
+
+    /// Unmount, after the VFS synced and evicted every inode.
+    fn put_super(sb: &SuperBlock<'_, Self>) {
+        let _ = Self::sync_fs(sb, true);
+    }
 }
 
 /// The one filesystem this layer serves.
@@ -144,7 +149,8 @@ pub(crate) struct SbInfo<T: FileSystem> {
     fs: AtomicPtr<T::Info>,
     /// Knob values, in [`KNOBS`] order.
     pub(crate) knobs: [AtomicI64; NKNOBS],
-    /// Bit 0: shut down.
+    /// Bit 0 ([`SHUTDOWN`]): shut down; bit 1 ([`NORECOVERY`]): mounted
+    /// with `norecovery`.
     flags: AtomicUsize,
     /// Completions of writeback ioends that need process context.
     ioend_wq: AtomicPtr<b::workqueue_struct>,
@@ -181,6 +187,12 @@ impl<T: FileSystem> Drop for SbInfo<T> {
         }
     }
 }
+
+/// [`SbInfo::flags`]: shut down.
+const SHUTDOWN: usize = 1;
+/// [`SbInfo::flags`], and the mount options kept in `fs_context::fs_private`
+/// (an integer, not a pointer: nothing to free): `norecovery`.
+const NORECOVERY: usize = 2;
 
 /// A superblock being set up by `fill_super`.
 pub struct NewSuperBlock<'a> {
@@ -228,6 +240,11 @@ impl<'a> NewSuperBlock<'a> {
     pub fn is_rdonly(&self) -> bool {
         // SAFETY: `self.raw` is a live superblock.
         unsafe { b::rxfs_helper_sb_rdonly(self.raw) != 0 }
+    }
+
+    /// True if mounted with `norecovery`: the log is not replayed.
+    pub fn norecovery(&self) -> bool {
+        sbi::<Fs>(self.raw).flags.load(Ordering::Relaxed) & NORECOVERY != 0
     }
 
     /// Reads `buf.len()` bytes at byte `pos` of the device, through the
@@ -314,12 +331,12 @@ impl<'a, T: FileSystem> SuperBlock<'a, T> {
 
     /// True after the shutdown ioctl: nothing more reaches the disk.
     pub fn is_shutdown(&self) -> bool {
-        self.sbi().flags.load(Ordering::Acquire) & 1 != 0
+        self.sbi().flags.load(Ordering::Acquire) & SHUTDOWN != 0
     }
 
     /// Shuts the filesystem down; false if it already was.
     pub fn set_shutdown(&self) -> bool {
-        self.sbi().flags.fetch_or(1, Ordering::AcqRel) & 1 == 0
+        self.sbi().flags.fetch_or(SHUTDOWN, Ordering::AcqRel) & SHUTDOWN == 0
     }
 
     /// The fault-injection knob `k`.
@@ -440,7 +457,7 @@ impl<T: FileSystem> SuperOpsTable<T> {
         // SAFETY: unmount of a mounted superblock.
         let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
         // Evicting the last inodes may have changed metadata since sync_fs.
-        let _ = T::sync_fs(&sb, true);
+        T::put_super(&sb);
     }
 
     unsafe extern "C" fn sync_fs(sb: *mut b::super_block, wait: kernel::ffi::c_int) -> kernel::ffi::c_int {
@@ -477,10 +494,13 @@ struct ContextOps<T: FileSystem>(PhantomData<T>);
 
 /// The mount option table: `discard`/`nodiscard` are accepted, as on XFS
 /// and ext4, so that tools and tests that pass them can mount rxfs; rxfs
-/// issues no discards yet (without a journal a crash could leave metadata
-/// pointing at a block already discarded).
+/// issues no discards yet. `norecovery` (read-only mounts) skips the
+/// replay of a dirty log, as XFS's.
 #[repr(transparent)]
-struct Params([b::fs_parameter_spec; 2]);
+struct Params([b::fs_parameter_spec; 3]);
+
+/// Index of `norecovery` in [`PARAMS`].
+const OPT_NORECOVERY: i32 = 1;
 
 // SAFETY: a constant table of pointers to static strings.
 unsafe impl Sync for Params {}
@@ -491,6 +511,13 @@ static PARAMS: Params = Params([
         type_: None,
         opt: 0,
         flags: b::fs_param_neg_with_no as u16,
+        data: core::ptr::null(),
+    },
+    b::fs_parameter_spec {
+        name: kernel::c_str!("norecovery").as_char_ptr(),
+        type_: None,
+        opt: OPT_NORECOVERY as u8,
+        flags: 0,
         data: core::ptr::null(),
     },
     // SAFETY: all-zero ends the table.
@@ -520,11 +547,12 @@ impl<T: FileSystem> ContextOps<T> {
         // SAFETY: the VFS's context and parameter for this call; the table
         // is static.
         let opt = unsafe { b::rxfs_helper_fs_parse(fc, PARAMS.0.as_ptr(), param, &mut result) };
-        if opt < 0 {
-            opt
-        } else {
-            0
+        if opt == OPT_NORECOVERY {
+            // SAFETY: the VFS's context for this call; `fs_private` holds
+            // option bits, never a pointer (there is no `free`).
+            unsafe { (*fc).fs_private = (((*fc).fs_private as usize) | NORECOVERY) as *mut _ };
         }
+        opt.min(0)
     }
 
     unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
@@ -545,6 +573,10 @@ impl<T: FileSystem> ContextOps<T> {
             // `SbInfo`, also when the rest of mounting fails.
             unsafe { (*raw).s_fs_info = KBox::into_raw(info).cast() };
             let sbi = sbi::<T>(raw);
+            // SAFETY: the context of this mount: option bits (see
+            // `parse_param`).
+            let opts = unsafe { (*fc).fs_private } as usize;
+            sbi.flags.fetch_or(opts & NORECOVERY, Ordering::Relaxed);
             // SAFETY: the format string takes one string, the device name,
             // which lives as long as the superblock.
             let wq = unsafe {

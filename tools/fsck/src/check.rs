@@ -41,6 +41,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Owner of the fixed metadata blocks (superblock, summary, bitmaps).
 const FS: u64 = u64::MAX;
+/// Owner of the journal's region.
+const LOG: u64 = u64::MAX - 1;
 
 /// How a problem is repaired, if it can be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,6 +197,8 @@ fn range(start: u64, len: u64) -> String {
 fn owner_name(o: u64) -> String {
     if o == FS {
         "the fixed metadata".into()
+    } else if o == LOG {
+        "the log".into()
     } else {
         format!("inode {o}")
     }
@@ -293,6 +297,14 @@ impl<'a> Checker<'a> {
         self.load_allocator();
         for b in 0..self.sb.meta_blocks.min(self.owner.len() as u64) {
             self.owner[b as usize] = FS;
+        }
+        if self.sb.has_log() {
+            // Inside the filesystem: the superblock's decoder checked it.
+            for b in self.sb.log_start..self.sb.log_start + self.sb.log_blocks {
+                if let Some(o) = self.owner.get_mut(b as usize) {
+                    *o = LOG;
+                }
+            }
         }
         self.namespace();
         self.orphans();

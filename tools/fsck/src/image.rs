@@ -7,6 +7,7 @@
 
 use librxfs::format::{features, Superblock, SB_SIZE};
 use librxfs::meta::mem::MemStore;
+use librxfs::meta::Store;
 use librxfs::Error;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
@@ -46,6 +47,18 @@ pub struct Image {
     pub store: MemStore,
     /// Size of the device in bytes.
     pub dev_bytes: u64,
+    /// What opening found in the journal, if it needed anything: the
+    /// problem to report, and the header that makes the log clean.
+    pub log: Option<LogState>,
+}
+
+/// A journal that was not clean.
+#[derive(Debug, Clone)]
+pub struct LogState {
+    /// What was wrong ("needs recovery: ...", or a corrupt header).
+    pub msg: String,
+    /// The header to write once the replayed blocks are written.
+    pub header: librxfs::journal::Header,
 }
 
 /// `O_EXCL` on Linux: for a block device, fails with `EBUSY` while the
@@ -108,11 +121,40 @@ pub fn open(path: &str, writable: bool) -> Result<Image, OpenError> {
         )));
     }
     let store = MemStore::open(file, sb.block_size() as usize, sb.block_count, sb.fsid());
+    let (sb, log) = match sb.log_geometry() {
+        Some(g) => recover(&store, sb, &g)?,
+        None => (sb, None),
+    };
     Ok(Image {
         sb,
         store,
         dev_bytes,
+        log,
     })
+}
+
+/// Replays a dirty journal into the store's memory (written to the device
+/// only by a repair), so that the check sees the filesystem as mount would
+/// leave it; the superblock is decoded again if the log held it.
+fn recover(store: &MemStore, sb: Superblock, g: &librxfs::journal::Geometry) -> Result<(Superblock, Option<LogState>), OpenError> {
+    use librxfs::journal;
+    let (mut a, mut b) = (vec![0u8; g.block_size], vec![0u8; g.block_size]);
+    match journal::recover(store, g, &mut a, &mut b) {
+        Ok(r) if r.replayed == 0 => Ok((sb, None)),
+        Ok(r) => {
+            let t = r.found.last.map_or(0, |t| t.seq);
+            let msg = format!("log: needs recovery: transaction {t}, {} blocks, replayed", r.replayed);
+            let blk0 = store.read(0).map_err(|e| OpenError::Io(format!("cannot read block 0: {e}")))?;
+            let sb = Superblock::decode(&blk0).map_err(OpenError::BadSuperblock)?;
+            drop(blk0);
+            Ok((sb, Some(LogState { msg, header: r.restart(g) })))
+        }
+        Err(Error::Io(e)) => Err(OpenError::Io(format!("cannot read the log: error {e}"))),
+        Err(e) => {
+            let seq = journal::max_seq(store, g).wrapping_add(1);
+            Ok((sb, Some(LogState { msg: format!("log header block {}: {e}", g.start), header: journal::Header { seq, pos: 1 } })))
+        }
+    }
 }
 
 /// Drops a block's cached bytes so that memory stays bounded on a large

@@ -112,6 +112,19 @@ pub fn run(o: &Opts, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     };
     let (mut report, repair) = check::Checker::new(&img.store, &img.sb).run();
+    if let Some(l) = &img.log {
+        // First, as the first thing wrong; fixed by writing the replayed
+        // blocks and a clean header (the rest of the repair writes them).
+        report.problems.insert(0, check::Problem { msg: l.msg.clone(), fix: check::Fix::Always, fixed: false });
+        if o.repair {
+            if let Some(g) = img.sb.log_geometry() {
+                if let Err(e) = librxfs::journal::put_header(&img.store, &g, l.header) {
+                    let _ = writeln!(err, "fsck.rxfs: {dev}: cannot write the log header: {e}");
+                    return EXIT_OPERATIONAL;
+                }
+            }
+        }
+    }
     let mut free = report.stats.free_blocks;
     if o.repair && !report.problems.is_empty() {
         match repair.apply(&img.store, &mut report.problems) {

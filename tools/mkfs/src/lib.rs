@@ -3,11 +3,14 @@
 //! mkfs.rxfs: make an rxfs filesystem. The binary is `src/main.rs`.
 //!
 //! ```text
-//! mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-f] [-q] DEVICE|FILE [BLOCKS]
+//! mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-l size=SIZE] [-f] [-q] DEVICE|FILE [BLOCKS]
 //! ```
 //!
 //! Reflink (the refcount tree) is on by default, as mkfs.xfs does;
-//! `-m reflink=0` makes a filesystem without it.
+//! `-m reflink=0` makes a filesystem without it. The metadata journal is
+//! on by default, sized with the filesystem (1/64, 1 MiB to 64 MiB);
+//! `-l size=SIZE` sets its size, `-l size=0` makes a filesystem without one
+//! (metadata then consistent only at sync points, as format v1 was).
 //!
 //! Never reads standard input (fstests pipes `yes` into mkfs), never asks:
 //! an existing filesystem signature is refused unless `-f` is given.
@@ -22,7 +25,7 @@ use std::os::unix::fs::FileTypeExt;
 
 pub mod signature;
 
-pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-f] [-q] DEVICE|FILE [BLOCKS]";
+pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-l size=SIZE] [-f] [-q] DEVICE|FILE [BLOCKS]";
 
 pub struct Opts {
     block_size: u32,
@@ -30,6 +33,8 @@ pub struct Opts {
     force: bool,
     quiet: bool,
     reflink: bool,
+    /// Journal size in bytes; `None`: the default; `Some(0)`: none.
+    log_bytes: Option<u64>,
     target: String,
     blocks: Option<u64>,
 }
@@ -51,6 +56,7 @@ pub fn parse_args(args: &[String]) -> Result<Opts, String> {
         force: false,
         quiet: false,
         reflink: true,
+        log_bytes: None,
         target: String::new(),
         blocks: None,
     };
@@ -84,6 +90,18 @@ pub fn parse_args(args: &[String]) -> Result<Opts, String> {
                         "reflink=1" | "reflink" => o.reflink = true,
                         "reflink=0" => o.reflink = false,
                         _ => return Err(format!("unknown -m option '{opt}'")),
+                    }
+                }
+            }
+            "-l" => {
+                let v = it.next().ok_or("-l needs an option")?;
+                for opt in v.split(',') {
+                    match opt.split_once('=') {
+                        Some(("size", n)) => {
+                            o.log_bytes = Some(parse_size(n).ok_or_else(|| format!("invalid log size '{n}'"))?);
+                        }
+                        Some(("internal", "1")) => {}
+                        _ => return Err(format!("unknown -l option '{opt}'")),
                     }
                 }
             }
@@ -189,6 +207,18 @@ pub fn run(o: &Opts) -> Result<(), String> {
     if o.reflink {
         sb = mkfs::with_reflink(sb).map_err(|e| format!("cannot make a filesystem of {blocks} blocks: {e}"))?;
     }
+    let log_blocks = match o.log_bytes {
+        None => librxfs::journal::default_blocks(o.block_size, blocks),
+        Some(n) => n.div_ceil(bs),
+    };
+    if log_blocks != 0 {
+        let (min, max) = (librxfs::journal::MIN_BLOCKS, librxfs::journal::MAX_BLOCKS);
+        if !(min..=max).contains(&log_blocks) {
+            return Err(format!("log size must be {} to {} KiB with {bs}-byte blocks", min * bs >> 10, max * bs >> 10));
+        }
+        sb = mkfs::with_log(sb, log_blocks)
+            .map_err(|e| format!("cannot make a filesystem of {blocks} blocks with a {log_blocks}-block log: {e}"))?;
+    }
 
     // Zero the start of the device (old signatures at 64 KiB, btrfs, or
     // 32 KiB, iso9660), then write the fixed metadata and the root directory.
@@ -200,7 +230,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
     };
     io(&mut f).map_err(|e| format!("cannot write {t}: {e}"))?;
     let store = MemStore::new(bs as usize, blocks, sb.fsid());
-    for b in 0..=sb.root_ino.max(sb.refcount_ino) {
+    for b in 0..=sb.root_ino.max(sb.refcount_ino).max(sb.log_start) {
         // Fresh blocks: nothing to read from the device.
         drop(store.read(b).map_err(|e| format!("internal error: {e}"))?);
     }
@@ -215,11 +245,12 @@ pub fn run(o: &Opts) -> Result<(), String> {
             fmt_uuid(&sb.uuid)
         );
         println!(
-            "     block size {bs}, {blocks} blocks ({:.2} MiB), {} metadata, {} free, reflink={}",
+            "     block size {bs}, {blocks} blocks ({:.2} MiB), {} metadata, {} free, reflink={}, log={} blocks",
             (blocks * bs) as f64 / (1u64 << 20) as f64,
             sb.meta_blocks,
             sb.free_blocks,
-            o.reflink as u8
+            o.reflink as u8,
+            sb.log_blocks
         );
     }
     Ok(())
@@ -261,11 +292,14 @@ mod tests {
         assert!(parse_args(&args("dev")).unwrap().reflink);
         assert!(!parse_args(&args("-m reflink=0 dev")).unwrap().reflink);
         assert!(parse_args(&args("-m reflink=1 dev")).unwrap().reflink);
+        assert_eq!(parse_args(&args("-l size=4m dev")).unwrap().log_bytes, Some(4 << 20));
+        assert_eq!(parse_args(&args("-l size=0 dev")).unwrap().log_bytes, Some(0));
+        assert_eq!(parse_args(&args("dev")).unwrap().log_bytes, None);
     }
 
     #[test]
     fn rejects_bad_arguments() {
-        for a in ["", "-b 512 dev", "-b 3000 dev", "-b", "-x dev", "dev 12x", "a b c", "-m crc=1 dev", "-m"] {
+        for a in ["", "-b 512 dev", "-b 3000 dev", "-b", "-x dev", "dev 12x", "a b c", "-m crc=1 dev", "-m", "-l size=x dev", "-l sunit=8 dev", "-l"] {
             assert!(parse_args(&args(a)).is_err(), "accepted '{a}'");
         }
     }

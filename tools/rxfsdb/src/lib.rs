@@ -5,10 +5,11 @@
 //! writes. The binary is `src/main.rs`.
 //!
 //! ```text
-//! rxfs-db DEVICE locate sb|summary|bitmap|orphan|refcount|refnode
+//! rxfs-db DEVICE locate sb|summary|bitmap|orphan|refcount|refnode|log
 //! rxfs-db DEVICE locate inode|dirnode|extnode PATH
 //! rxfs-db DEVICE ls PATH
 //! rxfs-db DEVICE stat PATH
+//! rxfs-db DEVICE logprint
 //! ```
 //!
 //! `locate` prints `BLOCK BYTE_OFFSET`: the block number and the byte offset
@@ -17,7 +18,9 @@
 //! (not the inline root) of directory PATH's tree; `extnode` a block node of
 //! file PATH's extent tree; `orphan` the first inode on the orphan list;
 //! `refcount` the refcount inode (reflink) and `refnode` a block node of
-//! its tree.
+//! its tree; `log` the journal's header block (the region follows it).
+//! `logprint` prints the journal's header and the chain of whole
+//! transactions after it (what mount would replay), as xfs_logprint.
 //! `ls` prints one `NAME INO DTYPE` line per entry, in hash order; `stat`
 //! the inode's fields. Exit status: 0 found, 1 not found or an error, 2
 //! usage.
@@ -30,10 +33,11 @@ use librxfs::inode::{self, mode};
 use std::io::Write;
 
 /// Usage text.
-pub const USAGE: &str = "usage: rxfs-db DEVICE locate sb|summary|bitmap|orphan|refcount|refnode
+pub const USAGE: &str = "usage: rxfs-db DEVICE locate sb|summary|bitmap|orphan|refcount|refnode|log
        rxfs-db DEVICE locate inode|dirnode|extnode PATH
        rxfs-db DEVICE ls PATH
-       rxfs-db DEVICE stat PATH";
+       rxfs-db DEVICE stat PATH
+       rxfs-db DEVICE logprint";
 
 /// A parsed command.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,13 +48,15 @@ pub enum Cmd {
     Ls(String),
     /// `stat PATH`.
     Stat(String),
+    /// `logprint`.
+    LogPrint,
 }
 
 /// Parses the arguments (without the program name): (device, command).
 pub fn parse_args(args: &[String]) -> Result<(String, Cmd), String> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let cmd = match a.as_slice() {
-        [_, "locate", k @ ("sb" | "summary" | "bitmap" | "orphan" | "refcount" | "refnode")] => {
+        [_, "locate", k @ ("sb" | "summary" | "bitmap" | "orphan" | "refcount" | "refnode" | "log")] => {
             Cmd::Locate(k.to_string(), None)
         }
         [_, "locate", k @ ("inode" | "dirnode" | "extnode"), p] => {
@@ -61,6 +67,7 @@ pub fn parse_args(args: &[String]) -> Result<(String, Cmd), String> {
         }
         [_, "ls", p] => Cmd::Ls(p.to_string()),
         [_, "stat", p] => Cmd::Stat(p.to_string()),
+        [_, "logprint"] => Cmd::LogPrint,
         [] | [_] => return Err("no command given".into()),
         [_, c, ..] => return Err(format!("unknown command or arguments for '{c}'")),
     };
@@ -143,6 +150,8 @@ fn exec(img: &Image, cmd: &Cmd, out: &mut dyn Write) -> Result<(), String> {
                     return Err("the filesystem has no refcount tree (made with -m reflink=0)".into())
                 }
                 ("refcount", _) => img.sb.refcount_ino,
+                ("log", _) if !img.sb.has_log() => return Err("the filesystem has no journal (made with -l size=0)".into()),
+                ("log", _) => img.sb.log_start,
                 ("refnode", _) => first_node(img, librxfs::refcount::tree(img.sb.refcount_ino))?
                     .ok_or("the refcount tree has no block node")?,
                 ("inode", Some(p)) => resolve(img, p)?,
@@ -167,6 +176,22 @@ fn exec(img: &Image, cmd: &Cmd, out: &mut dyn Write) -> Result<(), String> {
                 _ => return Err(format!("cannot locate '{kind}'")),
             };
             w(out, format!("{blk} {}", blk * bs))
+        }
+        Cmd::LogPrint => {
+            let g = img.sb.log_geometry().ok_or("the filesystem has no journal (made with -l size=0)")?;
+            w(out, format!("log: blocks {}..{} ({} blocks)", g.start, g.start + g.blocks, g.blocks))?;
+            if let Some(l) = &img.log {
+                w(out, format!("open: {}", l.msg))?;
+            }
+            let (mut a, mut b) = (vec![0u8; g.block_size], vec![0u8; g.block_size]);
+            let f = librxfs::journal::scan_store(&img.store, &g, &mut a, &mut b).map_err(|e| e.to_string())?;
+            w(out, format!("header: seq {} pos {}", f.header.seq, f.header.pos))?;
+            w(out, format!("chain: {} whole transaction(s)", f.txns))?;
+            if let Some(t) = f.last {
+                w(out, format!("last: seq {} pos {} len {} blocks {}", t.seq, t.pos, t.len, t.nblocks))?;
+            }
+            w(out, format!("next: seq {} pos {}", f.next.seq, f.next.pos))?;
+            w(out, (if f.dirty() { "dirty" } else { "clean" }).to_string())
         }
         Cmd::Ls(p) => {
             let ino = resolve(img, p)?;
