@@ -12,7 +12,7 @@
 //! takes a VFS lock is called with the metadata lock held.
 
 use crate::librxfs::alloc::{Alloc, Budget};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use crate::librxfs::dir::{self, Entry};
 use crate::librxfs::error::Error;
 use crate::data::{CowMap, DelallocMap};
@@ -111,6 +111,8 @@ pub struct FsInfo {
     pub shut: AtomicBool,
     /// Changed blocks kept before an operation boundary commits them.
     dirty_limit: usize,
+    /// Knob (g) `meta_write_delay_ms`, as [`call`] last saw it.
+    pub write_delay_ms: AtomicU32,
 }
 
 /// One operation's view: the store and the state, under the lock.
@@ -157,6 +159,7 @@ impl FsInfo {
             check_meta: AtomicBool::new(true),
             shut: AtomicBool::new(false),
             dirty_limit,
+            write_delay_ms: AtomicU32::new(0),
         })
     }
 
@@ -189,9 +192,10 @@ impl FsInfo {
         if self.shut.load(Ordering::Acquire) {
             return Err(Error::Io(5));
         }
+        let delay = self.write_delay_ms.load(Ordering::Relaxed);
         let r = match &mut m.journal {
-            Some(j) => j.commit(&self.dev, &mut m.dirty, wait),
-            None => self.dev.flush(&mut m.dirty, wait).map_err(|e| Error::Io(-e.to_errno())),
+            Some(j) => j.commit(&self.dev, &mut m.dirty, wait, delay),
+            None => crate::journal::write_home(&self.dev, &mut m.dirty, delay, wait),
         };
         if let Err(e) = r {
             if !self.shut.swap(true, Ordering::AcqRel) {
@@ -667,6 +671,8 @@ pub(crate) fn call<R>(sb: &crate::vfs::SuperBlock<'_, crate::mount::Rxfs>, f: im
     }
     let reserve = sb.knob(crate::vfs::Knob::NoMetaReserve).load(Ordering::Relaxed) == 0;
     fs.check_meta.store(reserve, Ordering::Relaxed);
+    let delay = sb.knob(crate::vfs::Knob::MetaWriteDelayMs).load(Ordering::Relaxed).clamp(0, 1000) as u32;
+    fs.write_delay_ms.store(delay, Ordering::Relaxed);
     f(fs).map_err(|e| {
         let errno = e.errno();
         if errno == crate::librxfs::error::EUCLEAN {

@@ -62,6 +62,28 @@ fn no_mem<T>(_: T) -> Error {
     Error::Io(12)
 }
 
+/// Writes the blocks of `set` home (without a journal, or after its
+/// commit) and empties it; with `wait`, flushes the device cache too.
+/// `delay_ms` (knob (g)): a block at a time, sleeping after each.
+pub fn write_home(dev: &Dev, set: &mut DirtySet, delay_ms: u32, wait: bool) -> Result<(), Error> {
+    write_home_upto(dev, set, u64::MAX, delay_ms)?;
+    if wait {
+        dev.flush_cache().map_err(io_err)?;
+    }
+    Ok(())
+}
+
+fn write_home_upto(dev: &Dev, set: &mut DirtySet, upto: u64, delay_ms: u32) -> Result<(), Error> {
+    if delay_ms == 0 {
+        return dev.flush_upto(set, upto, false).map_err(io_err);
+    }
+    while let Some(b) = set.first().filter(|&b| b <= upto) {
+        dev.flush_upto(set, b, false).map_err(io_err)?;
+        crate::vfs::msleep(delay_ms);
+    }
+    Ok(())
+}
+
 /// What mount found in the log.
 pub struct Recovered {
     /// The journal to commit with.
@@ -131,9 +153,10 @@ impl Journal {
         dev.write_buf(self.g.start, &self.io, WriteKind::Durable).map_err(io_err)
     }
 
-    /// Commits `set` and writes it home; an empty set only flushes the
-    /// device's cache, if `wait` (fsync of file data).
-    pub fn commit(&mut self, dev: &Dev, set: &mut DirtySet, wait: bool) -> Result<(), Error> {
+    /// Commits `set` and writes it home (knob (g): a block at a time,
+    /// `delay_ms` apart); an empty set only flushes the device's cache, if
+    /// `wait` (fsync of file data).
+    pub fn commit(&mut self, dev: &Dev, set: &mut DirtySet, wait: bool, delay_ms: u32) -> Result<(), Error> {
         if set.is_empty() {
             return if wait { dev.flush_cache().map_err(io_err) } else { Ok(()) };
         }
@@ -160,11 +183,11 @@ impl Journal {
             }
             self.commit_tags(dev, set, n)?;
             if whole {
-                return dev.flush(set, false).map_err(io_err);
+                return write_home(dev, set, delay_ms, false);
             }
             // This piece home before the next is committed.
             self.split += 1;
-            dev.flush_upto(set, last, false).map_err(io_err)?;
+            write_home_upto(dev, set, last, delay_ms)?;
             from = last.saturating_add(1);
         }
     }

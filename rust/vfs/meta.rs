@@ -254,6 +254,11 @@ impl DirtySet {
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
+
+    /// The lowest block in the set.
+    pub fn first(&self) -> Option<u64> {
+        self.tree.iter().next().map(|(&b, _)| b)
+    }
 }
 
 /// The store for one operation: the device plus the dirty set it adds to.

@@ -118,10 +118,13 @@ pub enum Knob {
     /// Dangerous: CoW completion remaps the whole run of CoW fork extents
     /// around the I/O, unwritten preallocation included.
     CowRemapAll,
+    /// (g) a commit writes its blocks home one at a time, sleeping this
+    /// long after each (widens the window a power cut tears).
+    MetaWriteDelayMs,
 }
 
 /// How many knobs there are.
-pub(crate) const NKNOBS: usize = 15;
+pub(crate) const NKNOBS: usize = 16;
 
 /// Every knob: its debugfs name, whether it is a dangerous negative
 /// control, and its value at mount (-1 disarms an offset).
@@ -141,6 +144,7 @@ pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); NKNOBS] = [
     (Knob::DioCowEndDelayMs, kernel::c_str!("dio_cow_end_delay_ms"), false, 0),
     (Knob::DioCowEndDelayPos, kernel::c_str!("dio_cow_end_delay_pos"), false, -1),
     (Knob::CowRemapAll, kernel::c_str!("cow_remap_all"), true, 0),
+    (Knob::MetaWriteDelayMs, kernel::c_str!("meta_write_delay_ms"), false, 0),
 ];
 
 /// The layer's per-mount state, in `s_fs_info`.
