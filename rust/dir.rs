@@ -10,7 +10,7 @@
 //! inodes (link counts, times), which cannot fail. A new inode is visible
 //! to no one until it is on disk and numbered (`NewInode`).
 
-use crate::fs::{self, call, Rename};
+use crate::fs::{self, call, Links, Rename};
 use crate::inode::{getattr, setattr, to_dinode, Tables};
 use crate::vfs::bindings as b;
 use crate::vfs::file::File;
@@ -56,7 +56,11 @@ fn create(idmap: &Idmap, dir: &Inode, name: &[u8], mode: u32, rdev: u32, link: O
     if tmpfile {
         d.nlink = 0;
     }
-    call(&sb, |fs| fs::create(fs, dir.ino(), name, &mut d, link.unwrap_or(&[]), tmpfile))?;
+    let mut links = Links::new();
+    if is_dir(mode) {
+        links.set(dir.ino(), dir.nlink().saturating_add(1));
+    }
+    call(&sb, |fs| fs::create(fs, dir.ino(), name, &mut d, link.unwrap_or(&[]), tmpfile, links))?;
     n.set_ops::<Tables>();
     n.hash(d.ino, d.generation)?;
     if is_dir(mode) {
@@ -103,11 +107,11 @@ impl InodeOps for DirInode {
         }
         let sb = dir.sb();
         let (ino, mode) = (inode.ino(), inode.mode());
-        call(&sb, |fs| fs::link(fs, dir.ino(), dentry.name(), ino, mode))?;
-        if inode.nlink() == 0 {
-            // A tmpfile being linked in: it leaves the orphan list.
-            call(&sb, |fs| fs::orphan_del(fs, ino))?;
-        }
+        let mut links = Links::new();
+        links.set(ino, inode.nlink().saturating_add(1));
+        // A tmpfile being linked in (no link yet) leaves the orphan list.
+        let tmpfile = inode.nlink() == 0;
+        call(&sb, |fs| fs::link(fs, dir.ino(), dentry.name(), ino, mode, links, tmpfile))?;
         inode.set_ctime_now();
         inode.inc_nlink();
         inode.mark_dirty();
@@ -121,7 +125,13 @@ impl InodeOps for DirInode {
         let dirent = is_dir(inode.mode());
         let last = dirent || inode.nlink() <= 1;
         let ino = inode.ino();
-        call(&dir.sb(), |fs| fs::unlink(fs, dir.ino(), dentry.name(), ino, last))?;
+        let mut links = Links::new();
+        if dirent {
+            links.set(dir.ino(), dir.nlink().saturating_sub(1));
+        } else if !last {
+            links.set(ino, inode.nlink().saturating_sub(1));
+        }
+        call(&dir.sb(), |fs| fs::unlink(fs, dir.ino(), dentry.name(), ino, last, links))?;
         touch(dir);
         inode.set_ctime_from(dir);
         if dirent {
@@ -190,6 +200,38 @@ fn rename(idmap: &Idmap, old_dir: &Inode, old_dentry: &Dentry, new_dir: &Inode, 
         whiteout.ctime_nsec = nsec;
         whiteout.btime_nsec = nsec;
     }
+    // The link counts the VFS inodes get below, on disk in the same change.
+    let same = old_dir.ino() == new_dir.ino();
+    let mut links = Links::new();
+    let bump = |l: &mut Links, d: &Inode, delta: i32| {
+        let cur = l.get(d.ino(), d.nlink());
+        l.set(d.ino(), if delta < 0 { cur.saturating_sub(1) } else { cur.saturating_add(1) });
+    };
+    if exchange {
+        if let Some(n) = new {
+            if is_dir(old.mode()) != is_dir(n.mode()) && !same {
+                if is_dir(old.mode()) {
+                    bump(&mut links, old_dir, -1);
+                    bump(&mut links, new_dir, 1);
+                } else {
+                    bump(&mut links, new_dir, -1);
+                    bump(&mut links, old_dir, 1);
+                }
+            }
+        }
+    } else {
+        if let Some(n) = new {
+            if is_dir(n.mode()) {
+                bump(&mut links, new_dir, -1);
+            } else if n.nlink() > 1 {
+                links.set(n.ino(), n.nlink() - 1);
+            }
+        }
+        if is_dir(old.mode()) && !same {
+            bump(&mut links, old_dir, -1);
+            bump(&mut links, new_dir, 1);
+        }
+    }
     let req = Rename {
         old_dir: old_dir.ino(),
         new_dir: new_dir.ino(),
@@ -202,6 +244,7 @@ fn rename(idmap: &Idmap, old_dir: &Inode, old_dentry: &Dentry, new_dir: &Inode, 
         new_mode: new.map_or(0, |n| n.mode()),
         target_last_link: new.is_some_and(|n| !exchange && (is_dir(n.mode()) || n.nlink() <= 1)),
         whiteout: &mut whiteout,
+        links,
     };
     call(&sb, |fs| fs::rename(fs, req))?;
 

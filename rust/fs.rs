@@ -338,6 +338,47 @@ pub fn lookup(fs: &FsInfo, dir: u64, name: &[u8]) -> Result<u64, Error> {
     fs.with(|cx| Ok(dir::lookup(&cx.s, dir, fs.seed, name)?.map_or(0, |(_, ino, _)| ino)))
 }
 
+/// The link counts a namespace operation leaves on other inodes (a parent
+/// directory's `..` count, a hard link's target): written in the same
+/// metadata change as the entries, so that every commit holds entries and
+/// counts that agree (the VFS inode's fields otherwise reach the disk only
+/// at `write_inode`).
+#[derive(Default, Clone, Copy)]
+pub struct Links {
+    e: [(u64, u32); 4],
+    n: usize,
+}
+
+impl Links {
+    /// No changes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `ino`'s link count becomes `nlink` (a later call for the same inode
+    /// replaces an earlier one).
+    pub fn set(&mut self, ino: u64, nlink: u32) {
+        if let Some(x) = self.e[..self.n].iter_mut().find(|x| x.0 == ino) {
+            x.1 = nlink;
+        } else if let Some(x) = self.e.get_mut(self.n) {
+            *x = (ino, nlink);
+            self.n += 1;
+        }
+    }
+
+    /// The count `ino` will have, from `cur` if this names none.
+    pub fn get(&self, ino: u64, cur: u32) -> u32 {
+        self.e[..self.n].iter().find(|x| x.0 == ino).map_or(cur, |x| x.1)
+    }
+
+    fn apply(&self, cx: &mut Ctx<'_>) -> Result<(), Error> {
+        for &(ino, n) in &self.e[..self.n] {
+            inode::modify(&cx.s, ino, |i| i.nlink = n)?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes a fresh inode block for `d` near `goal`; returns its number.
 fn new_inode(cx: &mut Ctx<'_>, goal: u64, parent: u64, d: &mut DInode, link: &[u8]) -> Result<u64, Error> {
     if cx.a.user_available() == 0 {
@@ -388,7 +429,7 @@ fn drop_inode_block(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
 
 /// Creates an inode and its entry `name` in `dir` (or, for a tmpfile, puts
 /// it on the orphan list). Fills in `d.ino` and `d.generation`.
-pub fn create(fs: &FsInfo, dir: u64, name: &[u8], d: &mut DInode, link: &[u8], tmpfile: bool) -> Result<(), Error> {
+pub fn create(fs: &FsInfo, dir: u64, name: &[u8], d: &mut DInode, link: &[u8], tmpfile: bool, links: Links) -> Result<(), Error> {
     fs.with(|cx| {
         // dir::add checks the name and that it is new; the VFS has already
         // looked it up, so failing after the inode block is written is rare.
@@ -404,16 +445,23 @@ pub fn create(fs: &FsInfo, dir: u64, name: &[u8], d: &mut DInode, link: &[u8], t
             drop_inode_block(cx, ino)?;
             return Err(e);
         }
-        Ok(())
+        links.apply(cx)
     })
 }
 
 /// Adds a hard link `name` in `dir` to `ino`.
-pub fn link(fs: &FsInfo, dir: u64, name: &[u8], ino: u64, m: u32) -> Result<(), Error> {
+/// `tmpfile`: the inode is a tmpfile being linked in, which leaves the
+/// orphan list in the same change.
+pub fn link(fs: &FsInfo, dir: u64, name: &[u8], ino: u64, m: u32, links: Links, tmpfile: bool) -> Result<(), Error> {
     fs.with(|cx| {
         let mut delta = 0;
         dir::add(&cx.s, cx.a, dir, fs.seed, &Entry { ino, dtype: dtype(m), name }, &mut delta)?;
-        charge_nodes(cx, dir, delta)
+        charge_nodes(cx, dir, delta)?;
+        links.apply(cx)?;
+        if tmpfile {
+            orphan::remove(&cx.s, &mut cx.sb.orphan_head, ino)?;
+        }
+        Ok(())
     })
 }
 
@@ -425,21 +473,17 @@ fn orphan_last_link(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
 }
 
 /// Removes `name` from `dir`; `last` if that was the inode's last link.
-pub fn unlink(fs: &FsInfo, dir: u64, name: &[u8], ino: u64, last: bool) -> Result<(), Error> {
+pub fn unlink(fs: &FsInfo, dir: u64, name: &[u8], ino: u64, last: bool, links: Links) -> Result<(), Error> {
     fs.with(|cx| {
         let mut delta = 0;
         dir::remove(&cx.s, cx.a, dir, fs.seed, name, ino, &mut delta)?;
         charge_nodes(cx, dir, delta)?;
+        links.apply(cx)?;
         if last {
             orphan_last_link(cx, ino)?;
         }
         Ok(())
     })
-}
-
-/// Takes a linked-in tmpfile off the orphan list.
-pub fn orphan_del(fs: &FsInfo, ino: u64) -> Result<(), Error> {
-    fs.with(|cx| orphan::remove(&cx.s, &mut cx.sb.orphan_head, ino))
 }
 
 /// Whether directory `ino` is empty.
@@ -471,6 +515,8 @@ pub struct Rename<'a> {
     pub target_last_link: bool,
     /// The whiteout to create (with `RENAME_WHITEOUT`); gets its number.
     pub whiteout: &'a mut DInode,
+    /// The link counts it leaves on the directories and the target.
+    pub links: Links,
 }
 
 fn is_dir(m: u32) -> bool {
@@ -493,7 +539,7 @@ pub fn rename(fs: &FsInfo, r: Rename<'_>) -> Result<(), Error> {
                     inode::modify(&cx.s, r.new_ino, |i| i.parent = r.old_dir)?;
                 }
             }
-            return Ok(());
+            return r.links.apply(cx);
         }
         // The whiteout first: every later step either allocates nothing or
         // checks for room before it changes anything, so running out of
@@ -517,9 +563,6 @@ fn rename_entries(cx: &mut Ctx<'_>, seed: u32, r: &Rename<'_>, whiteout: Option<
     let mut delta_new = 0;
     if r.new_ino != 0 {
         dir::replace(&cx.s, r.new_dir, seed, r.new_name, r.new_ino, r.old_ino, dtype(r.old_mode))?;
-        if r.target_last_link {
-            orphan_last_link(cx, r.new_ino)?;
-        }
     } else {
         let e = Entry { ino: r.old_ino, dtype: dtype(r.old_mode), name: r.new_name };
         dir::add(&cx.s, cx.a, r.new_dir, seed, &e, &mut delta_new)?;
@@ -534,6 +577,11 @@ fn rename_entries(cx: &mut Ctx<'_>, seed: u32, r: &Rename<'_>, whiteout: Option<
     }
     if is_dir(r.old_mode) && r.old_dir != r.new_dir {
         inode::modify(&cx.s, r.old_ino, |i| i.parent = r.new_dir)?;
+    }
+    // Before the target's orphaning, which sets its count to zero.
+    r.links.apply(cx)?;
+    if r.new_ino != 0 && r.target_last_link {
+        orphan_last_link(cx, r.new_ino)?;
     }
     Ok(())
 }

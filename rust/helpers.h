@@ -64,6 +64,9 @@ struct timespec64 rxfs_helper_inode_set_mtime_to_ts(struct inode *inode, struct 
 void rxfs_helper_spin_lock_init(spinlock_t *lock);
 void rxfs_helper_init_list_head(struct list_head *head);
 void rxfs_helper_init_work(struct work_struct *work, work_func_t func);
+void rxfs_helper_init_delayed_work(struct delayed_work *dw, work_func_t func);
+bool rxfs_helper_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dw, unsigned int ms);
+struct delayed_work *rxfs_helper_to_delayed_work(struct work_struct *work);
 void *rxfs_helper_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache, gfp_t gfp);
 u32 rxfs_helper_i_uid_read(const struct inode *inode);
 u32 rxfs_helper_i_gid_read(const struct inode *inode);

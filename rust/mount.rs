@@ -159,6 +159,21 @@ impl FileSystem for Rxfs {
         sb.info().sync(wait).map_err(|e| vfs::errno(e.errno()))
     }
 
+    /// XFS's log worker period (`xfs_syncd_centisecs`).
+    const PERIODIC_MS: u32 = 30_000;
+
+    fn periodic(sb: &SuperBlock<'_, Self>) {
+        if sb.info().shut.load(core::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        // The running transaction, if anything changed.
+        if let Err(e) = sb.info().sync(false) {
+            if !sb.is_shutdown() {
+                pr_err!("{}: periodic commit: {}\n", sb.id(), e);
+            }
+        }
+    }
+
     fn put_super(sb: &SuperBlock<'_, Self>) {
         if let Err(e) = sb.info().unmount() {
             if !sb.is_shutdown() {

@@ -33,8 +33,9 @@
  * filesystem is mounted: an open file is unlinked, syncfs() writes the
  * orphan list, and the whole filesystem is read with O_DIRECT (rxfs never
  * leaves metadata dirty in the block device's page cache, and after syncfs
- * the disk holds every change). The file is then closed and the filesystem
- * unmounted; the tests write the crash image back to the device, so their
+ * the disk holds every change); fsck.rxfs -y replays its journal's last
+ * commit and marks the log clean. The file is then closed and the
+ * filesystem unmounted; the tests write the crash image back to the device, so their
  * mount has to recover that orphan.
  *
  * Each test: write the base (or crash) image to the device; fsck -n exits
@@ -215,6 +216,17 @@ static int build_images(const char *dev, int bs, char *why, size_t whylen)
 	ret = read_all(dev, img, len, 1);
 	if (ret || write_all(CRASH_IMG ".tmp", img, len, O_CREAT | O_TRUNC)) {
 		snprintf(why, whylen, "saving the crash image: %s", strerror(-ret));
+		ret = -1;
+		goto out;
+	}
+	/*
+	 * Its journal still holds the last commit (a crash image): replay it
+	 * (syncfs wrote it home already) and mark the log clean, so that the
+	 * image checks clean and the orphan is what mount has to recover.
+	 */
+	ret = rxfs_sh("fsck.rxfs -y %s >/dev/null 2>&1", CRASH_IMG ".tmp");
+	if (ret != 0 && ret != 1) {
+		snprintf(why, whylen, "fsck.rxfs -y of the crash image: exit %d", ret);
 		ret = -1;
 		goto out;
 	}

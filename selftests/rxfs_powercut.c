@@ -20,7 +20,8 @@
  *   RXFS_PC_LAST=1          the last boot: the checks only, then exit 0
  *
  * The workload: scratch files in eight directories written buffered and
- * O_DIRECT, renamed across directories, truncated and unlinked, directories
+ * O_DIRECT, renamed across directories, hard-linked, truncated and
+ * unlinked, scratch directories made, renamed and removed, directories
  * fsync'd; and "sealed" files: written (buffered or O_DIRECT), fsync'd,
  * their directory fsync'd, recorded, and never touched again. A child
  * process writes 'b' to /proc/sysrq-trigger after RXFS_PC_MIN_MS plus a
@@ -263,9 +264,24 @@ static void scratch_op(void)
 	} else if (r < 90) {
 		if (truncate(a, rnd() % (300 << 10)) && errno != ENOENT)
 			perror("# truncate");
-	} else if (r < 97) {
+	} else if (r < 93) {
 		snprintf(b, sizeof(b), MNT "/d%u", (unsigned)(rnd() % 8));
 		fsync_path(b);
+	} else if (r < 95) {
+		/* A hard link: the target's link count changes with the entry. */
+		snprintf(b, sizeof(b), MNT "/d%u/l%u", (unsigned)(rnd() % 8), (unsigned)(rnd() % 32));
+		link(a, b);
+	} else if (r < 97) {
+		/* Directories: each changes its parent's link count. */
+		unsigned int x = rnd() % 16;
+
+		snprintf(a, sizeof(a), MNT "/d%u/x%u", (unsigned)(rnd() % 8), x);
+		snprintf(b, sizeof(b), MNT "/d%u/x%u", (unsigned)(rnd() % 8), x);
+		switch (rnd() % 3) {
+		case 0: mkdir(a, 0755); break;
+		case 1: rmdir(a); break;
+		default: rename(a, b); break;
+		}
 	} else {
 		fd = open(a, O_WRONLY);
 		if (fd >= 0) {

@@ -49,9 +49,20 @@ pub trait FileSystem: Sized + 'static {
     /// The text of the debugfs `stats` file.
     fn stats(sb: &SuperBlock<'_, Self>, out: &mut dyn core::fmt::Write) -> core::fmt::Result;
 
-    /// Unmount, after the VFS synced and evicted every inode.
+    /// Unmount, after the VFS synced and evicted every inode (and after
+    /// the periodic work stopped).
     fn put_super(sb: &SuperBlock<'_, Self>) {
         let _ = Self::sync_fs(sb, true);
+    }
+
+    /// Milliseconds between runs of [`FileSystem::periodic`] on a
+    /// read-write mount; 0: never.
+    const PERIODIC_MS: u32 = 0;
+
+    /// Runs every [`FileSystem::PERIODIC_MS`] while mounted read-write (as
+    /// XFS's log worker commits every 30 s).
+    fn periodic(sb: &SuperBlock<'_, Self>) {
+        let _ = sb;
     }
 }
 
@@ -160,6 +171,12 @@ pub(crate) struct SbInfo<T: FileSystem> {
     ioend_wq: AtomicPtr<b::workqueue_struct>,
     /// This mount's debugfs directory.
     pub(crate) debugfs: AtomicPtr<b::dentry>,
+    /// The superblock, for the periodic work.
+    raw: AtomicPtr<b::super_block>,
+    /// The periodic work ([`FileSystem::periodic`]): initialised in
+    /// `fill_super` once this value has its final address, queued when
+    /// the mount succeeded, cancelled in `put_super`.
+    periodic: Opaque<b::delayed_work>,
 }
 
 impl<T: FileSystem> SbInfo<T> {
@@ -170,8 +187,46 @@ impl<T: FileSystem> SbInfo<T> {
             flags: AtomicUsize::new(0),
             ioend_wq: AtomicPtr::new(core::ptr::null_mut()),
             debugfs: AtomicPtr::new(core::ptr::null_mut()),
+            raw: AtomicPtr::new(core::ptr::null_mut()),
+            periodic: Opaque::uninit(),
         }
     }
+
+    /// Queues the periodic work (again).
+    fn queue_periodic(&self) {
+        let wq = self.ioend_wq.load(Ordering::Relaxed);
+        if T::PERIODIC_MS != 0 && !wq.is_null() {
+            // SAFETY: the work was initialised in `fill_super` and lives
+            // (at this address) until `kill_sb`, after `put_super`
+            // cancelled it; the workqueue lives as long.
+            unsafe { b::rxfs_helper_queue_delayed_work(wq, self.periodic.get(), T::PERIODIC_MS) };
+        }
+    }
+}
+
+/// The periodic work: runs [`FileSystem::periodic`] and queues itself again.
+///
+/// # Safety
+///
+/// Called by the workqueue with the `periodic` work of a live `SbInfo<T>`
+/// of a mounted superblock (`put_super` cancels it before the unmount).
+unsafe extern "C" fn periodic_work<T: FileSystem>(work: *mut b::work_struct) {
+    // SAFETY: per the contract: the delayed work inside an `SbInfo<T>`.
+    let sbi = unsafe {
+        let dw = b::rxfs_helper_to_delayed_work(work);
+        &*kernel::container_of!(dw.cast::<Opaque<b::delayed_work>>(), SbInfo<T>, periodic)
+    };
+    let raw = sbi.raw.load(Ordering::Acquire);
+    if raw.is_null() {
+        return;
+    }
+    // SAFETY: queued only once `fill_super` set the filesystem's data, and
+    // cancelled before `put_super` tears it down.
+    let sb = unsafe { SuperBlock::<T>::from_raw(raw) };
+    if !sb.is_shutdown() && !sb.is_rdonly() {
+        T::periodic(&sb);
+    }
+    sbi.queue_periodic();
 }
 
 impl<T: FileSystem> Drop for SbInfo<T> {
@@ -458,6 +513,9 @@ impl<T: FileSystem> SuperOpsTable<T> {
     }
 
     unsafe extern "C" fn put_super(sb: *mut b::super_block) {
+        // SAFETY: the periodic work was initialised in `fill_super`; this
+        // waits for a run in progress and stops it requeueing.
+        unsafe { b::cancel_delayed_work_sync(sbi::<T>(sb).periodic.get()) };
         // SAFETY: unmount of a mounted superblock.
         let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
         // Evicting the last inodes may have changed metadata since sync_fs.
@@ -566,7 +624,13 @@ impl<T: FileSystem> ContextOps<T> {
 
     unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
         // SAFETY: a remount of a mounted superblock.
-        unsafe { b::sync_filesystem((*(*fc).root).d_sb) };
+        unsafe {
+            let raw = (*(*fc).root).d_sb;
+            b::sync_filesystem(raw);
+            // Read-write again: the periodic work (a no-op if queued; it
+            // skips its run while read-only).
+            sbi::<T>(raw).queue_periodic();
+        }
         0
     }
 
@@ -577,6 +641,9 @@ impl<T: FileSystem> ContextOps<T> {
             // `SbInfo`, also when the rest of mounting fails.
             unsafe { (*raw).s_fs_info = KBox::into_raw(info).cast() };
             let sbi = sbi::<T>(raw);
+            // SAFETY: `sbi` has its final address (boxed, kept until
+            // `kill_sb`); the work is queued only when mounting succeeded.
+            unsafe { b::rxfs_helper_init_delayed_work(sbi.periodic.get(), Some(periodic_work::<T>)) };
             // SAFETY: the context of this mount: option bits (see
             // `parse_param`).
             let opts = unsafe { (*fc).fs_private } as usize;
@@ -605,6 +672,8 @@ impl<T: FileSystem> ContextOps<T> {
             let root = T::fill_root(&sb)?;
             sb.make_root(root)?;
             super::debugfs::mount::<T>(&sb, sbi);
+            sbi.raw.store(raw, Ordering::Release);
+            sbi.queue_periodic();
             Ok(0)
         })
     }
