@@ -17,6 +17,7 @@
  *   bitmap    the first free-space bitmap block   -> allocation fails
  *   summary   the first free-space summary block  -> allocation fails
  *   orphan    the first inode on the orphan list  -> mount (recovery) fails
+ *   log       the journal's header block          -> mount (log scan) fails
  *
  * Corruptions (variants):
  *   body      one byte flipped inside the checksummed area: the last byte
@@ -528,6 +529,9 @@ V(bitmap_crc, "bitmap", NULL, CRC, "RXBM");
 V(bitmap_blkno, "bitmap", NULL, BLKNO, "RXBM");
 V(summary_body, "summary", NULL, BODY, "RXGS");
 V(summary_crc, "summary", NULL, CRC, "RXGS");
+V(log_body, "log", NULL, BODY, "RXLH");
+V(log_crc, "log", NULL, CRC, "RXLH");
+V(log_blkno, "log", NULL, BLKNO, "RXLH");
 V(summary_blkno, "summary", NULL, BLKNO, "RXGS");
 V(orphan_body, "orphan", NULL, BODY, "RXIN");
 V(orphan_crc, "orphan", NULL, CRC, "RXIN");
@@ -666,7 +670,8 @@ TEST_F_TIMEOUT(corrupt, detected, 900)
 		EXPECT_EQ(EUCLEAN, pr.mount_err);
 	} else {
 		EXPECT_LE(1, pr.euclean) TH_LOG("no operation failed with EUCLEAN");
-		EXPECT_TRUE(strcmp(variant->kind, "sb") && strcmp(variant->kind, "orphan"))
+		EXPECT_TRUE(strcmp(variant->kind, "sb") && strcmp(variant->kind, "orphan") &&
+			    strcmp(variant->kind, "log"))
 			TH_LOG("the %s corruption must stop the mount", variant->kind);
 	}
 
@@ -674,6 +679,97 @@ TEST_F_TIMEOUT(corrupt, detected, 900)
 	ret = rxfs_test_fsck(self->dev);
 	EXPECT_EQ(4, ret) TH_LOG("fsck -n after the kernel saw the corruption");
 	printf("# %.1f s\n", rxfs_now() - t0);
+}
+
+/*
+ * The journal's contents, fuzzed: a filesystem shut down (mode 2, nothing
+ * flushed) right after a run of fsync'd changes has a dirty log; one byte
+ * of the used part of the log region is flipped at a time (descriptors,
+ * images, commit blocks, and what follows the last commit). Mount must
+ * recover or fail with EUCLEAN (never anything else, never a warning: the
+ * VM runner fails the run on any), and fsck.rxfs -y must then leave a
+ * filesystem that fsck.rxfs -n finds clean.
+ */
+#define LOGFUZZ_ROUNDS 40
+
+TEST_F_TIMEOUT(corrupt, logfuzz, 1200)
+{
+	uint64_t start = 0, dummy, seed = rxfs_seed(0x10c);
+	unsigned char *img = NULL;
+	char line[256];
+	uint64_t used = 0;
+	FILE *f;
+	int fd, ret, i, recovered = 0, refused = 0;
+
+	if (strcmp(variant->kind, "log") || variant->mode != BODY)
+		SKIP(return, "one variant runs it");
+	memset(line, 'x', sizeof(line));
+	ASSERT_EQ(0, rxfs_test_mkfs(self->dev));
+	ASSERT_EQ(0, rxfs_mount(self->dev));
+	for (i = 0; i < 30; i++) {
+		char p[64];
+
+		snprintf(p, sizeof(p), RXFS_MNT "/f%d", i);
+		fd = open(p, O_CREAT | O_WRONLY, 0644);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(100, write(fd, line, 100));
+		ASSERT_EQ(0, fsync(fd));
+		close(fd);
+		if (i % 3 == 0) {
+			snprintf(p, sizeof(p), RXFS_MNT "/d%d", i);
+			ASSERT_EQ(0, mkdir(p, 0755));
+		}
+	}
+	fd = open(RXFS_MNT, O_RDONLY);
+	ASSERT_LE(0, fd);
+	{
+		uint32_t how = 2;	/* XFS_FSOP_GOING_FLAGS_NOLOGFLUSH */
+
+		ASSERT_EQ(0, ioctl(fd, _IOR('X', 125, uint32_t), &how));
+	}
+	close(fd);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	/* Where the log is, and how far its chain reaches. */
+	ASSERT_EQ(0, locate(self->dev, "log", NULL, &start, &dummy));
+	snprintf(line, sizeof(line), "rxfs-db %s logprint", self->dev);
+	f = popen(line, "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s2, p2;
+
+		printf("#   %s", line);
+		if (sscanf(line, "next: seq %llu pos %llu", &s2, &p2) == 2)
+			used = p2 + 2;
+	}
+	pclose(f);
+	ASSERT_LT(3, used) TH_LOG("the shut-down filesystem's log is not dirty");
+	ASSERT_EQ(0, posix_memalign((void **)&img, 4096, self->len));
+	ASSERT_EQ(0, read_all(self->dev, img, self->len, 1));
+	for (i = 0; i < LOGFUZZ_ROUNDS; i++) {
+		uint64_t r = rxfs_mix64(seed + i);
+		uint64_t blk = start + r % used;
+		uint64_t byte = (r >> 20) % self->bs;
+		unsigned char b = img[blk * self->bs + byte] ^ (1 + (r >> 40) % 255);
+
+		ASSERT_EQ(0, rxfs_dev_write(self->dev, 0, img, self->len));
+		ASSERT_EQ(0, rxfs_dev_write(self->dev, blk * self->bs + byte, &b, 1));
+		ret = rxfs_mount(self->dev);
+		if (ret == 0) {
+			recovered++;
+			ASSERT_EQ(0, umount(RXFS_MNT));
+		} else {
+			EXPECT_EQ(-EUCLEAN, ret) TH_LOG("round %d: block %llu byte %llu: mount: %s", i,
+							 (unsigned long long)blk, (unsigned long long)byte,
+							 strerror(-ret));
+			refused++;
+		}
+		ret = rxfs_sh("fsck.rxfs -y %s >/dev/null 2>&1", self->dev);
+		EXPECT_TRUE(ret == 0 || ret == 1) TH_LOG("round %d: fsck -y exit %d", i, ret);
+		EXPECT_EQ(0, rxfs_test_fsck(self->dev)) TH_LOG("round %d: fsck -n after fsck -y", i);
+	}
+	printf("# %d rounds: %d mounted (recovered), %d refused with EUCLEAN\n", LOGFUZZ_ROUNDS, recovered,
+	       refused);
+	free(img);
 }
 
 TEST_HARNESS_MAIN

@@ -37,6 +37,11 @@
 //! Every log block has the common metadata header, with the sequence number
 //! as owner: a block left from an earlier pass round the log, or from an
 //! earlier filesystem, never passes for the one expected.
+//!
+//! Corruption is not a torn tail: a transaction that does not verify but
+//! was committed (its commit block, or the next transaction, is there) is
+//! reported (`EUCLEAN`), never taken for the end of the chain, since
+//! replaying an older transaction over newer home blocks would mix states.
 
 use super::crc32c;
 use super::error::Error;
@@ -233,9 +238,59 @@ impl Found {
     }
 }
 
-/// Checks the transaction `seq` at `pos`; `f` sees each valid image with its
-/// home (for replay), once the whole transaction has been verified if
-/// `verify_first`. Returns `None` if it is not whole.
+/// What the log holds at a transaction's place.
+enum Step {
+    /// A whole transaction.
+    Whole(Txn),
+    /// Nothing committed: the chain ends (a torn or never written tail).
+    End,
+    /// A transaction that was committed (its commit block, or the next
+    /// transaction, is there) but does not verify: the log is corrupt.
+    Corrupt(u64, &'static str),
+}
+
+/// True if block `b` carries the common header of a log block of kind
+/// `magic` written for sequence `seq` at block `blk` (its checksum aside).
+fn looks_written(g: &Geometry, b: &[u8], magic: u32, blk: u64, seq: u64) -> bool {
+    meta::magic_of(b) == magic && le::u64_at(b, 8) == Some(blk) && le::u64_at(b, 16) == Some(seq) && le::u64_at(b, 24) == Some(g.fsid)
+}
+
+/// Evidence that transaction `seq` at `pos` was committed although it does
+/// not verify: a commit block of `seq` that verifies, or a descriptor of
+/// `seq + 1` that does, within a transaction's reach after `pos`. Neither
+/// can follow a torn transaction: its commit was never durable, and the
+/// writer starts the next one only after that commit completed (sequence
+/// numbers are never reused: recovery restarts the chain one on).
+fn committed<D: LogDev>(g: &Geometry, dev: &mut D, seq: u64, pos: u64, buf: &mut [u8]) -> Result<Option<u64>, Error> {
+    let reach = g.blocks.saturating_sub(1) / 2 + 1;
+    let end = pos.saturating_add(reach).min(g.blocks);
+    for at in pos.saturating_add(1)..end {
+        dev.read(g.abs(at), buf)?;
+        let m = meta::magic_of(buf);
+        if (m == MAGIC_COMMIT && meta::verify(buf, "log commit", MAGIC_COMMIT, g.abs(at), Some(seq), g.fsid).is_ok())
+            || (m == MAGIC_DESC
+                && meta::verify(buf, "log descriptor", MAGIC_DESC, g.abs(at), Some(seq.wrapping_add(1)), g.fsid).is_ok())
+        {
+            return Ok(Some(g.abs(at)));
+        }
+    }
+    Ok(None)
+}
+
+/// Checks the transaction `seq` at `pos`; `f` sees each image with its
+/// home (for replay; only called on a transaction [`scan`] found whole).
+///
+/// Torn or corrupt: a crash leaves at most the last transaction without a
+/// durable commit block (the commit is written `PREFLUSH|FUA` after every
+/// other block of it completed), and any of its blocks may be missing or
+/// torn. So a transaction that does not verify ends the chain, unless it
+/// was committed ([`committed`]), which only corruption explains. One
+/// exception makes a corrupt commit block harmless: if every descriptor
+/// and image verifies and the commit block's first sector (magic, block,
+/// sequence, fsid, counts and chain) is right, the transaction is whole
+/// whether the commit was torn or later damaged; replaying it is a
+/// consistent state either way (its home writes never started if the
+/// commit was torn).
 fn walk<D: LogDev>(
     g: &Geometry,
     dev: &mut D,
@@ -244,45 +299,67 @@ fn walk<D: LogDev>(
     desc: &mut [u8],
     img: &mut [u8],
     mut f: Option<&mut dyn FnMut(u64, &[u8]) -> Result<(), Error>>,
-) -> Result<Option<Txn>, Error> {
+) -> Result<Step, Error> {
     let mut at = pos;
     let mut nblocks = 0u64;
     let mut ndesc = 0u32;
     let mut ch = 0u32;
+    // An image that did not verify: its block (the layout is still known).
+    let mut bad_image: Option<u64> = None;
     let limit = g.blocks.saturating_sub(1) / 2;
     loop {
         if at >= g.blocks || at - pos >= limit.max(3) {
-            return Ok(None);
+            return Ok(Step::End);
         }
         dev.read(g.abs(at), desc)?;
         let magic = meta::magic_of(desc);
         if magic == MAGIC_COMMIT && ndesc > 0 {
-            if meta::verify(desc, "log commit", MAGIC_COMMIT, g.abs(at), Some(seq), g.fsid).is_err() {
-                return Ok(None);
-            }
-            let ok = le::u64_at(desc, C_NBLOCKS) == Some(nblocks)
+            let fields = le::u64_at(desc, C_NBLOCKS) == Some(nblocks)
                 && le::u32_at(desc, C_NDESC) == Some(ndesc)
                 && le::u32_at(desc, C_CHAIN) == Some(ch);
-            return Ok(ok.then_some(Txn { seq, pos, len: at + 1 - pos, nblocks }));
+            let ok = meta::verify(desc, "log commit", MAGIC_COMMIT, g.abs(at), Some(seq), g.fsid).is_ok();
+            let written = looks_written(g, desc, MAGIC_COMMIT, g.abs(at), seq);
+            if let Some(b) = bad_image {
+                // Committed with an image that does not match: corruption.
+                return Ok(if ok || (written && fields) { Step::Corrupt(b, "an image of a committed transaction does not match its checksum") } else { Step::End });
+            }
+            if fields && (ok || written) {
+                return Ok(Step::Whole(Txn { seq, pos, len: at + 1 - pos, nblocks }));
+            }
+            if ok {
+                return Ok(Step::Corrupt(g.abs(at), "commit block disagrees with its transaction"));
+            }
+            return end_or_corrupt(g, dev, seq, pos, desc, "commit block");
         }
         if magic != MAGIC_DESC || meta::verify(desc, "log descriptor", MAGIC_DESC, g.abs(at), Some(seq), g.fsid).is_err() {
-            return Ok(None);
+            if bad_image.is_some() || ndesc > 0 {
+                // Torn after some groups, or a damaged descriptor.
+                return end_or_corrupt(g, dev, seq, pos, desc, "descriptor");
+            }
+            return end_or_corrupt(g, dev, seq, pos, desc, "first descriptor");
         }
         let n = le::u32_at(desc, D_COUNT).unwrap_or(0) as u64;
         if n == 0 || n > g.tags_per_desc() || at + 1 + n >= g.blocks {
-            return Ok(None);
+            return Ok(Step::Corrupt(g.abs(at), "descriptor tag count out of range"));
         }
         ch = chain(ch, desc);
         ndesc = ndesc.saturating_add(1);
         for i in 0..n as usize {
             let o = D_TAGS + i * TAG_SIZE;
-            let (Some(home), Some(crc)) = (le::u64_at(desc, o), le::u32_at(desc, o + 8)) else { return Ok(None) };
+            let (Some(home), Some(crc)) = (le::u64_at(desc, o), le::u32_at(desc, o + 8)) else {
+                return Ok(Step::Corrupt(g.abs(at), "descriptor tag outside the block"));
+            };
             if home >= g.fs_blocks || g.contains(home) {
-                return Ok(None);
+                return Ok(Step::Corrupt(g.abs(at), "descriptor names a block outside the filesystem or in the log"));
             }
-            dev.read(g.abs(at + 1 + i as u64), img)?;
+            if bad_image.is_some() {
+                continue;
+            }
+            let ib = g.abs(at + 1 + i as u64);
+            dev.read(ib, img)?;
             if crc32c::crc32c(img) != crc {
-                return Ok(None);
+                bad_image = Some(ib);
+                continue;
             }
             if let Some(f) = f.as_mut() {
                 f(home, img)?;
@@ -291,6 +368,21 @@ fn walk<D: LogDev>(
         nblocks += n;
         at += 1 + n;
     }
+}
+
+/// The transaction at `pos` is not whole: the chain's end, unless
+/// [`committed`] shows it was committed.
+fn end_or_corrupt<D: LogDev>(g: &Geometry, dev: &mut D, seq: u64, pos: u64, buf: &mut [u8], what: &'static str) -> Result<Step, Error> {
+    Ok(match committed(g, dev, seq, pos, buf)? {
+        None => Step::End,
+        Some(_) => Step::Corrupt(
+            g.abs(pos),
+            match what {
+                "commit block" => "a committed transaction's commit block is damaged",
+                _ => "a committed transaction's descriptor is damaged",
+            },
+        ),
+    })
 }
 
 /// Reads the header and follows the chain of whole transactions.
@@ -307,12 +399,18 @@ pub fn scan<D: LogDev>(g: &Geometry, dev: &mut D, desc: &mut [u8], img: &mut [u8
     let mut last = None;
     let mut txns = 0u64;
     // Each step moves forward inside the region: the chain ends.
-    while let Some(t) = walk(g, dev, next.seq, next.pos, desc, img, None)? {
-        txns += 1;
-        last = Some(t);
-        next = Header { seq: t.seq.wrapping_add(1), pos: t.pos + t.len };
-        if next.pos >= g.blocks {
-            break;
+    loop {
+        match walk(g, dev, next.seq, next.pos, desc, img, None)? {
+            Step::Whole(t) => {
+                txns += 1;
+                last = Some(t);
+                next = Header { seq: t.seq.wrapping_add(1), pos: t.pos + t.len };
+                if next.pos >= g.blocks {
+                    break;
+                }
+            }
+            Step::End => break,
+            Step::Corrupt(blkno, why) => return Err(Error::Corrupt { what: "log", blkno, why }),
         }
     }
     Ok(Found { header, txns, last, next })
@@ -335,8 +433,8 @@ pub fn replay<D: LogDev>(
         write(home, b)
     };
     match walk(g, dev, t.seq, t.pos, desc, img, Some(&mut count))? {
-        Some(_) => Ok(n),
-        None => Err(Error::Corrupt { what: "log", blkno: g.abs(t.pos), why: "transaction changed during recovery" }),
+        Step::Whole(_) => Ok(n),
+        _ => Err(Error::Corrupt { what: "log", blkno: g.abs(t.pos), why: "transaction changed during recovery" }),
     }
 }
 

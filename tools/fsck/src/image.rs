@@ -152,7 +152,10 @@ fn recover(store: &MemStore, sb: Superblock, g: &librxfs::journal::Geometry) -> 
         Err(Error::Io(e)) => Err(OpenError::Io(format!("cannot read the log: error {e}"))),
         Err(e) => {
             let seq = journal::max_seq(store, g).wrapping_add(1);
-            Ok((sb, Some(LogState { msg: format!("log header block {}: {e}", g.start), header: journal::Header { seq, pos: 1 } })))
+            // A damaged header, or a committed transaction that does not
+            // verify: -y starts the log afresh past every sequence number
+            // in it, keeping the home blocks as they are.
+            Ok((sb, Some(LogState { msg: format!("log: {e}; the log is discarded by a repair"), header: journal::Header { seq, pos: 1 } })))
         }
     }
 }
