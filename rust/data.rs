@@ -631,7 +631,10 @@ fn xop(fs: &FsInfo, t: &Target<'_>, op: XOp, pos: u64, len: u64, flags: u32, out
     }
     let end = (pos.saturating_add(len).saturating_add((1 << log) - 1) >> log).clamp(b.saturating_add(1), max);
     let rc = if t.reflink { fs.refcount_ino } else { 0 };
-    fs.with(|cx| {
+    // Operations that allocate blocks file data goes to directly.
+    let data = matches!(op, XOp::DirectWrite | XOp::Writeback | XOp::Prealloc);
+    let with = |f: &mut dyn FnMut(&mut crate::fs::Ctx<'_>) -> Result<(), Error>| if data { fs.with_data(f) } else { fs.with(f) };
+    with(&mut |cx| {
         let cowext = if t.cowext == 0 { COW_EXTSIZE } else { t.cowext };
         let mut o = Op { cx, ino: t.ino, log, nblocks: None, delayed: 0, changed: false, rc, cow_changed: false, cowext };
         let r = run(&mut o, op, b, end, max, flags);

@@ -168,21 +168,48 @@ impl FsInfo {
     /// Metadata allocations get the [`Budget::User`] budget unless `f`
     /// sets another.
     pub fn with<R>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<R, Error>) -> Result<R, Error> {
+        self.with_inner(false, f)
+    }
+
+    /// [`FsInfo::with`] for an operation that may allocate blocks that
+    /// file data will be written to directly (writeback, O_DIRECT,
+    /// preallocation): if blocks were freed since the last commit, that
+    /// commit happens first, at this operation boundary. Until it is
+    /// durable a freed block may still be in use in the committed state (a
+    /// directory's inode, another file's data), and data written into it
+    /// would corrupt what recovery restores (XFS keeps such extents busy
+    /// until the log commits them).
+    pub fn with_data<R>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<R, Error>) -> Result<R, Error> {
+        self.with_inner(true, f)
+    }
+
+    fn with_inner<R>(&self, data: bool, f: impl FnOnce(&mut Ctx<'_>) -> Result<R, Error>) -> Result<R, Error> {
         let _nofs = NoFs::enter();
         let mut g = self.meta.lock();
         let m = &mut *g;
+        if data && m.alloc.freed {
+            self.commit_boundary(m)?;
+        }
         m.alloc.check_meta = self.check_meta.load(Ordering::Relaxed);
         m.alloc.budget(Budget::User);
-        let r = f(&mut Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow });
+        let r = f(&mut self.ctx(m));
         if m.dirty.len() > self.dirty_limit {
             // An operation boundary: commit what accumulated.
-            let r = write_sb(&mut Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow })
-                .and_then(|()| self.commit(m, false));
-            if let Err(e) = r {
+            if let Err(e) = self.commit_boundary(m) {
                 pr_err!("rxfs: metadata write-back failed: {:?}\n", e);
             }
         }
         r
+    }
+
+    fn ctx<'a>(&self, m: &'a mut Meta) -> Ctx<'a> {
+        Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow }
+    }
+
+    /// At an operation boundary: the superblock, then the commit.
+    fn commit_boundary(&self, m: &mut Meta) -> Result<(), Error> {
+        write_sb(&mut self.ctx(m))?;
+        self.commit(m, false)
     }
 
     /// Commits every changed block (the journal's transaction, or without
@@ -197,9 +224,12 @@ impl FsInfo {
             Some(j) => j.commit(&self.dev, &mut m.dirty, wait, delay),
             None => crate::journal::write_home(&self.dev, &mut m.dirty, delay, wait),
         };
-        if let Err(e) = r {
-            if !self.shut.swap(true, Ordering::AcqRel) {
-                pr_err!("rxfs: metadata write failed ({}): shutting the filesystem down\n", e);
+        match &r {
+            Ok(()) => m.alloc.freed = false,
+            Err(e) => {
+                if !self.shut.swap(true, Ordering::AcqRel) {
+                    pr_err!("rxfs: metadata write failed ({}): shutting the filesystem down\n", e);
+                }
             }
         }
         r
@@ -211,7 +241,7 @@ impl FsInfo {
         let _nofs = NoFs::enter();
         let mut g = self.meta.lock();
         let m = &mut *g;
-        write_sb(&mut Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow })?;
+        write_sb(&mut self.ctx(m))?;
         self.commit(m, wait)
     }
 

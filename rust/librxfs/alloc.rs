@@ -89,6 +89,11 @@ pub struct Alloc {
     /// Whether changes that allocate metadata check for room first
     /// ([`Alloc::reserve_meta`]). Off only for a negative control.
     pub check_meta: bool,
+    /// Blocks were freed since the last commit (the kernel's journal
+    /// clears it): until that commit is durable they may still be in use in
+    /// the committed state, so they must not receive file data (see
+    /// `FsInfo::with_data`).
+    pub freed: bool,
 }
 
 /// What an operation's metadata allocations may draw on.
@@ -132,7 +137,7 @@ fn rem(a: u64, b: u64) -> u64 {
 impl Alloc {
     /// An allocator over `geo` with `free` blocks free.
     pub fn new(geo: Geometry, free: u64) -> Self {
-        Alloc { geo, free, reserved: 0, pool: 0, meta_floor: 0, check_meta: true }
+        Alloc { geo, free, reserved: 0, pool: 0, meta_floor: 0, check_meta: true, freed: false }
     }
 
     /// Sets what the metadata allocations that follow may draw on.
@@ -305,6 +310,7 @@ impl Alloc {
     pub fn free<S: Store>(&mut self, s: &S, start: u64, len: u64) -> Result<(), Error> {
         self.set_range(s, start, len, false)?;
         s.forget(start, len);
+        self.freed = true;
         Ok(())
     }
 
