@@ -44,28 +44,6 @@ struct lw_entry {
 	uint64_t sector, nr_sectors, flags, data_len;
 } __attribute__((packed));
 
-static uint64_t rng = 0x1234567;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static int tap;
-
-static void result(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d ", ok ? "" : "not ", ++tap);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
 
 static int copy_file(const char *from, const char *to)
 {
@@ -85,26 +63,26 @@ static void workload(int ops)
 		mkdir(a, 0755);
 	}
 	for (i = 0; i < ops; i++) {
-		int r = rnd() % 100;
+		int r = rxfs_rnd() % 100;
 
-		snprintf(a, sizeof(a), MNT "/d%u/f%u", (unsigned)(rnd() % 4), (unsigned)(rnd() % 24));
-		snprintf(b, sizeof(b), MNT "/d%u/f%u", (unsigned)(rnd() % 4), (unsigned)(rnd() % 24));
+		snprintf(a, sizeof(a), MNT "/d%u/f%u", (unsigned)(rxfs_rnd() % 4), (unsigned)(rxfs_rnd() % 24));
+		snprintf(b, sizeof(b), MNT "/d%u/f%u", (unsigned)(rxfs_rnd() % 4), (unsigned)(rxfs_rnd() % 24));
 		memset(buf, 'a' + i % 26, sizeof(buf));
 		if (r < 35) {
 			fd = open(a, O_CREAT | O_WRONLY, 0644);
 			if (fd >= 0) {
-				if (pwrite(fd, buf, 1 + rnd() % sizeof(buf), rnd() % (128 << 10)) < 0)
+				if (pwrite(fd, buf, 1 + rxfs_rnd() % sizeof(buf), rxfs_rnd() % (128 << 10)) < 0)
 					perror("# pwrite");
-				if (rnd() % 3 == 0)
+				if (rxfs_rnd() % 3 == 0)
 					fsync(fd);
 				close(fd);
 			}
 		} else if (r < 45) {
 			fd = open(a, O_CREAT | O_WRONLY | O_DIRECT, 0644);
 			if (fd >= 0) {
-				if (pwrite(fd, buf, 4096 * (1 + rnd() % 8), 4096 * (rnd() % 32)) < 0)
+				if (pwrite(fd, buf, 4096 * (1 + rxfs_rnd() % 8), 4096 * (rxfs_rnd() % 32)) < 0)
 					perror("# pwrite O_DIRECT");
-				if (rnd() % 2 == 0)
+				if (rxfs_rnd() % 2 == 0)
 					fsync(fd);
 				close(fd);
 			}
@@ -115,16 +93,16 @@ static void workload(int ops)
 		} else if (r < 72) {
 			unlink(a);
 		} else if (r < 77) {
-			if (truncate(a, rnd() % (200 << 10)) && errno != ENOENT)
+			if (truncate(a, rxfs_rnd() % (200 << 10)) && errno != ENOENT)
 				perror("# truncate");
 		} else if (r < 85) {
-			snprintf(a, sizeof(a), MNT "/d%u/x%u", (unsigned)(rnd() % 4), (unsigned)(rnd() % 6));
-			if (rnd() % 2)
+			snprintf(a, sizeof(a), MNT "/d%u/x%u", (unsigned)(rxfs_rnd() % 4), (unsigned)(rxfs_rnd() % 6));
+			if (rxfs_rnd() % 2)
 				mkdir(a, 0755);
 			else
 				rmdir(a);
 		} else if (r < 95) {
-			snprintf(a, sizeof(a), MNT "/d%u", (unsigned)(rnd() % 4));
+			snprintf(a, sizeof(a), MNT "/d%u", (unsigned)(rxfs_rnd() % 4));
 			fd = open(a, O_RDONLY);
 			if (fd >= 0) {
 				fsync(fd);
@@ -184,61 +162,61 @@ int main(void)
 	int lfd, rfd;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	rng += bs + control;
+	rxfs_rng = 0x1234567 + bs + control;
 	printf("# dm-log-writes replay, %d-byte blocks, %d operations%s\n", bs, ops,
 	       control ? ", negative control: no journal" : "");
 	if (rxfs_sh("mkfs.rxfs -q -f -b %d %s %s", bs, control ? "-l size=0" : "", dev) ||
 	    rxfs_sh("dd if=%s of=%s bs=1M conv=sparse status=none", dev, BASE)) {
-		result(0, "logwrites.setup # mkfs or the base image");
+		rxfs_result(0, "logwrites.setup # mkfs or the base image");
 		return 1;
 	}
 	rxfs_sh("dd if=/dev/zero of=%s bs=1M count=1 status=none", logdev);
 	f = popen("blockdev --getsz /dev/vda", "r");
 	if (!f || fscanf(f, "%llu", &sectors) != 1) {
-		result(0, "logwrites.setup # device size");
+		rxfs_result(0, "logwrites.setup # device size");
 		return 1;
 	}
 	pclose(f);
 	setenv("DM_DISABLE_UDEV", "1", 1);
 	if (rxfs_sh("dmsetup create rxfs-lw --table '0 %llu log-writes %s %s'", sectors, dev, logdev)) {
-		result(0, "logwrites.setup # dmsetup create log-writes");
+		rxfs_result(0, "logwrites.setup # dmsetup create log-writes");
 		return 1;
 	}
 	/* No udev: make the node from the mapping's numbers. */
 	f = popen("dmsetup info -c --noheadings -o major,minor rxfs-lw", "r");
 	if (!f || fscanf(f, "%u:%u", &maj, &min) != 2 || (unlink(NODE), mknod(NODE, S_IFBLK | 0600, makedev(maj, min)))) {
-		result(0, "logwrites.setup # device node");
+		rxfs_result(0, "logwrites.setup # device node");
 		return 1;
 	}
 	pclose(f);
 	mkdir(MNT, 0755);
 	if (mount(NODE, MNT, "rxfs", 0, NULL)) {
-		result(0, "logwrites.mount # %s", strerror(errno));
+		rxfs_result(0, "logwrites.mount # %s", strerror(errno));
 		return 1;
 	}
 	workload(ops);
 	if (umount(MNT) || rxfs_sh("dmsetup remove rxfs-lw")) {
-		result(0, "logwrites.record # umount or dmsetup remove");
+		rxfs_result(0, "logwrites.record # umount or dmsetup remove");
 		return 1;
 	}
-	result(1, "logwrites.record");
+	rxfs_result(1, "logwrites.record");
 
 	/* Replay. */
 	lfd = open(logdev, O_RDONLY);
 	if (lfd < 0 || pread(lfd, &sup, sizeof(sup), 0) != sizeof(sup) || sup.magic != LW_MAGIC ||
 	    !sup.sectorsize || sup.sectorsize > 65536) {
-		result(0, "logwrites.log_super");
+		rxfs_result(0, "logwrites.log_super");
 		return 1;
 	}
 	printf("# %llu entries, sector size %u\n", (unsigned long long)sup.nr_entries, sup.sectorsize);
 	if (copy_file(BASE, REPLAY)) {
-		result(0, "logwrites.replay_image");
+		rxfs_result(0, "logwrites.replay_image");
 		return 1;
 	}
 	rfd = open(REPLAY, O_WRONLY);
 	sec = malloc(sup.sectorsize);
 	if (rfd < 0 || !sec) {
-		result(0, "logwrites.replay_image");
+		rxfs_result(0, "logwrites.replay_image");
 		return 1;
 	}
 	pos = sup.sectorsize;
@@ -248,7 +226,7 @@ int main(void)
 		int mark, ret;
 
 		if (pread(lfd, sec, sup.sectorsize, pos) != (ssize_t)sup.sectorsize) {
-			result(0, "logwrites.read_entry # entry %llu", (unsigned long long)i);
+			rxfs_result(0, "logwrites.read_entry # entry %llu", (unsigned long long)i);
 			return 1;
 		}
 		memcpy(&e, sec, sizeof(e));
@@ -258,7 +236,7 @@ int main(void)
 			data = realloc(data, len);
 			if (!data || pread(lfd, data, len, pos) != (ssize_t)len ||
 			    pwrite(rfd, data, len, e.sector * sup.sectorsize) != (ssize_t)len) {
-				result(0, "logwrites.apply # entry %llu", (unsigned long long)i);
+				rxfs_result(0, "logwrites.apply # entry %llu", (unsigned long long)i);
 				return 1;
 			}
 			pos += len;
@@ -270,7 +248,7 @@ int main(void)
 		fsync(rfd);
 		ret = check_point(i, mark ? "flush/FUA" : "between marks", why, sizeof(why));
 		if (ret < 0) {
-			result(0, "logwrites.check # %s", why);
+			rxfs_result(0, "logwrites.check # %s", why);
 			return 1;
 		}
 		if (mark) {
@@ -291,13 +269,13 @@ int main(void)
 	       (unsigned long long)marks, (unsigned long long)bad_marks, (unsigned long long)others,
 	       (unsigned long long)bad_others);
 	if (control) {
-		result(bad_marks + bad_others > 0, "logwrites.control_sees_damage # %llu of %llu points damaged without a journal",
+		rxfs_result(bad_marks + bad_others > 0, "logwrites.control_sees_damage # %llu of %llu points damaged without a journal",
 		       (unsigned long long)(bad_marks + bad_others), (unsigned long long)(marks + others));
 		return bad_marks + bad_others > 0 ? 0 : 1;
 	}
-	result(marks > 0 && !bad_marks, "logwrites.every_mark_recovers_clean # %llu marks, %llu damaged%s%s",
+	rxfs_result(marks > 0 && !bad_marks, "logwrites.every_mark_recovers_clean # %llu marks, %llu damaged%s%s",
 	       (unsigned long long)marks, (unsigned long long)bad_marks, first_bad[0] ? "; first: " : "", first_bad);
-	result(!bad_others, "logwrites.between_marks_recover_clean # %llu points, %llu damaged",
+	rxfs_result(!bad_others, "logwrites.between_marks_recover_clean # %llu points, %llu damaged",
 	       (unsigned long long)others, (unsigned long long)bad_others);
 	return bad_marks || bad_others || !marks;
 }

@@ -53,29 +53,6 @@ struct rec {
 	char path[SLOT - 24];
 };
 
-static uint64_t rng;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static int tap;
-
-static void result(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d ", ok ? "" : "not ", ++tap);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
 
 static void *aligned(size_t len)
 {
@@ -177,16 +154,16 @@ static int fsync_path(const char *path)
 
 static void scratch_name(char *out, size_t len)
 {
-	snprintf(out, len, MNT "/d%u/t%u", (unsigned)(rnd() % 8), (unsigned)(rnd() % 64));
+	snprintf(out, len, MNT "/d%u/t%u", (unsigned)(rxfs_rnd() % 8), (unsigned)(rxfs_rnd() % 64));
 }
 
 /* One sealed file: written, fsync'd with its directory, recorded. */
 static int seal(int rfd, int boot, int n)
 {
-	uint64_t seed = rnd();
-	uint64_t size = rnd() % 3 ? rnd() % (192 << 10) : (rnd() % 48 + 1) * 4096;
-	int dir = rnd() % 8;
-	int direct = size % 4096 == 0 && rnd() % 2;
+	uint64_t seed = rxfs_rnd();
+	uint64_t size = rxfs_rnd() % 3 ? rxfs_rnd() % (192 << 10) : (rxfs_rnd() % 48 + 1) * 4096;
+	int dir = rxfs_rnd() % 8;
+	int direct = size % 4096 == 0 && rxfs_rnd() % 2;
 	char rel[64], path[128], dpath[64];
 	unsigned char *buf = aligned(size);
 	int fd, ret = -1;
@@ -203,7 +180,7 @@ static int seal(int rfd, int boot, int n)
 
 		/* In pieces, so that extents and the log see several changes. */
 		while (done < size) {
-			uint64_t piece = direct ? 4096 * (1 + rnd() % 8) : 1 + rnd() % (32 << 10);
+			uint64_t piece = direct ? 4096 * (1 + rxfs_rnd() % 8) : 1 + rxfs_rnd() % (32 << 10);
 			ssize_t w;
 
 			if (piece > size - done)
@@ -225,18 +202,18 @@ static void scratch_op(void)
 {
 	char a[128], b[128];
 	unsigned char *buf;
-	int r = rnd() % 100, fd;
+	int r = rxfs_rnd() % 100, fd;
 	size_t len;
 	off_t off;
 
 	scratch_name(a, sizeof(a));
 	if (r < 40) {
-		len = 1 + rnd() % (64 << 10);
-		off = rnd() % (256 << 10);
+		len = 1 + rxfs_rnd() % (64 << 10);
+		off = rxfs_rnd() % (256 << 10);
 		buf = malloc(len);
 		fd = open(a, O_CREAT | O_WRONLY, 0644);
 		if (buf && fd >= 0) {
-			rxfs_fill(buf, rnd(), off, len);
+			rxfs_fill(buf, rxfs_rnd(), off, len);
 			if (pwrite(fd, buf, len, off) < 0)
 				perror("# pwrite");
 		}
@@ -244,12 +221,12 @@ static void scratch_op(void)
 			close(fd);
 		free(buf);
 	} else if (r < 55) {
-		len = 4096 * (1 + rnd() % 16);
-		off = 4096 * (rnd() % 64);
+		len = 4096 * (1 + rxfs_rnd() % 16);
+		off = 4096 * (rxfs_rnd() % 64);
 		buf = aligned(len);
 		fd = open(a, O_CREAT | O_WRONLY | O_DIRECT, 0644);
 		if (buf && fd >= 0) {
-			rxfs_fill(buf, rnd(), off, len);
+			rxfs_fill(buf, rxfs_rnd(), off, len);
 			if (pwrite(fd, buf, len, off) < 0)
 				perror("# pwrite O_DIRECT");
 		}
@@ -262,22 +239,22 @@ static void scratch_op(void)
 	} else if (r < 82) {
 		unlink(a);
 	} else if (r < 90) {
-		if (truncate(a, rnd() % (300 << 10)) && errno != ENOENT)
+		if (truncate(a, rxfs_rnd() % (300 << 10)) && errno != ENOENT)
 			perror("# truncate");
 	} else if (r < 93) {
-		snprintf(b, sizeof(b), MNT "/d%u", (unsigned)(rnd() % 8));
+		snprintf(b, sizeof(b), MNT "/d%u", (unsigned)(rxfs_rnd() % 8));
 		fsync_path(b);
 	} else if (r < 95) {
 		/* A hard link: the target's link count changes with the entry. */
-		snprintf(b, sizeof(b), MNT "/d%u/l%u", (unsigned)(rnd() % 8), (unsigned)(rnd() % 32));
+		snprintf(b, sizeof(b), MNT "/d%u/l%u", (unsigned)(rxfs_rnd() % 8), (unsigned)(rxfs_rnd() % 32));
 		link(a, b);
 	} else if (r < 97) {
 		/* Directories: each changes its parent's link count. */
-		unsigned int x = rnd() % 16;
+		unsigned int x = rxfs_rnd() % 16;
 
-		snprintf(a, sizeof(a), MNT "/d%u/x%u", (unsigned)(rnd() % 8), x);
-		snprintf(b, sizeof(b), MNT "/d%u/x%u", (unsigned)(rnd() % 8), x);
-		switch (rnd() % 3) {
+		snprintf(a, sizeof(a), MNT "/d%u/x%u", (unsigned)(rxfs_rnd() % 8), x);
+		snprintf(b, sizeof(b), MNT "/d%u/x%u", (unsigned)(rxfs_rnd() % 8), x);
+		switch (rxfs_rnd() % 3) {
 		case 0: mkdir(a, 0755); break;
 		case 1: rmdir(a); break;
 		default: rename(a, b); break;
@@ -306,20 +283,20 @@ int main(void)
 		printf("# RXFS_PC_BOOT not set: run by selftests/rxfs_powercut.sh\n");
 		return 4;
 	}
-	rng = seed * 0x9e3779b97f4a7c15ull + boot * 0x632be59bd9b4e019ull + 1;
+	rxfs_rng = seed * 0x9e3779b97f4a7c15ull + boot * 0x632be59bd9b4e019ull + 1;
 	rfd = open(REC_DEV, O_RDWR | O_DIRECT | O_DSYNC);
 	if (rfd < 0) {
-		result(0, "powercut.boot%d.records # open %s: %s", boot, REC_DEV, strerror(errno));
+		rxfs_result(0, "powercut.boot%d.records # open %s: %s", boot, REC_DEV, strerror(errno));
 		return 1;
 	}
 	mkdir(MNT, 0755);
 	if (boot == 1) {
 		if (rxfs_test_mkfs(dev)) {
-			result(0, "powercut.boot1.mkfs");
+			rxfs_result(0, "powercut.boot1.mkfs");
 			return 1;
 		}
 		if (rxfs_test_mount_at(dev, MNT, 0, NULL)) {
-			result(0, "powercut.boot1.mount # %s", strerror(errno));
+			rxfs_result(0, "powercut.boot1.mount # %s", strerror(errno));
 			return 1;
 		}
 		for (i = 0; i < 8; i++) {
@@ -334,21 +311,21 @@ int main(void)
 		int total, bad, rc;
 
 		rc = rxfs_test_mount_at(dev, MNT, 0, NULL);
-		result(!rc, "powercut.boot%d.mount_recovers%s%s", boot, rc ? " # " : "", rc ? strerror(-rc) : "");
+		rxfs_result(!rc, "powercut.boot%d.mount_recovers%s%s", boot, rc ? " # " : "", rc ? strerror(-rc) : "");
 		if (rc)
 			return 1;
 		bad = check_records(rfd, &total);
-		result(!bad, "powercut.boot%d.fsynced_files_intact # %d of %d records differ", boot, bad, total);
+		rxfs_result(!bad, "powercut.boot%d.fsynced_files_intact # %d of %d records differ", boot, bad, total);
 		if (umount(MNT)) {
-			result(0, "powercut.boot%d.umount # %s", boot, strerror(errno));
+			rxfs_result(0, "powercut.boot%d.umount # %s", boot, strerror(errno));
 			return 1;
 		}
 		rc = rxfs_test_fsck(dev);
-		result(rc == 0 || rc == RXFS_FSCK_SKIPPED, "powercut.boot%d.fsck_clean # exit %d", boot, rc);
+		rxfs_result(rc == 0 || rc == RXFS_FSCK_SKIPPED, "powercut.boot%d.fsck_clean # exit %d", boot, rc);
 		if (last)
 			return bad || rc ? 1 : 0;
 		if (rxfs_test_mount_at(dev, MNT, 0, NULL)) {
-			result(0, "powercut.boot%d.remount # %s", boot, strerror(errno));
+			rxfs_result(0, "powercut.boot%d.remount # %s", boot, strerror(errno));
 			return 1;
 		}
 	}
@@ -361,7 +338,7 @@ int main(void)
 	}
 	cutter = fork();
 	if (cutter == 0) {
-		int ms = min_ms + rnd() % 2500;
+		int ms = min_ms + rxfs_rnd() % 2500;
 		int fd = open("/proc/sysrq-trigger", O_WRONLY);
 
 		usleep(ms * 1000);
@@ -372,13 +349,13 @@ int main(void)
 	}
 	printf("# RXFS_PC_CUTTING: workload until the power cut\n");
 	for (;;) {
-		if (rnd() % 100 < 25) {
+		if (rxfs_rnd() % 100 < 25) {
 			if (seal(rfd, boot, n++))
 				printf("# seal %d failed: %s\n", n - 1, strerror(errno));
 		} else {
 			scratch_op();
 		}
-		if (rnd() % 200 == 0)
+		if (rxfs_rnd() % 200 == 0)
 			sync();
 	}
 }

@@ -505,4 +505,32 @@ static inline int dangerous(int on)
 }
 
 
+/*
+ * For tests that run outside the kselftest harness (one program per boot,
+ * or a replay): a xorshift generator and TAP result lines.
+ */
+static uint64_t rxfs_rng __attribute__((unused)) = 1;
+
+static inline uint64_t rxfs_rnd(void)
+{
+	rxfs_rng ^= rxfs_rng << 13;
+	rxfs_rng ^= rxfs_rng >> 7;
+	rxfs_rng ^= rxfs_rng << 17;
+	return rxfs_rng;
+}
+
+static int rxfs_tap __attribute__((unused));
+
+static inline void __attribute__((format(printf, 2, 3))) rxfs_result(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d ", ok ? "" : "not ", ++rxfs_tap);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
 #endif /* RXFS_TEST_H */
