@@ -51,7 +51,8 @@ static int copy_file(const char *from, const char *to)
 }
 
 /* The workload: files written and fsync'd, renamed, linked, removed,
- * directories made and removed, O_DIRECT writes. */
+ * directories made and removed, O_DIRECT writes, ranges cloned and then
+ * overwritten (copy-on-write). */
 static void workload(int ops)
 {
 	char a[128], b[128];
@@ -95,12 +96,32 @@ static void workload(int ops)
 		} else if (r < 77) {
 			if (truncate(a, rxfs_rnd() % (200 << 10)) && errno != ENOENT)
 				perror("# truncate");
-		} else if (r < 85) {
+		} else if (r < 81) {
 			snprintf(a, sizeof(a), MNT "/d%u/x%u", (unsigned)(rxfs_rnd() % 4), (unsigned)(rxfs_rnd() % 6));
 			if (rxfs_rnd() % 2)
 				mkdir(a, 0755);
 			else
 				rmdir(a);
+		} else if (r < 91) {
+			/* Reflink: clone a range, then the copy-on-write paths. */
+			struct file_clone_range fcr = { 0 };
+			int src = open(a, O_RDONLY), dst = open(b, O_CREAT | O_WRONLY, 0644);
+
+			if (src >= 0 && dst >= 0 && src != dst) {
+				fcr.src_fd = src;
+				fcr.src_offset = 4096 * (rxfs_rnd() % 16);
+				fcr.src_length = 4096 * (1 + rxfs_rnd() % 16);
+				fcr.dest_offset = 4096 * (rxfs_rnd() % 16);
+				ioctl(dst, FICLONERANGE, &fcr);
+				if (pwrite(dst, buf, 1 + rxfs_rnd() % 8192, fcr.dest_offset + rxfs_rnd() % 4096) < 0)
+					perror("# pwrite after clone");
+				if (rxfs_rnd() % 2)
+					fsync(dst);
+			}
+			if (src >= 0)
+				close(src);
+			if (dst >= 0)
+				close(dst);
 		} else if (r < 95) {
 			snprintf(a, sizeof(a), MNT "/d%u", (unsigned)(rxfs_rnd() % 4));
 			fd = open(a, O_RDONLY);

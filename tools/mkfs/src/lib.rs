@@ -3,7 +3,7 @@
 //! mkfs.rxfs: make an rxfs filesystem. The binary is `src/main.rs`.
 //!
 //! ```text
-//! mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-l size=SIZE] [-f] [-q] DEVICE|FILE [BLOCKS]
+//! mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-l size=SIZE] [-K] [-f] [-q] DEVICE|FILE [BLOCKS]
 //! ```
 //!
 //! Reflink (the refcount tree) is on by default, as mkfs.xfs does;
@@ -11,6 +11,9 @@
 //! on by default, sized with the filesystem (1/64, 1 MiB to 64 MiB);
 //! `-l size=SIZE` sets its size, `-l size=0` makes a filesystem without one
 //! (metadata then consistent only at sync points, as format v1 was).
+//!
+//! A block device is discarded first (`-K`: not), as mkfs.xfs does; the
+//! journal region is zeroed.
 //!
 //! Never reads standard input (fstests pipes `yes` into mkfs), never asks:
 //! an existing filesystem signature is refused unless `-f` is given.
@@ -25,13 +28,15 @@ use std::os::unix::fs::FileTypeExt;
 
 pub mod signature;
 
-pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-l size=SIZE] [-f] [-q] DEVICE|FILE [BLOCKS]";
+pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-l size=SIZE] [-K] [-f] [-q] DEVICE|FILE [BLOCKS]";
 
 pub struct Opts {
     block_size: u32,
     label: Option<String>,
     force: bool,
     quiet: bool,
+    /// `-K`: do not discard the device first.
+    nodiscard: bool,
     reflink: bool,
     /// Journal size in bytes; `None`: the default; `Some(0)`: none.
     log_bytes: Option<u64>,
@@ -55,6 +60,7 @@ pub fn parse_args(args: &[String]) -> Result<Opts, String> {
         label: None,
         force: false,
         quiet: false,
+        nodiscard: false,
         reflink: true,
         log_bytes: None,
         target: String::new(),
@@ -66,6 +72,7 @@ pub fn parse_args(args: &[String]) -> Result<Opts, String> {
         match a.as_str() {
             "-f" => o.force = true,
             "-q" => o.quiet = true,
+            "-K" => o.nodiscard = true,
             "-b" => {
                 let v = it.next().ok_or("-b needs a block size")?;
                 let v = v.strip_prefix("size=").unwrap_or(v);
@@ -223,9 +230,26 @@ pub fn run(o: &Opts) -> Result<(), String> {
     // Zero the start of the device (old signatures at 64 KiB, btrfs, or
     // 32 KiB, iso9660), then write the fixed metadata and the root directory.
     let wipe = (signature::PROBE_BYTES as u64).min(blocks * bs);
+    // Discard the whole filesystem first, as mkfs.xfs and mke2fs do (unless
+    // -K): tools that replay a recorded device (dm-log-writes) rely on the
+    // recorded mkfs resetting it. A device that cannot discard is fine.
+    if is_blockdev && !o.nodiscard {
+        let _ = discard(&f, blocks * bs);
+    }
+    let log = (sb.log_start * bs, sb.log_blocks * bs);
     let io = |f: &mut File| -> std::io::Result<()> {
         f.seek(SeekFrom::Start(0))?;
         f.write_all(&vec![0u8; wipe as usize])?;
+        // The journal region zeroed (as mkfs.xfs clears its log): nothing
+        // left there can pass for a transaction of this filesystem.
+        let chunk = vec![0u8; 1 << 20];
+        let mut done = 0;
+        while done < log.1 {
+            let n = (log.1 - done).min(chunk.len() as u64);
+            f.seek(SeekFrom::Start(log.0 + done))?;
+            f.write_all(&chunk[..n as usize])?;
+            done += n;
+        }
         f.sync_all()
     };
     io(&mut f).map_err(|e| format!("cannot write {t}: {e}"))?;
@@ -252,6 +276,24 @@ pub fn run(o: &Opts) -> Result<(), String> {
             o.reflink as u8,
             sb.log_blocks
         );
+    }
+    Ok(())
+}
+
+/// `BLKDISCARD` of bytes `0..len` of a block device.
+fn discard(f: &File, len: u64) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    extern "C" {
+        fn ioctl(fd: i32, req: u64, ...) -> i32;
+    }
+    /// `_IO(0x12, 119)`.
+    const BLKDISCARD: u64 = 0x1277;
+    let range: [u64; 2] = [0, len];
+    // SAFETY: BLKDISCARD reads two u64s (start, length) from the pointer,
+    // which points at `range` for the call.
+    let r = unsafe { ioctl(f.as_raw_fd(), BLKDISCARD, range.as_ptr()) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
