@@ -110,7 +110,7 @@ pub fn recover(dev: &Dev, g: Geometry, may_write: bool, skip: bool) -> Result<Re
             return Err(Error::Io(30));
         }
         // Nothing may be written: the chain is left as it is.
-        rec.journal.head = Head { seq: found.next.seq.wrapping_add(1), pos: found.next.pos };
+        rec.journal.head = Head { seq: found.next.seq.wrapping_add(j::RESTART_GAP), pos: found.next.pos };
         return Ok(rec);
     }
     let r = j::recover(&BdevStore::new(*dev, &mut set), &g, &mut a, &mut b)?;

@@ -459,13 +459,19 @@ pub struct Recovery {
     pub replayed: u64,
 }
 
+/// How far a mount's chain of transactions starts after the old chain's
+/// end: far enough that no transaction this filesystem wrote in another
+/// history of the device (a torn tail, or transactions that a device
+/// rolled back to an earlier state, by a snapshot or a replay of recorded
+/// writes, still holds beyond the chain) can pass for the next one.
+pub const RESTART_GAP: u64 = 1 << 32;
+
 impl Recovery {
     /// The header that starts the chain afresh after this recovery: at the
-    /// old chain's end, one sequence number on, so that no block of a torn
-    /// transaction left there can pass for the next one.
+    /// old chain's end, [`RESTART_GAP`] sequence numbers on.
     pub fn restart(&self, g: &Geometry) -> Header {
         let n = self.found.next;
-        Header { seq: n.seq.wrapping_add(1), pos: if n.pos >= g.blocks { 1 } else { n.pos } }
+        Header { seq: n.seq.wrapping_add(RESTART_GAP), pos: if n.pos >= g.blocks { 1 } else { n.pos } }
     }
 }
 

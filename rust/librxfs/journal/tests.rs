@@ -116,7 +116,7 @@ impl Writer {
             }
             d.flush();
         }
-        Ok(Writer { g, head: Head { seq: f.next.seq.wrapping_add(1), pos: f.next.pos }, opened: false, no_preflush: false })
+        Ok(Writer { g, head: Head { seq: f.next.seq.wrapping_add(RESTART_GAP), pos: f.next.pos }, opened: false, no_preflush: false })
     }
 
     fn header(&mut self, d: &mut Disk, h: Header) -> bool {
