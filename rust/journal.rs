@@ -105,15 +105,15 @@ pub fn recover(dev: &Dev, g: Geometry, may_write: bool, skip: bool) -> Result<Re
     let mut set = DirtySet::new();
     let found = j::scan_store(&BdevStore::new(*dev, &mut set), &g, &mut a, &mut b)?;
     let mut rec = Recovered { journal: Journal::new(g, Head { seq: 0, pos: 1 })?, replayed: 0, seq: 0 };
-    if found.dirty() && (skip || !may_write) {
+    let r = if found.dirty() && (skip || !may_write) {
         if !skip {
             return Err(Error::Io(30));
         }
         // Nothing may be written: the chain is left as it is.
-        rec.journal.head = Head { seq: found.next.seq.wrapping_add(j::RESTART_GAP), pos: found.next.pos };
-        return Ok(rec);
-    }
-    let r = j::recover(&BdevStore::new(*dev, &mut set), &g, &mut a, &mut b)?;
+        j::Recovery { found, replayed: 0 }
+    } else {
+        j::replay_store(&BdevStore::new(*dev, &mut set), &g, found, &mut a, &mut b)?
+    };
     if r.replayed > 0 {
         dev.flush(&mut set, true).map_err(io_err)?;
         rec.journal.recovered = true;

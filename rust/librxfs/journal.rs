@@ -484,7 +484,13 @@ pub fn scan_store<S: meta::Store>(s: &S, g: &Geometry, desc: &mut [u8], img: &mu
 /// whole transaction's images into their home blocks in `s` (dirtied; the
 /// caller writes them out and then the header [`Recovery::restart`] gives).
 pub fn recover<S: meta::Store>(s: &S, g: &Geometry, desc: &mut [u8], img: &mut [u8]) -> Result<Recovery, Error> {
-    let found = scan(g, &mut StoreDev(s), desc, img)?;
+    let found = scan_store(s, g, desc, img)?;
+    replay_store(s, g, found, desc, img)
+}
+
+/// The replay half of [`recover`], for a caller that scanned already
+/// ([`scan_store`]) and decided to replay.
+pub fn replay_store<S: meta::Store>(s: &S, g: &Geometry, found: Found, desc: &mut [u8], img: &mut [u8]) -> Result<Recovery, Error> {
     let mut replayed = 0;
     if let Some(t) = found.last {
         replayed = replay(g, &mut StoreDev(s), &t, desc, img, &mut |home, image| {
