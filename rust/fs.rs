@@ -188,14 +188,14 @@ impl FsInfo {
         let mut g = self.meta.lock();
         let m = &mut *g;
         if data && m.alloc.freed {
-            self.commit_boundary(m)?;
+            self.commit_boundary(m, false)?;
         }
         m.alloc.check_meta = self.check_meta.load(Ordering::Relaxed);
         m.alloc.budget(Budget::User);
         let r = f(&mut self.ctx(m));
         if m.dirty.len() > self.dirty_limit {
             // An operation boundary: commit what accumulated.
-            if let Err(e) = self.commit_boundary(m) {
+            if let Err(e) = self.commit_boundary(m, false) {
                 pr_err!("rxfs: metadata write-back failed: {:?}\n", e);
             }
         }
@@ -206,10 +206,11 @@ impl FsInfo {
         Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow }
     }
 
-    /// At an operation boundary: the superblock, then the commit.
-    fn commit_boundary(&self, m: &mut Meta) -> Result<(), Error> {
+    /// At an operation boundary: the superblock, then the commit (with
+    /// `wait`, durable).
+    fn commit_boundary(&self, m: &mut Meta, wait: bool) -> Result<(), Error> {
         write_sb(&mut self.ctx(m))?;
-        self.commit(m, false)
+        self.commit(m, wait)
     }
 
     /// Commits every changed block (the journal's transaction, or without
@@ -240,9 +241,7 @@ impl FsInfo {
     pub fn sync(&self, wait: bool) -> Result<(), Error> {
         let _nofs = NoFs::enter();
         let mut g = self.meta.lock();
-        let m = &mut *g;
-        write_sb(&mut self.ctx(m))?;
-        self.commit(m, wait)
+        self.commit_boundary(&mut g, wait)
     }
 
     /// Shuts the filesystem down: nothing more is committed.
