@@ -816,6 +816,10 @@ pub struct Stats {
     pub delalloc_ranges: u64,
     /// CoW fork extents in memory.
     pub cow_extents: u64,
+    /// Journal transactions committed this mount.
+    pub log_commits: u64,
+    /// Commits of a changed set too large for one transaction.
+    pub log_split: u64,
 }
 
 /// The mount's space counters.
@@ -827,6 +831,8 @@ pub fn stats(fs: &FsInfo) -> Stats {
         pool: m.alloc.pool,
         delalloc_ranges: m.delalloc.iter().count() as u64,
         cow_extents: m.cow.iter().count() as u64,
+        log_commits: m.journal.as_ref().map_or(0, |j| j.commits),
+        log_split: m.journal.as_ref().map_or(0, |j| j.split),
     }
 }
 
