@@ -198,41 +198,36 @@ static int seal(int rfd, int boot, int n)
 	return ret;
 }
 
+/* @len bytes of junk at @off of scratch file @path, created if need be
+ * (@flags: 0 or O_DIRECT, then @len and @off are block multiples). */
+static void scratch_write(const char *path, size_t len, off_t off, int flags)
+{
+	unsigned char *buf = aligned(len);
+	int fd = open(path, O_CREAT | O_WRONLY | flags, 0644);
+
+	if (buf && fd >= 0) {
+		rxfs_fill(buf, rxfs_rnd(), off, len);
+		if (pwrite(fd, buf, len, off) < 0)
+			perror(flags ? "# pwrite O_DIRECT" : "# pwrite");
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+}
+
 static void scratch_op(void)
 {
 	char a[128], b[128];
-	unsigned char *buf;
 	int r = rxfs_rnd() % 100, fd;
 	size_t len;
-	off_t off;
 
 	scratch_name(a, sizeof(a));
 	if (r < 40) {
 		len = 1 + rxfs_rnd() % (64 << 10);
-		off = rxfs_rnd() % (256 << 10);
-		buf = malloc(len);
-		fd = open(a, O_CREAT | O_WRONLY, 0644);
-		if (buf && fd >= 0) {
-			rxfs_fill(buf, rxfs_rnd(), off, len);
-			if (pwrite(fd, buf, len, off) < 0)
-				perror("# pwrite");
-		}
-		if (fd >= 0)
-			close(fd);
-		free(buf);
+		scratch_write(a, len, rxfs_rnd() % (256 << 10), 0);
 	} else if (r < 55) {
 		len = 4096 * (1 + rxfs_rnd() % 16);
-		off = 4096 * (rxfs_rnd() % 64);
-		buf = aligned(len);
-		fd = open(a, O_CREAT | O_WRONLY | O_DIRECT, 0644);
-		if (buf && fd >= 0) {
-			rxfs_fill(buf, rxfs_rnd(), off, len);
-			if (pwrite(fd, buf, len, off) < 0)
-				perror("# pwrite O_DIRECT");
-		}
-		if (fd >= 0)
-			close(fd);
-		free(buf);
+		scratch_write(a, len, 4096 * (rxfs_rnd() % 64), O_DIRECT);
 	} else if (r < 70) {
 		scratch_name(b, sizeof(b));
 		rename(a, b);

@@ -182,6 +182,15 @@ fn geometry(bs: usize, log_blocks: u64) -> Geometry {
     Geometry { start: 100, blocks: log_blocks, block_size: bs, fs_blocks: 100 + log_blocks + 50, fsid: FSID }
 }
 
+/// A formatted 64-block log at `bs` on a fresh disk, mounted.
+fn fresh(bs: usize) -> (Geometry, Disk, Writer) {
+    let g = geometry(bs, 64);
+    let mut d = Disk::new(bs, g.fs_blocks);
+    format(&g, &mut d);
+    let w = Writer::mount(g, &mut d).unwrap();
+    (g, d, w)
+}
+
 fn format(g: &Geometry, d: &mut Disk) {
     let mut buf = vec![0; g.block_size];
     encode_header(g, &mut buf, Header { seq: 1, pos: 1 });
@@ -211,10 +220,7 @@ fn random_txn(rng: &mut Rng, g: &Geometry, max: u64, stamp: u64) -> BTreeMap<u64
 #[test]
 fn round_trip_and_clean_unmount() {
     for bs in [1024usize, 4096] {
-        let g = geometry(bs, 64);
-        let mut d = Disk::new(bs, g.fs_blocks);
-        format(&g, &mut d);
-        let mut w = Writer::mount(g, &mut d).unwrap();
+        let (g, mut d, mut w) = fresh(bs);
         let mut rng = Rng(7);
         let mut state = BTreeMap::new();
         for i in 0..20 {
@@ -353,10 +359,7 @@ fn crash_runs(no_preflush: bool) -> (u32, u32) {
 #[test]
 fn every_byte_of_the_log_corrupted_is_caught_or_recovered() {
     for bs in [1024usize, 4096] {
-        let g = geometry(bs, 64);
-        let mut d = Disk::new(bs, g.fs_blocks);
-        format(&g, &mut d);
-        let mut w = Writer::mount(g, &mut d).unwrap();
+        let (g, mut d, mut w) = fresh(bs);
         let mut rng = Rng(99);
         for i in 0..6 {
             let t = random_txn(&mut rng, &g, 5, i + 1);
