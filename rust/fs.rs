@@ -249,8 +249,8 @@ impl FsInfo {
         self.shut.store(true, Ordering::Release);
     }
 
-    /// Unmount: the last commit, then the journal made clean (nothing
-    /// after a shutdown).
+    /// Unmount and remount read-only: the last commit, then the journal
+    /// made clean (nothing after a shutdown).
     pub fn unmount(&self) -> Result<(), Error> {
         self.sync(true)?;
         let mut g = self.meta.lock();

@@ -15,8 +15,9 @@ pub struct Rxfs;
 
 impl FileSystem for Rxfs {
     type Info = FsInfo;
+    type Writeback = crate::aops::Writeback;
 
-    fn fill_super(sb: &NewSuperBlock<'_>, silent: bool) -> Result<FsInfo> {
+    fn fill_super(sb: &NewSuperBlock<'_, Self>, silent: bool) -> Result<FsInfo> {
         let mut raw = [0u8; format::SB_SIZE];
         let dev = sb.device_bytes();
         if dev < format::SB_SIZE as u64 {
@@ -172,6 +173,25 @@ impl FileSystem for Rxfs {
                 pr_err!("{}: periodic commit: {}\n", sb.id(), e);
             }
         }
+    }
+
+    fn remount_ro(sb: &SuperBlock<'_, Self>) -> Result {
+        // As unmount: the last commit, home writes durable, the log clean;
+        // the next commit after a remount read-write restarts the chain.
+        // Shut down, nothing is written and read-only is what is left.
+        match sb.info().unmount() {
+            Err(_) if sb.is_shutdown() => Ok(()),
+            r => r.map_err(|e| vfs::errno(e.errno())),
+        }
+    }
+
+    fn remount_rw(sb: &SuperBlock<'_, Self>) -> Result {
+        if sb.norecovery() {
+            // The log was not replayed: writing now would lose what it holds.
+            pr_err!("{}: a norecovery mount cannot become read-write\n", sb.id());
+            return Err(EINVAL);
+        }
+        Ok(())
     }
 
     fn put_super(sb: &SuperBlock<'_, Self>) {

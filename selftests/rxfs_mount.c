@@ -105,6 +105,50 @@ TEST_F(blocksize, remount_and_readonly)
 	EXPECT_EQ(0, umount(RXFS_MNT));
 }
 
+/*
+ * Remounting read-only leaves a clean log, as unmount does (fsck -n on the
+ * read-only mount says so: 4 would be "the log needs recovery"), and the
+ * mount is read-write again afterwards, committing as before.
+ */
+TEST_F(blocksize, remount_readonly_cleans_log)
+{
+	char path[64];
+	int fd;
+
+	ASSERT_EQ(0, rxfs_mount(self->dev));
+	snprintf(path, sizeof(path), "%s/a", RXFS_MNT);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(5, write(fd, "hello", 5));
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	ASSERT_EQ(0, mount(NULL, RXFS_MNT, NULL, MS_REMOUNT | MS_RDONLY, NULL));
+	EXPECT_EQ(0, rxfs_run_logged(40, "fsck.rxfs -n %s", self->dev));
+	ASSERT_EQ(0, mount(NULL, RXFS_MNT, NULL, MS_REMOUNT, NULL));
+	snprintf(path, sizeof(path), "%s/b", RXFS_MNT);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(5, write(fd, "world", 5));
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_test_fsck(self->dev));
+	ASSERT_EQ(0, rxfs_mount(self->dev));
+	EXPECT_EQ(0, access(RXFS_MNT "/a", F_OK));
+	EXPECT_EQ(0, access(RXFS_MNT "/b", F_OK));
+	EXPECT_EQ(0, umount(RXFS_MNT));
+}
+
+/* A norecovery mount stays read-only, as XFS's does. */
+TEST_F(blocksize, norecovery_stays_readonly)
+{
+	mkdir(RXFS_MNT, 0755);
+	ASSERT_EQ(0, mount(self->dev, RXFS_MNT, "rxfs", MS_RDONLY, "norecovery"));
+	EXPECT_EQ(-1, mount(NULL, RXFS_MNT, NULL, MS_REMOUNT, NULL));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, umount(RXFS_MNT));
+}
+
 /* An unknown mount option is refused. */
 TEST_F(blocksize, unknown_option)
 {

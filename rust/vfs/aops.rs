@@ -138,14 +138,14 @@ pub(crate) unsafe extern "C" fn end_bio(bio: *mut b::bio) {
 ///
 /// Called by the workqueue with the `ioend_work` of an rxfs inode, which
 /// eviction flushes before freeing the inode.
-pub(crate) unsafe extern "C" fn end_io_work(work: *mut b::work_struct) {
+pub(crate) unsafe extern "C" fn end_io_work<W: WritebackOps>(work: *mut b::work_struct) {
     // SAFETY: per the contract.
     let inode = unsafe { Inode::from_raw(super::inode::RxInode::vfs_of_work(work)) };
     // On this stack until the end of the function, never moved: the ioends
     // taken are linked into it.
     let taken = Opaque::<b::list_head>::uninit();
     let mut q = take_ioends(inode, &taken);
-    <crate::aops::Writeback as WritebackOps>::complete(inode, &mut q);
+    W::complete(inode, &mut q);
     // What the filesystem left of what it was given is finished with its
     // I/O status when the queue drops.
     drop(q);

@@ -9,6 +9,7 @@
 
 use super::bindings as b;
 use super::super_block::{FileSystem, SbInfo, SuperBlock, KNOBS};
+use core::marker::PhantomData;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, Ordering};
 use kernel::prelude::*;
 
@@ -135,32 +136,37 @@ impl core::fmt::Write for StatsBuf {
     }
 }
 
-unsafe extern "C" fn stats_show(m: *mut b::seq_file, _v: *mut kernel::ffi::c_void) -> kernel::ffi::c_int {
-    // SAFETY: `private` is the superblock the file was made for, which
-    // removes the file before it goes.
-    let sb = unsafe { SuperBlock::<crate::mount::Rxfs>::from_raw((*m).private.cast()) };
-    let mut out = StatsBuf { buf: [0; 256], len: 0 };
-    if <crate::mount::Rxfs as FileSystem>::stats(&sb, &mut out).is_err() {
-        return EINVAL.to_errno();
+/// The `stats` file's operations for filesystem `T`.
+struct StatsFops<T: FileSystem>(PhantomData<T>);
+
+impl<T: FileSystem> StatsFops<T> {
+    const OPS: Fops = Fops({
+        // SAFETY: all-zero is a table without operations.
+        let mut ops: b::file_operations = unsafe { core::mem::zeroed() };
+        ops.open = Some(Self::open);
+        ops.read = Some(b::seq_read);
+        ops.llseek = Some(b::seq_lseek);
+        ops.release = Some(b::single_release);
+        ops
+    });
+
+    unsafe extern "C" fn show(m: *mut b::seq_file, _v: *mut kernel::ffi::c_void) -> kernel::ffi::c_int {
+        // SAFETY: `private` is the superblock of `T` the file was made for,
+        // which removes the file before it goes.
+        let sb = unsafe { SuperBlock::<T>::from_raw((*m).private.cast()) };
+        let mut out = StatsBuf { buf: [0; 256], len: 0 };
+        if T::stats(&sb, &mut out).is_err() {
+            return EINVAL.to_errno();
+        }
+        // SAFETY: `m` is the seq_file being shown; the bytes are copied.
+        unsafe { b::seq_write(m, out.buf.as_ptr().cast(), out.len) }
     }
-    // SAFETY: `m` is the seq_file being shown; the bytes are copied.
-    unsafe { b::seq_write(m, out.buf.as_ptr().cast(), out.len) }
-}
 
-unsafe extern "C" fn stats_open(inode: *mut b::inode, file: *mut b::file) -> kernel::ffi::c_int {
-    // SAFETY: `i_private` is the superblock given at creation.
-    unsafe { b::single_open(file, Some(stats_show), (*inode).i_private) }
+    unsafe extern "C" fn open(inode: *mut b::inode, file: *mut b::file) -> kernel::ffi::c_int {
+        // SAFETY: `i_private` is the superblock given at creation.
+        unsafe { b::single_open(file, Some(Self::show), (*inode).i_private) }
+    }
 }
-
-static STATS_FOPS: Fops = Fops({
-    // SAFETY: all-zero is a table without operations.
-    let mut ops: b::file_operations = unsafe { core::mem::zeroed() };
-    ops.open = Some(stats_open);
-    ops.read = Some(b::seq_read);
-    ops.llseek = Some(b::seq_lseek);
-    ops.release = Some(b::single_release);
-    ops
-});
 
 /// Creates the mount's directory, its knob files and `stats`.
 pub(crate) fn mount<T: FileSystem>(sb: &SuperBlock<'_, T>, sbi: &SbInfo<T>) {
@@ -190,5 +196,5 @@ pub(crate) fn mount<T: FileSystem>(sb: &SuperBlock<'_, T>, sbi: &SbInfo<T>) {
         };
     }
     // SAFETY: as above, with the superblock as the data.
-    unsafe { b::debugfs_create_file(kernel::c_str!("stats").as_char_ptr(), 0o400, d, sb.raw_ptr().cast(), &STATS_FOPS.0) };
+    unsafe { b::debugfs_create_file(kernel::c_str!("stats").as_char_ptr(), 0o400, d, sb.raw_ptr().cast(), &StatsFops::<T>::OPS.0) };
 }

@@ -20,7 +20,11 @@ use kernel::init::PinInit;
 use kernel::prelude::*;
 use kernel::types::{ARef, Opaque};
 
-/// The filesystem this layer serves.
+/// The filesystem whose inodes these are: the one place the layer names
+/// rxfs. Every table, trampoline and work item is generic over its
+/// implementation (`FileSystem`, `WritebackOps`, ...); [`Inode`] and
+/// [`RxInode`] are not yet (`Inode<T>` with `T::InodeInfo` beside the VFS
+/// inode would be the generic form), so [`Inode::sb`] needs to know.
 type Fs = crate::mount::Rxfs;
 
 /// A VFS inode of a mounted rxfs.
@@ -469,7 +473,7 @@ pub struct RxInode {
 }
 
 impl RxInode {
-    fn new() -> impl PinInit<Self> {
+    fn new<W: super::iomap::WritebackOps>() -> impl PinInit<Self> {
         pin_init!(RxInode {
             // SAFETY: the VFS inode is initialised by the slab constructor
             // and by the VFS around `alloc_inode`; it is left as it is.
@@ -488,7 +492,7 @@ impl RxInode {
             // SAFETY: as above.
             ioend_list <- Opaque::ffi_init(|p| unsafe { b::rxfs_helper_init_list_head(p) }),
             // SAFETY: as above.
-            ioend_work <- Opaque::ffi_init(|p| unsafe { b::rxfs_helper_init_work(p, Some(super::aops::end_io_work)) }),
+            ioend_work <- Opaque::ffi_init(|p| unsafe { b::rxfs_helper_init_work(p, Some(super::aops::end_io_work::<W>)) }),
         })
     }
 
@@ -567,8 +571,9 @@ pub(crate) fn cache_destroy() {
 ///
 /// # Safety
 ///
-/// Called by the VFS for a mounted rxfs superblock.
-pub(crate) unsafe extern "C" fn alloc_inode(sb: *mut b::super_block) -> *mut b::inode {
+/// Called by the VFS for a mounted rxfs superblock, whose ioends `W`
+/// completes.
+pub(crate) unsafe extern "C" fn alloc_inode<W: super::iomap::WritebackOps>(sb: *mut b::super_block) -> *mut b::inode {
     let cache = INODE_CACHE.load(Relaxed);
     // SAFETY: the cache exists while the filesystem type is registered.
     let p = unsafe { b::rxfs_helper_alloc_inode_sb(sb, cache, b::GFP_KERNEL) }.cast::<RxInode>();
@@ -577,7 +582,7 @@ pub(crate) unsafe extern "C" fn alloc_inode(sb: *mut b::super_block) -> *mut b::
     }
     // SAFETY: `p` is a fresh object of the cache, initialised in place;
     // the initialiser cannot fail.
-    match unsafe { RxInode::new().__pinned_init(p) } {
+    match unsafe { RxInode::new::<W>().__pinned_init(p) } {
         // SAFETY: `vfs` is the first field of a live object.
         Ok(()) => unsafe { Opaque::raw_get(&raw const (*p).vfs) },
         Err(_) => core::ptr::null_mut(),

@@ -26,9 +26,13 @@ pub trait FileSystem: Sized + 'static {
     /// Per-mount data, kept from mount to unmount.
     type Info: Send + Sync;
 
+    /// The writeback operations, whose process-context completion each
+    /// inode's ioend work runs.
+    type Writeback: super::iomap::WritebackOps;
+
     /// Reads and verifies the on-disk superblock and sets up `sb`.
     /// `silent` is set when the kernel is probing filesystem types.
-    fn fill_super(sb: &NewSuperBlock<'_>, silent: bool) -> Result<Self::Info>;
+    fn fill_super(sb: &NewSuperBlock<'_, Self>, silent: bool) -> Result<Self::Info>;
 
     /// Finishes mounting once the data is in place (recovery); returns the
     /// root directory.
@@ -64,10 +68,21 @@ pub trait FileSystem: Sized + 'static {
     fn periodic(sb: &SuperBlock<'_, Self>) {
         let _ = sb;
     }
-}
 
-/// The one filesystem this layer serves.
-type Fs = crate::mount::Rxfs;
+    /// A read-write mount becomes read-only (after the VFS synced it):
+    /// leave nothing for a later mount to recover (XFS: `xfs_log_clean`).
+    /// An error keeps the mount read-write.
+    fn remount_ro(sb: &SuperBlock<'_, Self>) -> Result {
+        let _ = sb;
+        Ok(())
+    }
+
+    /// A read-only mount asks to become read-write; an error refuses.
+    fn remount_rw(sb: &SuperBlock<'_, Self>) -> Result {
+        let _ = sb;
+        Ok(())
+    }
+}
 
 /// What `statfs` reports.
 #[derive(Debug, Default, Clone, Copy)]
@@ -254,9 +269,9 @@ const SHUTDOWN: usize = 1;
 const NORECOVERY: usize = 2;
 
 /// A superblock being set up by `fill_super`.
-pub struct NewSuperBlock<'a> {
+pub struct NewSuperBlock<'a, T: FileSystem> {
     raw: *mut b::super_block,
-    _p: PhantomData<&'a ()>,
+    _p: PhantomData<(&'a (), T)>,
 }
 
 /// A mounted superblock and its filesystem data.
@@ -277,7 +292,7 @@ fn sbi<'a, T: FileSystem>(raw: *mut b::super_block) -> &'a SbInfo<T> {
     unsafe { &*(*raw).s_fs_info.cast::<SbInfo<T>>() }
 }
 
-impl<'a> NewSuperBlock<'a> {
+impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
     /// The device name (`s_id`), for log lines.
     pub fn id(&self) -> &CStr {
         sb_id(self.raw)
@@ -303,7 +318,7 @@ impl<'a> NewSuperBlock<'a> {
 
     /// True if mounted with `norecovery`: the log is not replayed.
     pub fn norecovery(&self) -> bool {
-        sbi::<Fs>(self.raw).flags.load(Ordering::Relaxed) & NORECOVERY != 0
+        sbi::<T>(self.raw).flags.load(Ordering::Relaxed) & NORECOVERY != 0
     }
 
     /// Reads `buf.len()` bytes at byte `pos` of the device, through the
@@ -328,7 +343,7 @@ impl<'a> NewSuperBlock<'a> {
                 return Err(EINVAL);
             }
             (*raw).s_magic = magic as _;
-            (*raw).s_op = SuperOpsTable::<Fs>::get();
+            (*raw).s_op = SuperOpsTable::<T>::get();
             (*raw).s_maxbytes = b::RXFS_CONST_MAX_LFS_FILESIZE;
             (*raw).s_time_gran = 1;
             (*raw).s_time_min = i64::MIN;
@@ -386,6 +401,11 @@ impl<'a, T: FileSystem> SuperBlock<'a, T> {
     pub fn is_rdonly(&self) -> bool {
         // SAFETY: `self.raw` is a live superblock.
         unsafe { b::rxfs_helper_sb_rdonly(self.raw) != 0 }
+    }
+
+    /// True if mounted with `norecovery`: the log was not replayed.
+    pub fn norecovery(&self) -> bool {
+        self.sbi().flags.load(Ordering::Relaxed) & NORECOVERY != 0
     }
 
     /// True after the shutdown ioctl: nothing more reaches the disk.
@@ -480,7 +500,7 @@ impl<T: FileSystem> SuperOpsTable<T> {
     const OPS: b::super_operations = {
         // SAFETY: all-zero is a table without operations.
         let mut ops: b::super_operations = unsafe { core::mem::zeroed() };
-        ops.alloc_inode = Some(super::inode::alloc_inode);
+        ops.alloc_inode = Some(super::inode::alloc_inode::<T::Writeback>);
         ops.free_inode = Some(super::inode::free_inode);
         ops.write_inode = Some(Self::write_inode);
         ops.evict_inode = Some(Self::evict_inode);
@@ -623,15 +643,25 @@ impl<T: FileSystem> ContextOps<T> {
     }
 
     unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
-        // SAFETY: a remount of a mounted superblock.
-        unsafe {
-            let raw = (*(*fc).root).d_sb;
-            b::sync_filesystem(raw);
+        from_result(|| {
+            // SAFETY: a remount of a mounted superblock: `root` is its root,
+            // and the superblock's data is set until `kill_sb`.
+            let (raw, sb, to_ro) = unsafe {
+                let raw = (*(*fc).root).d_sb;
+                let to_ro = (*fc).sb_flags & b::RXFS_CONST_SB_RDONLY != 0;
+                b::sync_filesystem(raw);
+                (raw, SuperBlock::<T>::from_raw(raw), to_ro)
+            };
+            match (sb.is_rdonly(), to_ro) {
+                (false, true) => T::remount_ro(&sb)?,
+                (true, false) => T::remount_rw(&sb)?,
+                _ => {}
+            }
             // Read-write again: the periodic work (a no-op if queued; it
             // skips its run while read-only).
             sbi::<T>(raw).queue_periodic();
-        }
-        0
+            Ok(0)
+        })
     }
 
     unsafe extern "C" fn fill_super(raw: *mut b::super_block, fc: *mut b::fs_context) -> kernel::ffi::c_int {
