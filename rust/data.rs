@@ -942,44 +942,64 @@ pub struct Clone {
 /// mapping (its delalloc and CoW fork there are dropped; the caller
 /// flushed and dropped its page cache), each source extent is mapped at
 /// the same offset and its blocks gain one. Both files get the reflink
-/// flag first. Atomic under the extent lock.
-pub fn remap(src: &Inode, dst: &Inode, c: &Clone) -> kernel::error::Result {
+/// flag first. Done in pieces that each meet at most a few extents of
+/// either file ([`reflink::piece`](crate::librxfs::reflink::piece)), each
+/// atomic under the extent lock and so a whole journal transaction: a
+/// crash leaves a prefix of the range cloned, every refcount matching its
+/// mappings (XFS remaps one extent per transaction). Returns the blocks
+/// remapped: all of them, or, after an error part-way, those done (the
+/// error itself only if none were).
+pub fn remap(src: &Inode, dst: &Inode, c: &Clone) -> kernel::error::Result<u64> {
     use crate::librxfs::inode::{self as di, FLAG_REFLINK};
     use crate::librxfs::reflink;
     for i in [src, dst] {
         i.rx().flags.fetch_or(FLAG_REFLINK, Ordering::Relaxed);
     }
     let (ts, td) = (Target::of(src), Target::of(dst));
-    let mut dm = Map::default();
-    let r = crate::fs::call(&dst.sb(), |fs| {
-        let log = fs.block_log;
-        let (sb, db, n) = (c.src_pos >> log, c.dst_pos >> log, c.len.div_ceil(1 << log));
-        if fs.refcount_ino == 0 {
-            return Err(Error::Io(95));
+    let sb = dst.sb();
+    let log = sb.info().block_log;
+    let (sblk, dblk, n) = (c.src_pos >> log, c.dst_pos >> log, c.len.div_ceil(1 << log));
+    // Negative control: the whole range in one change.
+    let whole = sb.knob(crate::vfs::Knob::CloneWhole).load(Ordering::Relaxed) != 0;
+    let mut done = 0u64;
+    while done < n {
+        let mut dm = Map::default();
+        let r = crate::fs::call(&sb, |fs| {
+            if fs.refcount_ino == 0 {
+                return Err(Error::Io(95));
+            }
+            let max = if whole { u64::MAX } else { fs.piece_extents() };
+            fs.with(|cx| {
+                for t in [&ts, &td] {
+                    di::modify(&cx.s, t.ino, |i| i.flags |= FLAG_REFLINK)?;
+                }
+                let (sb, db) = (sblk + done, dblk + done);
+                let k = reflink::piece(&cx.s, ts.ino, sb, td.ino, db, n - done, max)?;
+                let mut o = Op { cx, ino: td.ino, log, nblocks: None, delayed: 0, changed: true, rc: fs.refcount_ino, cow_changed: false, cowext: COW_EXTSIZE };
+                o.punch_delalloc(db, k)?;
+                o.cancel_cow(db, k)?;
+                let mut out = reflink::Remapped::default();
+                let r = reflink::remap(&o.cx.s, o.cx.a, o.rc, ts.ino, sb, td.ino, db, k, &mut out);
+                o.charge_rc(out.rc_nodes)?;
+                o.charge(out.dst_nodes + out.mapped as i64 - out.unmapped as i64)?;
+                td.data_seq.fetch_add(1, Ordering::Release);
+                if o.cow_changed {
+                    td.cow_seq.fetch_add(1, Ordering::Release);
+                }
+                if let Some(n) = o.nblocks {
+                    dm.nblocks = n;
+                    dm.changed = 1;
+                }
+                dm.delayed = o.delayed;
+                r.map(|()| k)
+            })
+        });
+        dst.account((dm.changed != 0).then_some(dm.nblocks), dm.delayed);
+        match r {
+            Ok(k) => done += k,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
         }
-        fs.with(|cx| {
-            for t in [&ts, &td] {
-                di::modify(&cx.s, t.ino, |i| i.flags |= FLAG_REFLINK)?;
-            }
-            let mut o = Op { cx, ino: td.ino, log, nblocks: None, delayed: 0, changed: true, rc: fs.refcount_ino, cow_changed: false, cowext: COW_EXTSIZE };
-            o.punch_delalloc(db, n)?;
-            o.cancel_cow(db, n)?;
-            let mut out = reflink::Remapped::default();
-            let r = reflink::remap(&o.cx.s, o.cx.a, o.rc, ts.ino, sb, td.ino, db, n, &mut out);
-            o.charge_rc(out.rc_nodes)?;
-            o.charge(out.dst_nodes + out.mapped as i64 - out.unmapped as i64)?;
-            td.data_seq.fetch_add(1, Ordering::Release);
-            if o.cow_changed {
-                td.cow_seq.fetch_add(1, Ordering::Release);
-            }
-            if let Some(n) = o.nblocks {
-                dm.nblocks = n;
-                dm.changed = 1;
-            }
-            dm.delayed = o.delayed;
-            r
-        })
-    });
-    dst.account((dm.changed != 0).then_some(dm.nblocks), dm.delayed);
-    r
+    }
+    Ok(done)
 }

@@ -183,6 +183,14 @@ impl FsInfo {
         self.with_inner(true, f)
     }
 
+    /// How many extents of a file one piece of a large operation (a
+    /// clone) may meet: few enough that its changed blocks (tree paths,
+    /// refcounts, bitmap blocks: at worst a handful per extent) fit in one
+    /// journal transaction on top of what the dirty limit lets accumulate.
+    pub fn piece_extents(&self) -> u64 {
+        (self.dirty_limit as u64 / 8).max(1)
+    }
+
     fn with_inner<R>(&self, data: bool, f: impl FnOnce(&mut Ctx<'_>) -> Result<R, Error>) -> Result<R, Error> {
         let _nofs = NoFs::enter();
         let mut g = self.meta.lock();

@@ -10,7 +10,8 @@
 //! rules, compares for dedupe, and flushes both ranges. The destination is
 //! then zeroed from its EOF up to the range (no stale bytes come into
 //! view), its page cache over the range flushed and dropped, and the
-//! range remapped in one atomic extent operation ([`data::remap`]): both
+//! range remapped ([`data::remap`]) in pieces of a few extents, each one
+//! atomic metadata change (so each fits in a journal transaction): both
 //! files get the reflink flag, the destination's old blocks lose a
 //! mapping, the source's gain one. Nothing is copied: writes to shared
 //! blocks later go through the CoW fork ([`crate::data`]). Refused with
@@ -63,7 +64,10 @@ pub(crate) fn remap_range(fin: &File, pos_in: i64, fout: &File, pos_out: i64, le
     // At the source's EOF the length may end inside a block: the whole
     // block is shared (the VFS allowed it only there).
     let c = data::Clone { src_pos: pos_in as u64, dst_pos: pos_out as u64, len: round_up(len, bs) as u64 };
-    data::remap(src, dst, &c)?;
+    // All of it, or (an error part-way) the whole blocks done, as XFS
+    // returns the length it remapped.
+    let done = data::remap(src, dst, &c)?;
+    let len = len.min((done << bs.trailing_zeros()) as i64);
     if pos_out + len > dst.size() {
         dst.set_size(&locks.dst(), pos_out + len);
     }

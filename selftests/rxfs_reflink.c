@@ -25,6 +25,15 @@
  *     extents, unwritten preallocation included, which then reads as
  *     whatever the new blocks held (not the file's data): the bytes lost
  *     are counted.
+ *  3. bigclone.pieces: a clone of a file of 3000 (1k) or 8000 (4k)
+ *     one-block extents (a hole after each) on a filesystem with the
+ *     smallest journal (64 blocks):
+ *     one metadata change for all of it would not fit in a transaction and
+ *     be committed in pieces that are not atomic (the stats file's
+ *     log_split). The clone is done in pieces of a few extents, each its
+ *     own transaction: log_split stays 0, the clone reads back as the
+ *     source after a remount, fsck is clean. Control: clone_whole makes
+ *     the clone one change, and log_split counts the split.
  */
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -387,6 +396,77 @@ TEST_F(cowrace, seed)
 	EXPECT_EQ(0, fsck_clean());
 	free(x);
 	free(y);
+}
+
+FIXTURE(bigclone) {
+	char src[256], dst[256];
+};
+
+FIXTURE_VARIANT(bigclone) {
+	int bs;
+	int control;
+};
+
+FIXTURE_VARIANT_ADD(bigclone, bs1k) { .bs = 1024 };
+FIXTURE_VARIANT_ADD(bigclone, bs4k) { .bs = 4096 };
+FIXTURE_VARIANT_ADD(bigclone, bs1k_control) { .bs = 1024, .control = 1 };
+FIXTURE_VARIANT_ADD(bigclone, bs4k_control) { .bs = 4096, .control = 1 };
+
+FIXTURE_SETUP(bigclone)
+{
+	knob_init();
+	umount(RXFS_MNT);
+	ASSERT_EQ(0, rxfs_sh("mkfs.rxfs -q -f -b %d -l size=%d %s", variant->bs, 64 * variant->bs, rxfs_dev()));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	snprintf(self->src, sizeof(self->src), RXFS_MNT "/f");
+	snprintf(self->dst, sizeof(self->dst), RXFS_MNT "/g");
+	ASSERT_EQ(0, dangerous(variant->control));
+}
+
+FIXTURE_TEARDOWN(bigclone)
+{
+	knob("clone_whole", 0);
+	dangerous(0);
+	umount(RXFS_MNT);
+}
+
+TEST_F(bigclone, pieces)
+{
+	const long long bs = variant->bs, n = bs == 1024 ? 3000 : 8000;
+	uint64_t seed = rxfs_seed(time(NULL));
+	char *blk = aligned_alloc(4096, bs);
+	long long split0, i;
+	int s, d;
+
+	ASSERT_NE(NULL, blk);
+	s = open(self->src, O_RDWR | O_CREAT | O_DIRECT, 0644);
+	ASSERT_LE(0, s);
+	for (i = 0; i < n; i++) {
+		rxfs_fill(blk, seed, 2 * i * bs, bs);
+		ASSERT_EQ(bs, pwrite(s, blk, bs, 2 * i * bs));
+	}
+	ASSERT_EQ(0, fsync(s));
+	close(s);
+	sync();
+	split0 = stat_of("log_split");
+	ASSERT_LE(0, split0);
+	if (variant->control)
+		ASSERT_EQ(0, knob("clone_whole", 1));
+	d = open(self->dst, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, d);
+	s = open(self->src, O_RDONLY);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, ioctl(d, FICLONE, s));
+	close(s);
+	ASSERT_EQ(0, fsync(d));
+	close(d);
+	sync();
+	VERDICT(variant->control, stat_of("log_split") - split0, "transactions split in pieces");
+	knob("clone_whole", 0);
+	ASSERT_EQ(0, remount());
+	EXPECT_EQ(0, same(self->src, 0, self->dst, 0, (2 * n - 1) * bs));
+	EXPECT_EQ(0, fsck_clean());
+	free(blk);
 }
 
 TEST_HARNESS_MAIN

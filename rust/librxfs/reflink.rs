@@ -82,5 +82,40 @@ pub fn remap<S: Store>(
     Ok(())
 }
 
+/// How many blocks (at most `len`, at least one) from `src_lblk` of `src`
+/// and `dst_lblk` of `dst` one [`remap`] may take so that it meets at most
+/// `max` extents of either file. A clone of a fragmented file is done in
+/// such pieces, each its own metadata change, so that no change outgrows a
+/// journal transaction (XFS remaps one extent per transaction); between
+/// pieces every refcount matches its mappings.
+pub fn piece<S: Store>(s: &S, src: u64, src_lblk: u64, dst: u64, dst_lblk: u64, len: u64, max: u64) -> Result<u64, Error> {
+    let n = within(s, src, src_lblk, len, max)?;
+    within(s, dst, dst_lblk, n, max)
+}
+
+/// The length (at most `len`, at least one) from `lblk` of `ino` that
+/// meets at most `max` extents.
+fn within<S: Store>(s: &S, ino: u64, lblk: u64, len: u64, max: u64) -> Result<u64, Error> {
+    let end = lblk.saturating_add(len);
+    let (mut pos, mut n) = (lblk, 0u64);
+    while pos < end {
+        let Some(e) = extmap::next_extent(s, ino, pos)? else { break };
+        if e.lblk >= end {
+            break;
+        }
+        if n >= max.max(1) {
+            // An earlier extent ended at or before this one: e.lblk > lblk.
+            return Ok(e.lblk.saturating_sub(lblk).max(1));
+        }
+        n += 1;
+        let next = e.lblk.saturating_add(e.len);
+        if next <= pos {
+            break;
+        }
+        pos = next;
+    }
+    Ok(len.max(1))
+}
+
 #[cfg(test)]
 mod tests;

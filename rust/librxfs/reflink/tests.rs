@@ -275,3 +275,45 @@ fn unmapping_shared_blocks_out_of_space_stays_consistent() {
     }
     assert!(failed > 0, "no unmap ran out of space");
 }
+
+/// A clone done in pieces of at most a few extents ([`piece`]) maps and
+/// counts exactly what one whole remap does, and every piece meets at most
+/// that many extents of the source.
+#[test]
+fn clone_in_pieces_equals_one_clone() {
+    let whole = fragmented_and_clone();
+    let mut w = World::new(1024);
+    for k in 0..200u64 {
+        let (p, l) = w.a.alloc(&w.s, w.files[0], 1).unwrap();
+        let _ = w.a.alloc(&w.s, p + 1, 1).unwrap();
+        let mut d = 0;
+        extmap::insert(&w.s, &mut w.a, w.files[0], Extent { lblk: 2 * k, pblk: p, len: l, unwritten: false }, &mut d).unwrap();
+    }
+    assert_eq!(piece(&w.s, w.files[0], 0, w.files[1], 0, SPAN, 10).unwrap(), 20, "ten one-block extents two apart");
+    assert_eq!(piece(&w.s, w.files[0], 1, w.files[1], 0, SPAN, 10).unwrap(), 21, "from a hole");
+    assert_eq!(piece(&w.s, w.files[0], 0, w.files[1], 0, 7, 10).unwrap(), 7, "never past len");
+    assert_eq!(piece(&w.s, w.files[2], 0, w.files[1], 0, SPAN, 0).unwrap(), SPAN, "no extents: all of it");
+    let (mut done, mut pieces, mut total) = (0u64, 0, Remapped::default());
+    while done < SPAN {
+        let n = piece(&w.s, w.files[0], done, w.files[1], done, SPAN - done, 3).unwrap();
+        assert!(n >= 1);
+        let met = (done..done + n).filter(|b| b % 2 == 0 && *b < 400).count();
+        assert!(met <= 3, "a piece met {} extents", met);
+        let mut r = Remapped::default();
+        remap(&w.s, &mut w.a, w.rc, w.files[0], done, w.files[1], done, n, &mut r).unwrap();
+        total.mapped += r.mapped;
+        total.unmapped += r.unmapped;
+        done += n;
+        pieces += 1;
+    }
+    assert!(pieces >= 60, "{} pieces", pieces);
+    assert_eq!(total.mapped, 200);
+    assert_eq!(mismatches(&w), 0);
+    for b in 0..SPAN {
+        let get = |w: &World| match extmap::lookup(&w.s, w.files[1], b).unwrap() {
+            Map::Mapped(e) => Some(e.pblk + (b - e.lblk)),
+            Map::Hole(_) => None,
+        };
+        assert_eq!(get(&w), get(&whole), "block {}", b);
+    }
+}
