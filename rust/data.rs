@@ -227,10 +227,6 @@ enum XOp {
     Prealloc,
     /// Unmap the range: disk blocks and delalloc.
     Remove,
-    /// Remove the range and move everything after it down (collapse).
-    Collapse,
-    /// Move everything from the range's start up by its length (insert).
-    Insert,
     /// Mark the CoW fork's unwritten extents of the range real: an I/O is
     /// about to write them (writeback's `prepare_ioend`).
     ConvertCow,
@@ -664,7 +660,7 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
     // the pool. New allocations stay within ordinary space.
     o.cx.a.budget(match op {
         XOp::Read | XOp::BufferedWrite | XOp::DirectWrite | XOp::Prealloc => Budget::User,
-        XOp::Writeback | XOp::PunchDelalloc | XOp::Convert | XOp::Remove | XOp::Collapse | XOp::Insert => Budget::Pool,
+        XOp::Writeback | XOp::PunchDelalloc | XOp::Convert | XOp::Remove => Budget::Pool,
         XOp::ConvertCow | XOp::EndCow | XOp::EndCowAll | XOp::CancelCow => Budget::Pool,
     });
     match op {
@@ -765,25 +761,6 @@ fn run(o: &mut Op<'_, '_>, op: XOp, b: u64, end: u64, max: u64, flags: u32) -> R
             let n = if end >= max { u64::MAX - b } else { end - b };
             o.remove(b, n)?;
             Ok(none)
-        }
-        XOp::Collapse | XOp::Insert => {
-            // The caller flushed and dropped the page cache from `b` on, so
-            // no delalloc can be left there; drop any, to be sure. The CoW
-            // fork from there on goes too: the data fork moves under it.
-            o.punch_delalloc(b, u64::MAX - b)?;
-            o.cancel_cow(b, u64::MAX - b)?;
-            let n = end - b;
-            let mut nodes = 0;
-            o.changed = true;
-            let r = if op == XOp::Collapse {
-                o.remove(b, n)?;
-                extmap::shift(&o.cx.s, o.cx.a, o.ino, end, -(n as i64), &mut nodes)
-            } else {
-                extmap::split_at(&o.cx.s, o.cx.a, o.ino, b, &mut nodes)
-                    .and_then(|()| extmap::shift(&o.cx.s, o.cx.a, o.ino, b, n as i64, &mut nodes))
-            };
-            o.charge(nodes)?;
-            r.map(|()| none)
         }
     }
 }
@@ -899,12 +876,80 @@ pub fn remove(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
 
 /// Removes the range and moves everything after it down.
 pub fn collapse(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
-    run_op(inode, XOp::Collapse, pos, len, 0).map(|_| ())
+    shift_range(inode, pos, len, true)
 }
 
 /// Moves everything from `pos` up by `len`.
 pub fn insert(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
-    run_op(inode, XOp::Insert, pos, len, 0).map(|_| ())
+    shift_range(inode, pos, len, false)
+}
+
+/// Collapse (`left`) or insert range: every extent from the range on
+/// moves, so the work is done in pieces of at most
+/// [`FsInfo::piece_extents`] extents, each its own metadata change (as
+/// XFS's `xfs_collapse_file_space` and `xfs_insert_file_space` move one
+/// extent per transaction). The first piece also drops delalloc and the
+/// CoW fork from the range on (the caller flushed and dropped the page
+/// cache there; the data fork moves under the CoW fork) and unmaps the
+/// collapsed range or splits the extent at the insert point. Between
+/// pieces the map is consistent: a crash leaves some extents moved, none
+/// overlapping, every refcount unchanged.
+fn shift_range(inode: &Inode, pos: u64, len: u64, left: bool) -> kernel::error::Result {
+    let t = Target::of(inode);
+    let sb = inode.sb();
+    let whole = sb.knob(crate::vfs::Knob::OnePiece).load(Ordering::Relaxed) != 0;
+    // Where the next piece goes on (`extmap::shift_piece`); `None` first.
+    let mut at: Option<u64> = None;
+    loop {
+        let mut m = Map::default();
+        let r = crate::fs::call(&sb, |fs| {
+            let log = fs.block_log;
+            let top = (i64::MAX as u64) >> log;
+            let b = pos >> log;
+            let end = pos.checked_add(len).map(|e| e >> log).filter(|&e| e > b && e <= top).ok_or(Error::TooBig)?;
+            let n = end - b;
+            let rc = if t.reflink { fs.refcount_ino } else { 0 };
+            let max = if whole { u64::MAX } else { fs.piece_extents() };
+            fs.with(|cx| {
+                let mut o = Op { cx, ino: t.ino, log, nblocks: None, delayed: 0, changed: true, rc, cow_changed: false, cowext: COW_EXTSIZE };
+                o.cx.a.budget(Budget::Pool);
+                let mut nodes = 0;
+                let r = (|| {
+                    if at.is_none() {
+                        o.punch_delalloc(b, u64::MAX - b)?;
+                        o.cancel_cow(b, u64::MAX - b)?;
+                        if left {
+                            o.remove(b, n)?;
+                        } else {
+                            extmap::split_at(&o.cx.s, o.cx.a, o.ino, b, &mut nodes)?;
+                        }
+                    }
+                    if left {
+                        extmap::shift_piece(&o.cx.s, o.cx.a, o.ino, end, at.unwrap_or(end), -(n as i64), max, &mut nodes)
+                    } else {
+                        extmap::shift_piece(&o.cx.s, o.cx.a, o.ino, b, at.unwrap_or(u64::MAX), n as i64, max, &mut nodes)
+                    }
+                })();
+                let charged = o.charge(nodes);
+                t.data_seq.fetch_add(1, Ordering::Release);
+                if o.cow_changed {
+                    t.cow_seq.fetch_add(1, Ordering::Release);
+                }
+                if let Some(n) = o.nblocks {
+                    m.nblocks = n;
+                    m.changed = 1;
+                }
+                m.delayed = o.delayed;
+                let next = r?;
+                charged.map(|()| next)
+            })
+        });
+        inode.account((m.changed != 0).then_some(m.nblocks), m.delayed);
+        match r? {
+            Some(next) => at = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// Marks the CoW fork's unwritten extents of the range real: writeback is
@@ -960,7 +1005,7 @@ pub fn remap(src: &Inode, dst: &Inode, c: &Clone) -> kernel::error::Result<u64> 
     let log = sb.info().block_log;
     let (sblk, dblk, n) = (c.src_pos >> log, c.dst_pos >> log, c.len.div_ceil(1 << log));
     // Negative control: the whole range in one change.
-    let whole = sb.knob(crate::vfs::Knob::CloneWhole).load(Ordering::Relaxed) != 0;
+    let whole = sb.knob(crate::vfs::Knob::OnePiece).load(Ordering::Relaxed) != 0;
     let mut done = 0u64;
     while done < n {
         let mut dm = Map::default();

@@ -301,35 +301,67 @@ pub fn split_at<S: Store>(s: &S, a: &mut Alloc, ino: u64, lblk: u64, nodes_delta
 /// left (negative, collapse) into a hole the caller made, or right
 /// (positive, insert) after [`split_at`]`(from)`.
 pub fn shift<S: Store>(s: &S, a: &mut Alloc, ino: u64, from: u64, delta: i64, nodes_delta: &mut i64) -> Result<(), Error> {
+    let mut at = if delta < 0 { from } else { u64::MAX };
+    while let Some(next) = shift_piece(s, a, ino, from, at, delta, u64::MAX, nodes_delta)? {
+        at = next;
+    }
+    Ok(())
+}
+
+/// One piece of [`shift`]: moves at most `max` extents and says where to
+/// go on, `Some(at)` (call again with it) or `None` (done). Left, `at` is
+/// the key of the next extent to move (start with `from`); right, it is
+/// the highest key still to move (start with `u64::MAX`), `from` staying
+/// the lower bound. Between pieces the map is consistent: extents moved
+/// left are below the hole that is left, extents moved right above it.
+#[allow(clippy::too_many_arguments)]
+pub fn shift_piece<S: Store>(
+    s: &S,
+    a: &mut Alloc,
+    ino: u64,
+    from: u64,
+    at: u64,
+    delta: i64,
+    max: u64,
+    nodes_delta: &mut i64,
+) -> Result<Option<u64>, Error> {
     let bad = |why| Error::Corrupt { what: "extent tree", blkno: ino, why };
     let mut t = tree(ino);
     let mut v = [0u8; VAL_SIZE];
     let (bc, ds) = (s.block_count(), s.data_start());
+    let mut moved = 0u64;
     let r = (|| {
         if delta < 0 {
             let d = delta.unsigned_abs();
-            if from < d {
+            if from < d || at < from {
                 return Err(Error::BadField { field: "shift", value: from });
             }
-            if let Map::Mapped(e) = lookup(s, ino, from - 1)? {
-                if e.end() > from - d {
+            if let Map::Mapped(e) = lookup(s, ino, at - 1)? {
+                if e.end() > at - d {
                     return Err(bad("collapse into a mapped range"));
                 }
             }
-            let mut k = from;
+            let mut k = at;
             while let Some(key) = t.next_ge(s, k, &mut v)? {
+                if moved >= max {
+                    return Ok(Some(key));
+                }
                 let e = decode(ino, key, &v, bc, ds)?;
                 a.reserve_meta(t.insert_worst(s)?)?;
                 t.delete(s, a, key, &mut v)?;
                 t.insert(s, a, key - d, &encode(&Extent { lblk: key - d, ..e }))?;
+                moved += 1;
                 k = key + 1;
             }
         } else if delta > 0 {
             let d = delta as u64;
-            let mut k = u64::MAX;
+            let mut k = at;
             while let Some(key) = t.lookup_le(s, k, &mut v)? {
                 if key < from {
                     break;
+                }
+                if moved >= max {
+                    return Ok(Some(key));
                 }
                 let e = decode(ino, key, &v, bc, ds)?;
                 let nk = key.checked_add(d).filter(|n| n.checked_add(e.len).is_some_and(|x| x <= i64::MAX as u64));
@@ -337,13 +369,14 @@ pub fn shift<S: Store>(s: &S, a: &mut Alloc, ino: u64, from: u64, delta: i64, no
                 a.reserve_meta(t.insert_worst(s)?)?;
                 t.delete(s, a, key, &mut v)?;
                 t.insert(s, a, nk, &encode(&Extent { lblk: nk, ..e }))?;
+                moved += 1;
                 if key == 0 {
                     break;
                 }
                 k = key - 1;
             }
         }
-        Ok(())
+        Ok(None)
     })();
     *nodes_delta += t.nodes_delta;
     r
@@ -370,6 +403,37 @@ mod tests {
     use super::*;
     use crate::btree::tests::{setup, Rng};
     use std::collections::BTreeMap;
+
+    /// [`shift`] as pieces of at most `max` extents; between pieces the
+    /// extents are in order and do not overlap, and each piece moved at
+    /// most `max` of them.
+    fn shift_in_pieces<S: Store>(s: &S, a: &mut Alloc, ino: u64, from: u64, delta: i64, max: u64, nodes: &mut i64) {
+        let keys = |s: &S| {
+            let mut v = Vec::new();
+            let mut at = 0;
+            while let Some(e) = next_extent(s, ino, at).unwrap() {
+                if let Some(&(_, end)) = v.last() {
+                    assert!(e.lblk >= end, "extents overlap between pieces");
+                }
+                v.push((e.lblk, e.end()));
+                at = e.end();
+            }
+            v
+        };
+        let mut at = if delta < 0 { from } else { u64::MAX };
+        let mut before = keys(s);
+        loop {
+            let next = shift_piece(s, a, ino, from, at, delta, max, nodes).unwrap();
+            let after = keys(s);
+            let moved = after.iter().filter(|k| !before.contains(k)).count() as u64;
+            assert!(moved <= max, "a piece of at most {max} moved {moved} extents");
+            before = after;
+            match next {
+                Some(n) => at = n,
+                None => break,
+            }
+        }
+    }
 
     /// Random maps, unmaps and conversions against a per-block model; every
     /// block's mapping and the free count are checked after each step.
@@ -408,7 +472,8 @@ mod tests {
                     3 => {
                         // Collapse start..start+len: unmap, then shift left.
                         let n = remove(&s, &mut a, ino, start, len, &mut Release::Free, &mut nodes).unwrap();
-                        shift(&s, &mut a, ino, start + len, -(len as i64), &mut nodes).unwrap();
+                        let max = 1 + rng.below(4);
+                        shift_in_pieces(&s, &mut a, ino, start + len, -(len as i64), max, &mut nodes);
                         let old = std::mem::take(&mut model);
                         let mut gone = 0;
                         for (b, v) in old {
@@ -428,7 +493,12 @@ mod tests {
                             continue;
                         }
                         split_at(&s, &mut a, ino, start, &mut nodes).unwrap();
-                        shift(&s, &mut a, ino, start, len as i64, &mut nodes).unwrap();
+                        if rng.below(2) == 0 {
+                            shift(&s, &mut a, ino, start, len as i64, &mut nodes).unwrap();
+                        } else {
+                            let max = 1 + rng.below(4);
+                            shift_in_pieces(&s, &mut a, ino, start, len as i64, max, &mut nodes);
+                        }
                         let old = std::mem::take(&mut model);
                         for (b, v) in old {
                             model.insert(if b >= start { b + len } else { b }, v);

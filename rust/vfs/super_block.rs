@@ -147,10 +147,10 @@ pub enum Knob {
     /// (g) a commit writes its blocks home one at a time, sleeping this
     /// long after each (widens the window a power cut tears).
     MetaWriteDelayMs,
-    /// Dangerous: a clone is one metadata change however many extents it
-    /// meets (larger than a journal transaction, it is committed in
-    /// pieces that are not atomic).
-    CloneWhole,
+    /// Dangerous: a clone, collapse or insert range is one metadata change
+    /// however many extents it meets (larger than a journal transaction,
+    /// it is committed in pieces that are not atomic).
+    OnePiece,
 }
 
 /// How many knobs there are.
@@ -175,7 +175,7 @@ pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); NKNOBS] = [
     (Knob::DioCowEndDelayPos, kernel::c_str!("dio_cow_end_delay_pos"), false, -1),
     (Knob::CowRemapAll, kernel::c_str!("cow_remap_all"), true, 0),
     (Knob::MetaWriteDelayMs, kernel::c_str!("meta_write_delay_ms"), false, 0),
-    (Knob::CloneWhole, kernel::c_str!("clone_whole"), true, 0),
+    (Knob::OnePiece, kernel::c_str!("one_piece"), true, 0),
 ];
 
 /// The layer's per-mount state, in `s_fs_info`.
