@@ -455,6 +455,23 @@ impl<'c, 'a> Op<'c, 'a> {
         }
     }
 
+    /// At the end of the operation on `t`: the fork sequences it changed
+    /// move on (the cookies of mappings handed out before go stale), and
+    /// `out` says what the inode's counts became.
+    fn settle(&self, t: &Target<'_>, out: &mut Map) {
+        if self.changed {
+            t.data_seq.fetch_add(1, Ordering::Release);
+        }
+        if self.cow_changed {
+            t.cow_seq.fetch_add(1, Ordering::Release);
+        }
+        if let Some(n) = self.nblocks {
+            out.nblocks = n;
+            out.changed = 1;
+        }
+        out.delayed = self.delayed;
+    }
+
     fn charge(&mut self, delta: i64) -> Result<(), Error> {
         if delta != 0 {
             self.nblocks = Some(add_nblocks(self.cx, self.ino, delta)?);
@@ -634,20 +651,10 @@ fn xop(fs: &FsInfo, t: &Target<'_>, op: XOp, pos: u64, len: u64, flags: u32, out
         let cowext = if t.cowext == 0 { COW_EXTSIZE } else { t.cowext };
         let mut o = Op { cx, ino: t.ino, log, nblocks: None, delayed: 0, changed: false, rc, cow_changed: false, cowext };
         let r = run(&mut o, op, b, end, max, flags);
-        if o.changed {
-            t.data_seq.fetch_add(1, Ordering::Release);
-        }
-        if o.cow_changed {
-            t.cow_seq.fetch_add(1, Ordering::Release);
-        }
         if let Ok(m) = r {
             *out = m;
         }
-        if let Some(n) = o.nblocks {
-            out.nblocks = n;
-            out.changed = 1;
-        }
-        out.delayed = o.delayed;
+        o.settle(t, out);
         out.cookie = t.cookie();
         r.map(|_| ())
     })
@@ -931,15 +938,7 @@ fn shift_range(inode: &Inode, pos: u64, len: u64, left: bool) -> kernel::error::
                     }
                 })();
                 let charged = o.charge(nodes);
-                t.data_seq.fetch_add(1, Ordering::Release);
-                if o.cow_changed {
-                    t.cow_seq.fetch_add(1, Ordering::Release);
-                }
-                if let Some(n) = o.nblocks {
-                    m.nblocks = n;
-                    m.changed = 1;
-                }
-                m.delayed = o.delayed;
+                o.settle(&t, &mut m);
                 let next = r?;
                 charged.map(|()| next)
             })
@@ -1027,15 +1026,7 @@ pub fn remap(src: &Inode, dst: &Inode, c: &Clone) -> kernel::error::Result<u64> 
                 let r = reflink::remap(&o.cx.s, o.cx.a, o.rc, ts.ino, sb, td.ino, db, k, &mut out);
                 o.charge_rc(out.rc_nodes)?;
                 o.charge(out.dst_nodes + out.mapped as i64 - out.unmapped as i64)?;
-                td.data_seq.fetch_add(1, Ordering::Release);
-                if o.cow_changed {
-                    td.cow_seq.fetch_add(1, Ordering::Release);
-                }
-                if let Some(n) = o.nblocks {
-                    dm.nblocks = n;
-                    dm.changed = 1;
-                }
-                dm.delayed = o.delayed;
+                o.settle(&td, &mut dm);
                 r.map(|()| k)
             })
         });

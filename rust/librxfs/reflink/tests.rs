@@ -236,8 +236,9 @@ fn mismatches(w: &World) -> usize {
     refs.iter().filter(|(&p, &n)| refcount::lookup(&w.s, w.rc, p).unwrap().0 != n).count()
 }
 
-/// A file of 200 one-block extents (gaps between them) and a full clone.
-fn fragmented_and_clone() -> World {
+/// File 0 as 200 one-block extents, at every other block (and on every
+/// other disk block).
+fn fragmented() -> World {
     let mut w = World::new(1024);
     for k in 0..200u64 {
         let (p, l) = w.a.alloc(&w.s, w.files[0], 1).unwrap();
@@ -245,6 +246,12 @@ fn fragmented_and_clone() -> World {
         let mut d = 0;
         extmap::insert(&w.s, &mut w.a, w.files[0], Extent { lblk: 2 * k, pblk: p, len: l, unwritten: false }, &mut d).unwrap();
     }
+    w
+}
+
+/// [`fragmented`] and a full clone of it into file 1.
+fn fragmented_and_clone() -> World {
+    let mut w = fragmented();
     let mut r = Remapped::default();
     remap(&w.s, &mut w.a, w.rc, w.files[0], 0, w.files[1], 0, SPAN, &mut r).unwrap();
     w
@@ -282,13 +289,7 @@ fn unmapping_shared_blocks_out_of_space_stays_consistent() {
 #[test]
 fn clone_in_pieces_equals_one_clone() {
     let whole = fragmented_and_clone();
-    let mut w = World::new(1024);
-    for k in 0..200u64 {
-        let (p, l) = w.a.alloc(&w.s, w.files[0], 1).unwrap();
-        let _ = w.a.alloc(&w.s, p + 1, 1).unwrap();
-        let mut d = 0;
-        extmap::insert(&w.s, &mut w.a, w.files[0], Extent { lblk: 2 * k, pblk: p, len: l, unwritten: false }, &mut d).unwrap();
-    }
+    let mut w = fragmented();
     assert_eq!(piece(&w.s, w.files[0], 0, w.files[1], 0, SPAN, 10).unwrap(), 20, "ten one-block extents two apart");
     assert_eq!(piece(&w.s, w.files[0], 1, w.files[1], 0, SPAN, 10).unwrap(), 21, "from a hole");
     assert_eq!(piece(&w.s, w.files[0], 0, w.files[1], 0, 7, 10).unwrap(), 7, "never past len");
