@@ -61,6 +61,11 @@ fn create(idmap: &Idmap, dir: &Inode, name: &[u8], mode: u32, rdev: u32, link: O
         links.set(dir.ino(), dir.nlink().saturating_add(1));
     }
     call(&sb, |fs| fs::create(fs, dir.ino(), name, &mut d, link.unwrap_or(&[]), tmpfile, links))?;
+    // Knob (h): the disk has the new link counts, the VFS inodes not yet.
+    let delay = sb.knob(crate::vfs::Knob::NsDelayMs).load(core::sync::atomic::Ordering::Relaxed);
+    if delay > 0 {
+        crate::vfs::msleep(delay.clamp(0, 60_000) as u32);
+    }
     n.set_ops::<Tables>();
     n.hash(d.ino, d.generation)?;
     if is_dir(mode) {

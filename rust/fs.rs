@@ -314,12 +314,14 @@ pub fn to_dinode(ino: u64, i: &Inode) -> DInode {
 }
 
 /// Copies what the VFS owns into an on-disk inode; the rest (block count,
-/// parent, orphan link, inline length, flags) is the filesystem's own.
+/// parent, orphan link, inline length, flags) is the filesystem's own, and
+/// so is the link count: every namespace operation writes it with its
+/// entries ([`Links`]) and only then updates the VFS inode, so the VFS's
+/// count can be a step behind the disk's while the operation finishes.
 fn apply_vfs(i: &mut Inode, d: &DInode) {
     i.mode = (i.mode & mode::S_IFMT) | (d.mode & !mode::S_IFMT);
     i.uid = d.uid;
     i.gid = d.gid;
-    i.nlink = d.nlink;
     if i.fork() != inode::Fork::Inline {
         i.size = d.size;
     }
@@ -361,8 +363,17 @@ pub fn read_inode(fs: &FsInfo, ino: u64, link: &mut [u8]) -> Result<DInode, Erro
 }
 
 /// Writes the VFS's fields of an inode.
-pub fn write_inode(fs: &FsInfo, d: &DInode) -> Result<(), Error> {
-    fs.with(|cx| inode::modify(&cx.s, d.ino, |i| apply_vfs(i, d)).map(|_| ()))
+pub fn write_inode(fs: &FsInfo, d: &DInode, nlink_from_vfs: bool) -> Result<(), Error> {
+    fs.with(|cx| {
+        inode::modify(&cx.s, d.ino, |i| {
+            apply_vfs(i, d);
+            // Negative control (`nlink_from_vfs`): the stale count wins.
+            if nlink_from_vfs {
+                i.nlink = d.nlink;
+            }
+        })
+        .map(|_| ())
+    })
 }
 
 /// Sets a file's copy-on-write extent size hint (blocks; 0: the default).

@@ -116,7 +116,9 @@ pub(crate) fn iget(sb: &SuperBlock<'_, Rxfs>, ino: u64) -> Result<ARef<Inode>> {
 /// `write_inode`.
 pub(crate) fn write_inode(inode: &Inode) -> Result {
     let d = to_dinode(inode);
-    call(&inode.sb(), |fs| fs::write_inode(fs, &d))
+    let sb = inode.sb();
+    let nlink = sb.knob(crate::vfs::Knob::NlinkFromVfs).load(Relaxed) != 0;
+    call(&sb, |fs| fs::write_inode(fs, &d, nlink))
 }
 
 /// `evict_inode`: frees an unlinked inode; drops a linked one's delalloc,

@@ -23,12 +23,22 @@
  *  6. an unwritten ioend that completes while the completion work is busy
  *     with an earlier one must still be converted (the data loss fsx found
  *     after the Rust rewrite: such an ioend was finished unconverted).
+ *  7. link counts vs write_inode (generic/482 at 1k found it): mkdir
+ *     writes the parent's new link count with the entry, then (knob h,
+ *     ns_delay_ms) waits before the VFS parent's count goes up; meanwhile
+ *     syncfs writes the parent inode back and commits, and a shutdown
+ *     (mode 2, no log flush) keeps that commit as the last. After recovery
+ *     fsck must find the parent's count matching its subdirectories.
+ *     Control: nlink_from_vfs makes write_inode write the VFS's stale
+ *     count, and fsck finds it.
  */
 #include <sys/mman.h>
 #include <linux/fiemap.h>
 #include "rxfs_test.h"
 #include "kselftest_harness.h"
 #include "rxfs_data.h"
+
+#define RXFS_IOC_GOINGDOWN _IOR('X', 125, uint32_t)
 
 /* Bytes of [start, end) that FIEMAP (without SYNC) reports delalloc. */
 static long long delalloc_bytes(int fd, long long start, long long end)
@@ -172,6 +182,8 @@ FIXTURE_TEARDOWN(race)
 	knob("wb_submit_delay_ms", 0);
 	knob("wb_complete_delay_ms", 0);
 	knob("ioend_drain_naive_ms", 0);
+	knob("ns_delay_ms", 0);
+	knob("nlink_from_vfs", 0);
 	dangerous(0);
 	umount(RXFS_MNT);
 }
@@ -403,6 +415,47 @@ TEST_F(race, ioend_late_completion)
 	free(blk);
 }
 
+/* 7. */
+TEST_F(race, nlink_vs_write_inode)
+{
+	const char *d = RXFS_MNT "/d";
+	uint32_t how = 2;
+	struct stat st;
+	pid_t pid;
+	int fd, bad;
+
+	ASSERT_EQ(0, mkdir(d, 0755));
+	ASSERT_EQ(0, mkdir(RXFS_MNT "/d/a", 0755));
+	sync();
+	if (variant->control)
+		ASSERT_EQ(0, knob("nlink_from_vfs", 1));
+	/* The parent dirty (times), so that syncfs writes it back. */
+	ASSERT_EQ(0, utimensat(AT_FDCWD, d, NULL, 0));
+	ASSERT_EQ(0, knob("ns_delay_ms", DELAY_MS));
+	pid = fork();
+	if (pid == 0)
+		_exit(mkdir(RXFS_MNT "/d/b", 0755) ? 1 : 0);
+	ASSERT_EQ(0, wait_in_delay(pid));
+	fd = open(RXFS_MNT, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, syncfs(fd));
+	ASSERT_EQ(0, ioctl(fd, RXFS_IOC_GOINGDOWN, &how));
+	close(fd);
+	knob("ns_delay_ms", 0);
+	while (wait(NULL) > 0)
+		;
+	knob("nlink_from_vfs", 0);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	ASSERT_EQ(0, stat(d, &st));
+	printf("# after recovery: %s holds b: %s, link count %u\n", d,
+	       access(RXFS_MNT "/d/b", F_OK) ? "no" : "yes", (unsigned)st.st_nlink);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	bad = rxfs_run_logged(20, "fsck.rxfs -n %s", rxfs_dev());
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	VERDICT(variant->control, bad, "(fsck exit status: a link count disagrees with the entries)");
+}
+
 /* Free blocks as statfs reports them, and a file's blocks in fs blocks. */
 static long long bfree(void)
 {
@@ -603,8 +656,6 @@ TEST_F(api, direct_io_alignment)
 	EXPECT_EQ(0, mismatches(self->path, 1536, 512, 'd'));
 	EXPECT_EQ(0, fsck_clean());
 }
-
-#define RXFS_IOC_GOINGDOWN _IOR('X', 125, uint32_t)
 
 /* The shutdown ioctl: 0 syncs first, then everything fails with EIO. */
 TEST_F(api, shutdown)

@@ -151,10 +151,16 @@ pub enum Knob {
     /// however many extents it meets (larger than a journal transaction,
     /// it is committed in pieces that are not atomic).
     OnePiece,
+    /// (h) sleep in create/mkdir/mknod/symlink after the metadata change,
+    /// before the VFS inodes are updated.
+    NsDelayMs,
+    /// Dangerous: `write_inode` writes the VFS inode's link count over the
+    /// one the namespace operations keep on disk.
+    NlinkFromVfs,
 }
 
 /// How many knobs there are.
-pub(crate) const NKNOBS: usize = 17;
+pub(crate) const NKNOBS: usize = 19;
 
 /// Every knob: its debugfs name, whether it is a dangerous negative
 /// control, and its value at mount (-1 disarms an offset).
@@ -176,6 +182,8 @@ pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); NKNOBS] = [
     (Knob::CowRemapAll, kernel::c_str!("cow_remap_all"), true, 0),
     (Knob::MetaWriteDelayMs, kernel::c_str!("meta_write_delay_ms"), false, 0),
     (Knob::OnePiece, kernel::c_str!("one_piece"), true, 0),
+    (Knob::NsDelayMs, kernel::c_str!("ns_delay_ms"), false, 0),
+    (Knob::NlinkFromVfs, kernel::c_str!("nlink_from_vfs"), true, 0),
 ];
 
 /// The layer's per-mount state, in `s_fs_info`.
