@@ -61,11 +61,7 @@ fn create(idmap: &Idmap, dir: &Inode, name: &[u8], mode: u32, rdev: u32, link: O
         links.set(dir.ino(), dir.nlink().saturating_add(1));
     }
     call(&sb, |fs| fs::create(fs, dir.ino(), name, &mut d, link.unwrap_or(&[]), tmpfile, links))?;
-    // Knob (h): the disk has the new link counts, the VFS inodes not yet.
-    let delay = sb.knob(crate::vfs::Knob::NsDelayMs).load(core::sync::atomic::Ordering::Relaxed);
-    if delay > 0 {
-        crate::vfs::msleep(delay.clamp(0, 60_000) as u32);
-    }
+    ns_delay(dir);
     n.set_ops::<Tables>();
     n.hash(d.ino, d.generation)?;
     if is_dir(mode) {
@@ -74,6 +70,15 @@ fn create(idmap: &Idmap, dir: &Inode, name: &[u8], mode: u32, rdev: u32, link: O
     touch(dir);
     n.inode().mark_dirty();
     Ok(n)
+}
+
+/// Knob (h): after a namespace operation's metadata change, before its VFS
+/// inodes are updated (the disk has the new link counts, the VFS not yet).
+fn ns_delay(dir: &Inode) {
+    let delay = dir.sb().knob(crate::vfs::Knob::NsDelayMs).load(core::sync::atomic::Ordering::Relaxed);
+    if delay > 0 {
+        crate::vfs::msleep(delay.clamp(0, 60_000) as u32);
+    }
 }
 
 /// Directories.
@@ -117,6 +122,7 @@ impl InodeOps for DirInode {
         // A tmpfile being linked in (no link yet) leaves the orphan list.
         let tmpfile = inode.nlink() == 0;
         call(&sb, |fs| fs::link(fs, dir.ino(), dentry.name(), ino, mode, links, tmpfile))?;
+        ns_delay(dir);
         inode.set_ctime_now();
         inode.inc_nlink();
         inode.mark_dirty();
@@ -137,6 +143,7 @@ impl InodeOps for DirInode {
             links.set(ino, inode.nlink().saturating_sub(1));
         }
         call(&dir.sb(), |fs| fs::unlink(fs, dir.ino(), dentry.name(), ino, last, links))?;
+        ns_delay(dir);
         touch(dir);
         inode.set_ctime_from(dir);
         if dirent {
@@ -252,6 +259,7 @@ fn rename(idmap: &Idmap, old_dir: &Inode, old_dentry: &Dentry, new_dir: &Inode, 
         links,
     };
     call(&sb, |fs| fs::rename(fs, req))?;
+    ns_delay(new_dir);
 
     touch(old_dir);
     let same_dir = core::ptr::eq(old_dir, new_dir);

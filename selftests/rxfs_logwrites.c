@@ -16,6 +16,18 @@
  *   RXFS_LW_CONTROL=1        negative control: a filesystem made without a
  *                            journal (mkfs.rxfs -l size=0); the test then
  *                            passes if some point is damaged
+ *   RXFS_LW_NLINK_CONTROL=1  negative control of the write_inode race: the
+ *                            dangerous knob nlink_from_vfs (write_inode
+ *                            writes the VFS's stale link count); passes if
+ *                            some point is damaged
+ *
+ * While the workload runs (with a journal), a second process calls
+ * syncfs() every SYNC_MS, and knob (h) ns_delay_ms holds every namespace
+ * operation for NS_DELAY_MS between its metadata change and the update of
+ * its VFS inodes: writeback and commits land inside those windows, as the
+ * flusher threads' do under fsstress (generic/482 found "link count 2,
+ * should be 3" that way). A point whose image is the same as the last
+ * one checked (no write since) is not checked again.
  *
  * Runs in the test VM with two scratch disks (selftests/rxfs_logwrites.sh
  * runs it at 1k and 4k and the control). Needs dmsetup and losetup.
@@ -34,6 +46,8 @@
 #define BASE "/tmp/lw-base.img"
 #define REPLAY "/tmp/lw-replay.img"
 #define CHECK "/tmp/lw-check.img"
+#define SYNC_MS 200
+#define NS_DELAY_MS 100
 
 struct lw_super {
 	uint64_t magic, version, nr_entries;
@@ -44,6 +58,24 @@ struct lw_entry {
 	uint64_t sector, nr_sectors, flags, data_len;
 } __attribute__((packed));
 
+
+/* A process that calls syncfs() on MNT every SYNC_MS until killed. */
+static pid_t start_syncer(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(MNT, O_RDONLY | O_DIRECTORY);
+		struct timespec t = { 0, SYNC_MS * 1000000L };
+
+		for (;;) {
+			if (fd >= 0)
+				syncfs(fd);
+			nanosleep(&t, NULL);
+		}
+	}
+	return pid;
+}
 
 static int copy_file(const char *from, const char *to)
 {
@@ -173,6 +205,9 @@ int main(void)
 	int ops = getenv("RXFS_LW_OPS") ? atoi(getenv("RXFS_LW_OPS")) : 120;
 	int every = getenv("RXFS_LW_EVERY") ? atoi(getenv("RXFS_LW_EVERY")) : 5;
 	int control = getenv("RXFS_LW_CONTROL") && atoi(getenv("RXFS_LW_CONTROL"));
+	int nlink_control = getenv("RXFS_LW_NLINK_CONTROL") && atoi(getenv("RXFS_LW_NLINK_CONTROL"));
+	int wrote = 1;
+	pid_t syncer;
 	unsigned long long sectors;
 	unsigned int maj, min;
 	struct lw_super sup;
@@ -185,7 +220,8 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	rxfs_rng = 0x1234567 + bs + control;
 	printf("# dm-log-writes replay, %d-byte blocks, %d operations%s\n", bs, ops,
-	       control ? ", negative control: no journal" : "");
+	       control ? ", negative control: no journal" :
+	       nlink_control ? ", negative control: nlink_from_vfs" : "");
 	if (rxfs_sh("mkfs.rxfs -q -f -b %d %s %s", bs, control ? "-l size=0" : "", dev) ||
 	    rxfs_sh("dd if=%s of=%s bs=1M conv=sparse status=none", dev, BASE)) {
 		rxfs_result(0, "logwrites.setup # mkfs or the base image");
@@ -215,7 +251,24 @@ int main(void)
 		rxfs_result(0, "logwrites.mount # %s", strerror(errno));
 		return 1;
 	}
+	/* The mount's debugfs directory is named after the dm device. */
+	snprintf(knobdir, sizeof(knobdir), "/sys/kernel/debug/rxfs/dm-%u", min);
+	/* Without a journal every point is torn anyway: no windows needed. */
+	if (!control && (knob("ns_delay_ms", NS_DELAY_MS) ||
+			 (nlink_control && (dangerous(1) || knob("nlink_from_vfs", 1))))) {
+		rxfs_result(0, "logwrites.knobs # %s", knobdir);
+		return 1;
+	}
+	syncer = control ? 0 : start_syncer();
 	workload(ops);
+	if (syncer > 0) {
+		kill(syncer, SIGKILL);
+		waitpid(syncer, NULL, 0);
+	}
+	control |= nlink_control;
+	knob("ns_delay_ms", 0);
+	knob("nlink_from_vfs", 0);
+	dangerous(0);
 	if (umount(MNT) || rxfs_sh("dmsetup remove rxfs-lw")) {
 		rxfs_result(0, "logwrites.record # umount or dmsetup remove");
 		return 1;
@@ -261,11 +314,15 @@ int main(void)
 				return 1;
 			}
 			pos += len;
+			wrote = 1;
 		}
 		mark = !!(e.flags & (LOG_FLUSH | LOG_FUA));
 		since++;
 		if (!mark && !(every > 0 && since % every == 0))
 			continue;
+		if (!wrote)
+			continue;	/* the image checked last, again */
+		wrote = 0;
 		fsync(rfd);
 		ret = check_point(i, mark ? "flush/FUA" : "between marks", why, sizeof(why));
 		if (ret < 0) {
@@ -290,8 +347,9 @@ int main(void)
 	       (unsigned long long)marks, (unsigned long long)bad_marks, (unsigned long long)others,
 	       (unsigned long long)bad_others);
 	if (control) {
-		rxfs_result(bad_marks + bad_others > 0, "logwrites.control_sees_damage # %llu of %llu points damaged without a journal",
-		       (unsigned long long)(bad_marks + bad_others), (unsigned long long)(marks + others));
+		rxfs_result(bad_marks + bad_others > 0, "logwrites.control_sees_damage # %llu of %llu points damaged %s",
+		       (unsigned long long)(bad_marks + bad_others), (unsigned long long)(marks + others),
+		       nlink_control ? "with nlink_from_vfs" : "without a journal");
 		return bad_marks + bad_others > 0 ? 0 : 1;
 	}
 	rxfs_result(marks > 0 && !bad_marks, "logwrites.every_mark_recovers_clean # %llu marks, %llu damaged%s%s",
