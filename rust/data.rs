@@ -274,6 +274,13 @@ struct Op<'c, 'a> {
 }
 
 impl<'c, 'a> Op<'c, 'a> {
+    /// An operation on file `t` that has changed nothing yet; `rc` is the
+    /// refcount inode if the file may share blocks, else 0.
+    fn new(cx: &'c mut Ctx<'a>, t: &Target<'_>, log: u32, rc: u64) -> Self {
+        let cowext = if t.cowext == 0 { COW_EXTSIZE } else { t.cowext };
+        Op { cx, ino: t.ino, log, nblocks: None, delayed: 0, changed: false, rc, cow_changed: false, cowext }
+    }
+
     fn dl(&mut self) -> Dl<'_> {
         Dl { t: &mut *self.cx.dl, ino: self.ino }
     }
@@ -648,8 +655,7 @@ fn xop(fs: &FsInfo, t: &Target<'_>, op: XOp, pos: u64, len: u64, flags: u32, out
     let data = matches!(op, XOp::DirectWrite | XOp::Writeback | XOp::Prealloc);
     let with = |f: &mut dyn FnMut(&mut crate::fs::Ctx<'_>) -> Result<(), Error>| if data { fs.with_data(f) } else { fs.with(f) };
     with(&mut |cx| {
-        let cowext = if t.cowext == 0 { COW_EXTSIZE } else { t.cowext };
-        let mut o = Op { cx, ino: t.ino, log, nblocks: None, delayed: 0, changed: false, rc, cow_changed: false, cowext };
+        let mut o = Op::new(cx, t, log, rc);
         let r = run(&mut o, op, b, end, max, flags);
         if let Ok(m) = r {
             *out = m;
@@ -891,6 +897,17 @@ pub fn insert(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
     shift_range(inode, pos, len, false)
 }
 
+/// How many extents one piece of a clone, collapse or insert may meet
+/// ([`FsInfo::piece_extents`]); with the `one_piece` negative control,
+/// no limit (the whole range in one change).
+fn piece_extents(sb: &crate::vfs::SuperBlock<'_, crate::mount::Rxfs>) -> u64 {
+    if sb.knob(crate::vfs::Knob::OnePiece).load(Ordering::Relaxed) != 0 {
+        u64::MAX
+    } else {
+        sb.info().piece_extents()
+    }
+}
+
 /// Collapse (`left`) or insert range: every extent from the range on
 /// moves, so the work is done in pieces of at most
 /// [`FsInfo::piece_extents`] extents, each its own metadata change (as
@@ -904,21 +921,22 @@ pub fn insert(inode: &Inode, pos: u64, len: u64) -> kernel::error::Result {
 fn shift_range(inode: &Inode, pos: u64, len: u64, left: bool) -> kernel::error::Result {
     let t = Target::of(inode);
     let sb = inode.sb();
-    let whole = sb.knob(crate::vfs::Knob::OnePiece).load(Ordering::Relaxed) != 0;
+    let max = piece_extents(&sb);
+    let fs = sb.info();
+    let log = fs.block_log;
+    let b = pos >> log;
+    let end = pos.checked_add(len).map(|e| e >> log).filter(|&e| e > b && e <= (i64::MAX as u64) >> log);
+    let end = end.ok_or(crate::vfs::errno(Error::TooBig.errno()))?;
+    let n = end - b;
+    let rc = if t.reflink { fs.refcount_ino } else { 0 };
     // Where the next piece goes on (`extmap::shift_piece`); `None` first.
     let mut at: Option<u64> = None;
     loop {
         let mut m = Map::default();
         let r = crate::fs::call(&sb, |fs| {
-            let log = fs.block_log;
-            let top = (i64::MAX as u64) >> log;
-            let b = pos >> log;
-            let end = pos.checked_add(len).map(|e| e >> log).filter(|&e| e > b && e <= top).ok_or(Error::TooBig)?;
-            let n = end - b;
-            let rc = if t.reflink { fs.refcount_ino } else { 0 };
-            let max = if whole { u64::MAX } else { fs.piece_extents() };
             fs.with(|cx| {
-                let mut o = Op { cx, ino: t.ino, log, nblocks: None, delayed: 0, changed: true, rc, cow_changed: false, cowext: COW_EXTSIZE };
+                let mut o = Op::new(cx, &t, log, rc);
+                o.changed = true;
                 o.cx.a.budget(Budget::Pool);
                 let mut nodes = 0;
                 let r = (|| {
@@ -1003,8 +1021,7 @@ pub fn remap(src: &Inode, dst: &Inode, c: &Clone) -> kernel::error::Result<u64> 
     let sb = dst.sb();
     let log = sb.info().block_log;
     let (sblk, dblk, n) = (c.src_pos >> log, c.dst_pos >> log, c.len.div_ceil(1 << log));
-    // Negative control: the whole range in one change.
-    let whole = sb.knob(crate::vfs::Knob::OnePiece).load(Ordering::Relaxed) != 0;
+    let max = piece_extents(&sb);
     let mut done = 0u64;
     while done < n {
         let mut dm = Map::default();
@@ -1012,14 +1029,16 @@ pub fn remap(src: &Inode, dst: &Inode, c: &Clone) -> kernel::error::Result<u64> 
             if fs.refcount_ino == 0 {
                 return Err(Error::Io(95));
             }
-            let max = if whole { u64::MAX } else { fs.piece_extents() };
             fs.with(|cx| {
-                for t in [&ts, &td] {
-                    di::modify(&cx.s, t.ino, |i| i.flags |= FLAG_REFLINK)?;
+                if done == 0 {
+                    for t in [&ts, &td] {
+                        di::modify(&cx.s, t.ino, |i| i.flags |= FLAG_REFLINK)?;
+                    }
                 }
                 let (sb, db) = (sblk + done, dblk + done);
                 let k = reflink::piece(&cx.s, ts.ino, sb, td.ino, db, n - done, max)?;
-                let mut o = Op { cx, ino: td.ino, log, nblocks: None, delayed: 0, changed: true, rc: fs.refcount_ino, cow_changed: false, cowext: COW_EXTSIZE };
+                let mut o = Op::new(cx, &td, log, fs.refcount_ino);
+                o.changed = true;
                 o.punch_delalloc(db, k)?;
                 o.cancel_cow(db, k)?;
                 let mut out = reflink::Remapped::default();
