@@ -98,6 +98,7 @@ bool rxfs_helper_dir_emit(struct dir_context *ctx, const char *name, int len, u6
 void rxfs_helper_folio_get(struct folio *folio) { folio_get(folio); }
 void rxfs_helper_folio_put(struct folio *folio) { folio_put(folio); }
 struct folio *rxfs_helper_read_mapping_folio(struct address_space *mapping, pgoff_t index) { return read_mapping_folio(mapping, index, NULL); }
+void rxfs_helper_page_cache_sync_readahead(struct address_space *mapping, struct file_ra_state *ra, pgoff_t index, unsigned long count) { page_cache_sync_readahead(mapping, ra, NULL, index, count); }
 void *rxfs_helper_folio_address(const struct folio *folio) { return folio_address(folio); }
 bool rxfs_helper_folio_test_checked(struct folio *folio) { return folio_test_checked(folio); }
 void rxfs_helper_folio_set_checked(struct folio *folio) { folio_set_checked(folio); }

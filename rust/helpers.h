@@ -94,6 +94,7 @@ bool rxfs_helper_dir_emit(struct dir_context *ctx, const char *name, int len, u6
 void rxfs_helper_folio_get(struct folio *folio);
 void rxfs_helper_folio_put(struct folio *folio);
 struct folio *rxfs_helper_read_mapping_folio(struct address_space *mapping, pgoff_t index);
+void rxfs_helper_page_cache_sync_readahead(struct address_space *mapping, struct file_ra_state *ra, pgoff_t index, unsigned long count);
 void *rxfs_helper_folio_address(const struct folio *folio);
 bool rxfs_helper_folio_test_checked(struct folio *folio);
 void rxfs_helper_folio_set_checked(struct folio *folio);

@@ -133,6 +133,10 @@ impl Geometry {
 pub trait LogDev {
     /// Reads block `blk` into `buf` (one block).
     fn read(&mut self, blk: u64, buf: &mut [u8]) -> Result<(), Error>;
+    /// Blocks `blk..blk + len` are about to be read in order (a hint).
+    fn readahead(&mut self, blk: u64, len: u64) {
+        let _ = (blk, len);
+    }
 }
 
 /// The header block: where the chain of transactions starts.
@@ -264,7 +268,11 @@ fn looks_written(g: &Geometry, b: &[u8], magic: u32, blk: u64, seq: u64) -> bool
 fn committed<D: LogDev>(g: &Geometry, dev: &mut D, seq: u64, pos: u64, buf: &mut [u8]) -> Result<Option<u64>, Error> {
     let reach = g.blocks.saturating_sub(1) / 2 + 1;
     let end = pos.saturating_add(reach).min(g.blocks);
-    for at in pos.saturating_add(1)..end {
+    // Every mount comes here (a chain ends in a block that is not a
+    // whole transaction) and reads up to half the log: in large I/Os.
+    let first = pos.saturating_add(1);
+    dev.readahead(g.abs(first), end.saturating_sub(first));
+    for at in first..end {
         dev.read(g.abs(at), buf)?;
         let m = meta::magic_of(buf);
         if (m == MAGIC_COMMIT && meta::verify(buf, "log commit", MAGIC_COMMIT, g.abs(at), Some(seq), g.fsid).is_ok())
@@ -448,6 +456,9 @@ impl<S: meta::Store> LogDev for StoreDev<'_, S> {
         buf.copy_from_slice(src);
         Ok(())
     }
+    fn readahead(&mut self, blk: u64, len: u64) {
+        self.0.readahead(blk, len)
+    }
 }
 
 /// What [`recover`] did.
@@ -484,16 +495,27 @@ pub fn scan_store<S: meta::Store>(s: &S, g: &Geometry, desc: &mut [u8], img: &mu
 /// whole transaction's images into their home blocks in `s` (dirtied; the
 /// caller writes them out and then the header [`Recovery::restart`] gives).
 pub fn recover<S: meta::Store>(s: &S, g: &Geometry, desc: &mut [u8], img: &mut [u8]) -> Result<Recovery, Error> {
-    let found = scan_store(s, g, desc, img)?;
-    replay_store(s, g, found, desc, img)
+    recover_from(&mut StoreDev(s), s, g, desc, img)
+}
+
+/// [`recover`] reading the log from `dev` rather than through `s` (a tool
+/// reading the device in large pieces, keeping none of the log), which
+/// must hold what `s` would read there.
+pub fn recover_from<D: LogDev, S: meta::Store>(dev: &mut D, s: &S, g: &Geometry, desc: &mut [u8], img: &mut [u8]) -> Result<Recovery, Error> {
+    let found = scan(g, dev, desc, img)?;
+    replay_into(dev, s, g, found, desc, img)
 }
 
 /// The replay half of [`recover`], for a caller that scanned already
 /// ([`scan_store`]) and decided to replay.
 pub fn replay_store<S: meta::Store>(s: &S, g: &Geometry, found: Found, desc: &mut [u8], img: &mut [u8]) -> Result<Recovery, Error> {
+    replay_into(&mut StoreDev(s), s, g, found, desc, img)
+}
+
+fn replay_into<D: LogDev, S: meta::Store>(dev: &mut D, s: &S, g: &Geometry, found: Found, desc: &mut [u8], img: &mut [u8]) -> Result<Recovery, Error> {
     let mut replayed = 0;
     if let Some(t) = found.last {
-        replayed = replay(g, &mut StoreDev(s), &t, desc, img, &mut |home, image| {
+        replayed = replay(g, dev, &t, desc, img, &mut |home, image| {
             let mut b = s.read(home)?;
             let dst = b.get_mut(..image.len()).ok_or(Error::ShortBuffer { need: image.len(), have: 0 })?;
             dst.copy_from_slice(image);

@@ -69,6 +69,12 @@ pub trait Store {
     }
     /// Reads block `blk`, unverified.
     fn read(&self, blk: u64) -> Result<Self::Buf<'_>, Error>;
+    /// Blocks `start..start + len` are about to be [`read`](Store::read)
+    /// one after the other: a store may start reading them in large I/Os
+    /// (a hint; nothing changes what `read` returns).
+    fn readahead(&self, start: u64, len: u64) {
+        let _ = (start, len);
+    }
     /// Records that `buf` was changed; it reaches the disk at the next sync.
     fn dirty(&self, buf: &mut Self::Buf<'_>);
     /// Blocks `start..start + len` were freed: a change not yet written must
@@ -189,9 +195,12 @@ pub mod mem {
 
     /// Blocks in memory; each block is its own `RefCell` so that holding two
     /// handles to one block panics in tests. A block not yet loaded is empty.
+    /// The table is allocated a chunk of [`CHUNK`] blocks at a time, when
+    /// one of them is first used: a tool that reads a few blocks of a large
+    /// filesystem pays for those, not for every block of it.
     pub struct MemStore {
-        /// The blocks.
-        pub blocks: Vec<RefCell<Vec<u8>>>,
+        chunks: Vec<std::cell::OnceCell<Box<[RefCell<Vec<u8>>]>>>,
+        count: u64,
         /// Block size.
         pub bs: usize,
         /// fsid.
@@ -202,11 +211,15 @@ pub mod mem {
         pub file: Option<File>,
     }
 
+    /// Blocks per chunk of [`MemStore`]'s table.
+    pub const CHUNK: u64 = 4096;
+
     impl MemStore {
         /// A zeroed store.
         pub fn new(bs: usize, count: u64, fsid: u64) -> Self {
             MemStore {
-                blocks: (0..count).map(|_| RefCell::new(Vec::new())).collect(),
+                chunks: (0..count.div_ceil(CHUNK)).map(|_| std::cell::OnceCell::new()).collect(),
+                count,
                 bs,
                 fsid,
                 dirtied: RefCell::new(BTreeSet::new()),
@@ -219,11 +232,33 @@ pub mod mem {
             MemStore { file: Some(file), ..Self::new(bs, count, fsid) }
         }
 
+        /// The same store, loading from and flushing to `file`.
+        pub fn with_file(self, file: File) -> Self {
+            MemStore { file: Some(file), ..self }
+        }
+
+        /// Block `blk`'s cell (empty until loaded), or `None` past the end.
+        pub fn cell(&self, blk: u64) -> Option<&RefCell<Vec<u8>>> {
+            if blk >= self.count {
+                return None;
+            }
+            let chunk = self.chunks.get((blk / CHUNK) as usize)?;
+            let cells = chunk.get_or_init(|| (0..CHUNK).map(|_| RefCell::new(Vec::new())).collect());
+            cells.get((blk % CHUNK) as usize)
+        }
+
+        /// The blocks loaded so far, in order, with their numbers.
+        pub fn loaded(&self) -> impl Iterator<Item = (u64, &RefCell<Vec<u8>>)> {
+            self.chunks.iter().enumerate().filter_map(|(i, c)| c.get().map(|c| (i as u64, c))).flat_map(|(i, c)| {
+                c.iter().enumerate().map(move |(j, b)| (i * CHUNK + j as u64, b)).filter(|(_, b)| b.try_borrow().map_or(true, |v| !v.is_empty()))
+            })
+        }
+
         /// Writes the dirtied blocks back to the file.
         pub fn flush(&self) -> std::io::Result<()> {
             let Some(f) = &self.file else { return Ok(()) };
             for &b in self.dirtied.borrow().iter() {
-                let c = self.blocks[b as usize].borrow();
+                let c = self.cell(b).expect("dirtied block in range").borrow();
                 f.write_all_at(&c, b * self.bs as u64)?;
             }
             self.dirtied.borrow_mut().clear();
@@ -257,13 +292,13 @@ pub mod mem {
             self.bs
         }
         fn block_count(&self) -> u64 {
-            self.blocks.len() as u64
+            self.count
         }
         fn fsid(&self) -> u64 {
             self.fsid
         }
         fn read(&self, blk: u64) -> Result<MemBuf<'_>, Error> {
-            let c = self.blocks.get(blk as usize).ok_or(Error::Io(5))?;
+            let c = self.cell(blk).ok_or(Error::Io(5))?;
             let mut r = c.try_borrow_mut().expect("block held twice");
             if r.is_empty() {
                 r.resize(self.bs, 0);
@@ -272,6 +307,30 @@ pub mod mem {
                 }
             }
             Ok(MemBuf(r, blk))
+        }
+        fn readahead(&self, start: u64, len: u64) {
+            // One read of the run instead of a read per block; blocks
+            // already loaded (maybe changed) are left as they are.
+            let Some(f) = &self.file else { return };
+            let end = start.saturating_add(len).min(self.count);
+            let chunk = (1u64 << 20) / self.bs as u64;
+            let mut at = start;
+            while at < end {
+                let n = chunk.min(end - at);
+                let mut buf = vec![0u8; n as usize * self.bs];
+                if f.read_exact_at(&mut buf, at * self.bs as u64).is_err() {
+                    return;
+                }
+                for (i, b) in buf.chunks_exact(self.bs).enumerate() {
+                    let Some(c) = self.cell(at + i as u64) else { break };
+                    if let Ok(mut r) = c.try_borrow_mut() {
+                        if r.is_empty() {
+                            r.extend_from_slice(b);
+                        }
+                    }
+                }
+                at += n;
+            }
         }
         fn dirty(&self, buf: &mut MemBuf<'_>) {
             self.dirtied.borrow_mut().insert(buf.1);

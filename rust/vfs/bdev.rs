@@ -97,6 +97,31 @@ pub(crate) unsafe fn get(sb: *mut b::super_block, pos: u64) -> Result<(FolioRef,
     Ok((folio, p))
 }
 
+/// Starts reading device bytes `pos..pos + len` into the page cache, in
+/// readahead-sized I/Os, without waiting: [`get`] then waits for each
+/// folio instead of reading it alone.
+///
+/// # Safety
+///
+/// `sb` must be a live superblock whose device holds the range.
+pub(crate) unsafe fn readahead(sb: *mut b::super_block, pos: u64, len: u64) {
+    let mapping = device_mapping(sb);
+    // SAFETY: a zeroed readahead state is what `file_ra_state_init` fills.
+    let mut ra: b::file_ra_state = unsafe { core::mem::zeroed() };
+    // SAFETY: the mapping is live (the contract).
+    unsafe { b::file_ra_state_init(&mut ra, mapping) };
+    let first = pos >> b::PAGE_SHIFT;
+    let end = pos.saturating_add(len).div_ceil(1 << b::PAGE_SHIFT);
+    let step = u64::from(ra.ra_pages).max(1);
+    let mut at = first;
+    while at < end {
+        let n = step.min(end - at);
+        // SAFETY: the mapping is live; `ra` is this call's own state.
+        unsafe { b::rxfs_helper_page_cache_sync_readahead(mapping, &mut ra, at as _, n as _) };
+        at += n;
+    }
+}
+
 /// Copies device bytes `pos..pos+buf.len()` into `buf` through the page
 /// cache.
 ///

@@ -375,6 +375,15 @@ impl Store for BdevStore<'_> {
         self.dev.data_start
     }
 
+    fn readahead(&self, start: u64, len: u64) {
+        let end = start.saturating_add(len).min(self.dev.block_count);
+        if start < end {
+            // SAFETY: the superblock is live and the range is inside the
+            // filesystem, which was checked at mount to fit the device.
+            unsafe { bdev::readahead(self.dev.raw, start << self.dev.block_log, (end - start) << self.dev.block_log) };
+        }
+    }
+
     fn read(&self, blk: u64) -> core::result::Result<MetaBuf<'_>, CoreError> {
         if blk >= self.dev.block_count {
             return Err(CoreError::Corrupt { what: "block number", blkno: blk, why: "beyond the filesystem" });

@@ -139,7 +139,11 @@ pub fn open(path: &str, writable: bool) -> Result<Image, OpenError> {
 fn recover(store: &MemStore, sb: Superblock, g: &librxfs::journal::Geometry) -> Result<(Superblock, Option<LogState>), OpenError> {
     use librxfs::journal;
     let (mut a, mut b) = (vec![0u8; g.block_size], vec![0u8; g.block_size]);
-    match journal::recover(store, g, &mut a, &mut b) {
+    let r = match &store.file {
+        Some(file) => journal::recover_from(&mut LogReader::new(file, g.block_size), store, g, &mut a, &mut b),
+        None => journal::recover(store, g, &mut a, &mut b),
+    };
+    match r {
         Ok(r) if r.replayed == 0 => Ok((sb, None)),
         Ok(r) => {
             let t = r.found.last.map_or(0, |t| t.seq);
@@ -160,13 +164,67 @@ fn recover(store: &MemStore, sb: Superblock, g: &librxfs::journal::Geometry) -> 
     }
 }
 
+/// Reads log blocks straight from the device a window at a time: a mount
+/// scan reads up to half the log, which neither a read per block nor
+/// keeping it all in the store would do well. Nothing is dirty in the store
+/// when the log is recovered, so the device holds what the store would.
+struct LogReader<'a> {
+    file: &'a File,
+    bs: usize,
+    win: Vec<u8>,
+    first: u64,
+    n: u64,
+}
+
+impl<'a> LogReader<'a> {
+    const WINDOW: usize = 1 << 20;
+
+    fn new(file: &'a File, bs: usize) -> Self {
+        LogReader { file, bs, win: Vec::new(), first: 0, n: 0 }
+    }
+}
+
+impl librxfs::journal::LogDev for LogReader<'_> {
+    fn read(&mut self, blk: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let io = |e: std::io::Error| Error::Io(e.raw_os_error().unwrap_or(5));
+        if !(self.first..self.first + self.n).contains(&blk) {
+            let per = (Self::WINDOW / self.bs).max(1);
+            self.win.resize(per * self.bs, 0);
+            let got = read_at_most(self.file, &mut self.win, blk * self.bs as u64).map_err(io)?;
+            self.first = blk;
+            self.n = (got / self.bs) as u64;
+            if self.n == 0 {
+                return Err(Error::Io(5));
+            }
+        }
+        let o = (blk - self.first) as usize * self.bs;
+        let src = self.win.get(o..o + buf.len()).ok_or(Error::ShortBuffer { need: buf.len(), have: 0 })?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// Reads into `buf` from `pos` until it is full or the file ends.
+fn read_at_most(f: &File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], pos + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Drops a block's cached bytes so that memory stays bounded on a large
 /// filesystem; the next read loads it again. Dirty blocks are kept.
 pub fn evict(s: &MemStore, blk: u64) {
     if s.dirtied.borrow().contains(&blk) {
         return;
     }
-    if let Some(c) = s.blocks.get(blk as usize) {
+    if let Some(c) = s.cell(blk) {
         if let Ok(mut v) = c.try_borrow_mut() {
             *v = Vec::new();
         }

@@ -241,9 +241,11 @@ pub fn run(o: &Opts) -> Result<(), String> {
         f.seek(SeekFrom::Start(0))?;
         f.write_all(&vec![0u8; wipe as usize])?;
         // The journal region zeroed (as mkfs.xfs clears its log): nothing
-        // left there can pass for a transaction of this filesystem.
+        // left there can pass for a transaction of this filesystem. A
+        // block device zeroes it itself; a file, or a device that cannot,
+        // gets written zeroes.
         let chunk = vec![0u8; 1 << 20];
-        let mut done = 0;
+        let mut done = if is_blockdev && zeroout(f, log.0, log.1).is_ok() { log.1 } else { 0 };
         while done < log.1 {
             let n = (log.1 - done).min(chunk.len() as u64);
             f.seek(SeekFrom::Start(log.0 + done))?;
@@ -258,7 +260,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
         // Fresh blocks: nothing to read from the device.
         drop(store.read(b).map_err(|e| format!("internal error: {e}"))?);
     }
-    let store = MemStore { file: Some(f), ..store };
+    let store = store.with_file(f);
     mkfs::format(&store, &sb, now()).map_err(|e| format!("internal error: {e}"))?;
     store.flush().map_err(|e| format!("cannot write {t}: {e}"))?;
 
@@ -281,17 +283,31 @@ pub fn run(o: &Opts) -> Result<(), String> {
 }
 
 /// `BLKDISCARD` of bytes `0..len` of a block device.
+/// `BLKDISCARD` of device bytes `0..len`.
 fn discard(f: &File, len: u64) -> std::io::Result<()> {
+    /// `_IO(0x12, 119)`.
+    const BLKDISCARD: u64 = 0x1277;
+    range_ioctl(f, BLKDISCARD, 0, len)
+}
+
+/// `BLKZEROOUT` of device bytes `start..start + len`: the device zeroes
+/// them (write-zeroes, or the kernel writes zeroes) without the bytes
+/// crossing from user space.
+fn zeroout(f: &File, start: u64, len: u64) -> std::io::Result<()> {
+    /// `_IO(0x12, 127)`.
+    const BLKZEROOUT: u64 = 0x127f;
+    range_ioctl(f, BLKZEROOUT, start, len)
+}
+
+fn range_ioctl(f: &File, req: u64, start: u64, len: u64) -> std::io::Result<()> {
     use std::os::unix::io::AsRawFd;
     extern "C" {
         fn ioctl(fd: i32, req: u64, ...) -> i32;
     }
-    /// `_IO(0x12, 119)`.
-    const BLKDISCARD: u64 = 0x1277;
-    let range: [u64; 2] = [0, len];
-    // SAFETY: BLKDISCARD reads two u64s (start, length) from the pointer,
-    // which points at `range` for the call.
-    let r = unsafe { ioctl(f.as_raw_fd(), BLKDISCARD, range.as_ptr()) };
+    let range: [u64; 2] = [start, len];
+    // SAFETY: BLKDISCARD and BLKZEROOUT read two u64s (start, length) from
+    // the pointer, which points at `range` for the call.
+    let r = unsafe { ioctl(f.as_raw_fd(), req, range.as_ptr()) };
     if r != 0 {
         return Err(std::io::Error::last_os_error());
     }

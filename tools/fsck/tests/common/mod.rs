@@ -323,10 +323,10 @@ impl Builder {
         }
         let f = fs::File::create(path).unwrap();
         f.set_len(self.sb.block_count * self.bs as u64).unwrap();
-        for (i, c) in self.s.blocks.iter().enumerate() {
+        for (i, c) in self.s.loaded() {
             let c = c.borrow();
             if !c.is_empty() && c.iter().any(|&x| x != 0) {
-                f.write_all_at(&c, (i * self.bs) as u64).unwrap();
+                f.write_all_at(&c, i * self.bs as u64).unwrap();
             }
         }
         f.sync_all().unwrap();
