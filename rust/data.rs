@@ -1030,6 +1030,7 @@ pub fn remap(src: &Inode, dst: &Inode, c: &Clone) -> kernel::error::Result<u64> 
                 return Err(Error::Io(95));
             }
             fs.with(|cx| {
+                cx.a.budget(Budget::Remap);
                 if done == 0 {
                     for t in [&ts, &td] {
                         di::modify(&cx.s, t.ino, |i| i.flags |= FLAG_REFLINK)?;

@@ -11,6 +11,12 @@
  *     blocks); after remount both files read back as written, unlinking
  *     either leaves the other whole, and when both are
  *     gone the free count is back where it started; fsck is clean.
+ *     clone.full_fs (fstests generic/546): on a filesystem that ordinary
+ *     writes filled to ENOSPC, a buffered write into preallocated blocks
+ *     and a clone of one of them into a hole still work (a clone takes no
+ *     data blocks, only tree nodes, from half the reserve pool), and
+ *     after fsync, a shutdown and a remount the file holds both; fsck is
+ *     clean. It fails where a clone draws only on ordinary space.
  *  2. cowrace.seed: the race of XFS's "allow unwritten extents in the CoW
  *     fork". Two O_DIRECT writers to neighbouring ranges [A,B) and [B,C)
  *     of a clone. The first, asynchronous, allocates CoW blocks for its
@@ -307,6 +313,59 @@ TEST_F(clone, cow_paths)
 	EXPECT_EQ(free0, bfree());
 	EXPECT_EQ(0, fsck_clean());
 	free(blk);
+}
+
+TEST_F(clone, full_fs)
+{
+	const long long bs = variant->bs;
+	char pad[256], *buf = malloc(1 << 20);
+	struct file_clone_range cr;
+	int f, p;
+	long long n, bad = 0;
+
+	ASSERT_NE(NULL, buf);
+	f = open(self->dst, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, f);
+	ASSERT_EQ(0, fallocate(f, 0, 2 * bs, 64 * bs));
+	snprintf(pad, sizeof(pad), RXFS_MNT "/padding");
+	p = open(pad, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, p);
+	memset(buf, 0, 1 << 20);
+	for (n = 0; pwrite(p, buf, 1 << 20, n) > 0; n += 1 << 20)
+		;
+	ASSERT_EQ(ENOSPC, errno);
+	ASSERT_EQ(0, fsync(p));
+	close(p);
+	sync();
+	/* Into the preallocation: no new data blocks. */
+	memset(buf, 0xcd, 16 * bs);
+	ASSERT_EQ(16 * bs, pwrite(f, buf, 16 * bs, 8 * bs));
+	/* Block 2 (unwritten, reads as zeroes) into the hole at block 0. */
+	cr.src_fd = f;
+	cr.src_offset = 2 * bs;
+	cr.src_length = bs;
+	cr.dest_offset = 0;
+	EXPECT_EQ(0, ioctl(f, FICLONERANGE, &cr)) TH_LOG("clone on a full filesystem: %s", strerror(errno));
+	ASSERT_EQ(0, fsync(f));
+	/* Mode 2 (nothing flushed): what survives is what fsync made durable. */
+	{
+		uint32_t how = 2;
+
+		ASSERT_EQ(0, ioctl(f, _IOR('X', 125, uint32_t), &how));
+	}
+	close(f);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	f = open(self->dst, O_RDONLY);
+	ASSERT_LE(0, f);
+	ASSERT_EQ(24 * bs, pread(f, buf, 24 * bs, 0));
+	for (n = 0; n < 24 * bs; n++)
+		bad += (unsigned char)buf[n] != (n >= 8 * bs ? 0xcd : 0);
+	EXPECT_EQ(0, bad);
+	close(f);
+	ASSERT_EQ(0, unlink(pad));
+	EXPECT_EQ(0, fsck_clean());
+	free(buf);
 }
 
 FIXTURE(cowrace) {
