@@ -15,7 +15,7 @@ use crate::inode::{getattr, setattr, to_dinode, Tables};
 use crate::vfs::bindings as b;
 use crate::vfs::file::File;
 use crate::vfs::inode::{FileType, Inode, InodeLock, NewInode};
-use crate::vfs::namei::{new_inode, Dentry, DirContext, DirOps, Iattr, Idmap, InodeOps, Kstat};
+use crate::vfs::namei::{new_inode, Dentry, DirContext, DirOps, FileAttr, Iattr, Idmap, InodeOps, Kstat};
 use kernel::prelude::*;
 use kernel::types::ARef;
 
@@ -175,6 +175,14 @@ impl InodeOps for DirInode {
 
     fn setattr(idmap: &Idmap, dentry: &Dentry, lock: &InodeLock<'_>, attr: &Iattr) -> Result {
         setattr(idmap, dentry, lock, attr)
+    }
+
+    fn fileattr_get(inode: &Inode, fa: &mut FileAttr<'_>) -> Result {
+        crate::inode::fileattr_get(inode, fa)
+    }
+
+    fn fileattr_set(_idmap: &Idmap, lock: &InodeLock<'_>, fa: &FileAttr<'_>) -> Result {
+        crate::inode::fileattr_set(lock, fa)
     }
 }
 

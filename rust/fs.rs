@@ -377,8 +377,18 @@ pub fn write_inode(fs: &FsInfo, d: &DInode, nlink_from_vfs: bool) -> Result<(), 
 }
 
 /// Sets a file's copy-on-write extent size hint (blocks; 0: the default).
-pub fn set_cowextsize(fs: &FsInfo, ino: u64, blocks: u32) -> Result<(), Error> {
-    fs.with(|cx| inode::modify(&cx.s, ino, |i| i.cowextsize = blocks).map(|_| ()))
+/// Sets the user flags ([`inode::FLAGS_USER`]) and, if `cowextsize` is
+/// given, the CoW extent size hint; returns the inode's flags.
+pub fn set_fileattr(fs: &FsInfo, ino: u64, user: u32, cowextsize: Option<u32>) -> Result<u32, Error> {
+    fs.with(|cx| {
+        let i = inode::modify(&cx.s, ino, |i| {
+            i.flags = (i.flags & !inode::FLAGS_USER) | (user & inode::FLAGS_USER);
+            if let Some(b) = cowextsize {
+                i.cowextsize = b;
+            }
+        })?;
+        Ok(i.flags)
+    })
 }
 
 /// Looks `name` up in `dir`: the inode number, or 0.

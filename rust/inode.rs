@@ -17,6 +17,7 @@ use crate::mount::Rxfs;
 use crate::vfs::inode::{Attrs, FileType, Iget, Inode, InodeLock, InodeTypes, Times};
 use crate::vfs::namei::{Dentry, FileAttr, Fiemap, Iattr, Idmap, InodeOps, InodeOpsTable, Kstat};
 use crate::fs::DInode;
+use crate::librxfs::inode as di;
 use crate::vfs::{bindings as b, SuperBlock};
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::prelude::*;
@@ -110,6 +111,7 @@ pub(crate) fn iget(sb: &SuperBlock<'_, Rxfs>, ino: u64) -> Result<ARef<Inode>> {
     };
     n.fill::<Tables>(&attrs_of(&d), (d.btime_sec, d.btime_nsec), d.flags, d.nblocks, target)?;
     n.inode().rx().cowextsize.store(d.cowextsize, Relaxed);
+    set_vfs_flags(n.inode(), d.flags);
     Ok(n.finish())
 }
 
@@ -188,14 +190,11 @@ impl InodeOps for FileInode {
     }
 
     fn fileattr_get(inode: &Inode, fa: &mut FileAttr<'_>) -> Result {
-        let ext = inode.rx().cowextsize.load(Relaxed);
-        let xflags = if ext != 0 { b::FS_XFLAG_COWEXTSIZE } else { 0 };
-        fa.fill(xflags, ext.saturating_mul(inode.block_size()));
-        Ok(())
+        fileattr_get(inode, fa)
     }
 
     fn fileattr_set(_idmap: &Idmap, lock: &InodeLock<'_>, fa: &FileAttr<'_>) -> Result {
-        set_cowextsize(lock.inode(), fa)
+        fileattr_set(lock, fa)
     }
 }
 
@@ -203,27 +202,81 @@ impl InodeOps for FileInode {
 /// `XFS_MAX_BMBT_EXTLEN / 2` bound, scaled to rxfs's extents).
 const MAX_COWEXTSIZE: u32 = 1 << 20;
 
-/// `FS_IOC_FSSETXATTR` on a regular file: only the CoW extent size hint
-/// (`FS_XFLAG_COWEXTSIZE` with `fsx_cowextsize`, a multiple of the block
-/// size; without the flag the hint goes back to the default) is
-/// supported, as a subset of XFS's `xfs_fileattr_set`.
-fn set_cowextsize(inode: &Inode, fa: &FileAttr<'_>) -> Result {
-    if !fa.is_fsx() {
-        // FS_IOC_SETFLAGS: rxfs has no chattr flags.
-        return if fa.flags() == 0 { Ok(()) } else { Err(crate::vfs::code::eopnotsupp()) };
+/// Each user flag on disk, as `fsx_xflags` has it and as the VFS inode
+/// has it (`S_*`, which the VFS enforces: EPERM for writes, truncation,
+/// links, renames and removals of an immutable file, anything but appends
+/// to an append-only one, removals from an append-only directory).
+const USER_FLAGS: [(u32, u32, u32); 5] = [
+    (di::FLAG_IMMUTABLE, b::FS_XFLAG_IMMUTABLE, b::S_IMMUTABLE),
+    (di::FLAG_APPEND, b::FS_XFLAG_APPEND, b::S_APPEND),
+    (di::FLAG_SYNC, b::FS_XFLAG_SYNC, b::S_SYNC),
+    (di::FLAG_NOATIME, b::FS_XFLAG_NOATIME, b::S_NOATIME),
+    (di::FLAG_NODUMP, b::FS_XFLAG_NODUMP, 0),
+];
+
+/// The `S_*` flags the VFS inode has for on-disk `flags`.
+const VFS_FLAGS_MASK: u32 = b::S_IMMUTABLE | b::S_APPEND | b::S_SYNC | b::S_NOATIME;
+
+/// Sets the VFS inode's `S_*` flags from on-disk `flags` (at load and
+/// after a change).
+pub(crate) fn set_vfs_flags(inode: &Inode, flags: u32) {
+    let s = USER_FLAGS.iter().filter(|f| flags & f.0 != 0).fold(0, |a, f| a | f.2);
+    inode.set_vfs_flags(s, VFS_FLAGS_MASK);
+}
+
+/// `FS_IOC_GETFLAGS` and `FS_IOC_FSGETXATTR` (files and directories).
+pub(crate) fn fileattr_get(inode: &Inode, fa: &mut FileAttr<'_>) -> Result {
+    let flags = inode.rx().flags.load(Relaxed);
+    let ext = inode.rx().cowextsize.load(Relaxed);
+    let mut xflags = USER_FLAGS.iter().filter(|f| flags & f.0 != 0).fold(0, |a, f| a | f.1);
+    if ext != 0 {
+        xflags |= b::FS_XFLAG_COWEXTSIZE;
     }
-    if fa.xflags() & !b::FS_XFLAG_COWEXTSIZE != 0 || fa.extsize() != 0 || fa.projid() != 0 {
+    fa.fill(xflags, ext.saturating_mul(inode.block_size()));
+    Ok(())
+}
+
+/// `FS_IOC_SETFLAGS` and `FS_IOC_FSSETXATTR` (files and directories), a
+/// subset of XFS's `xfs_fileattr_set`: the flags immutable, append-only,
+/// sync, noatime and nodump (the VFS checked `CAP_LINUX_IMMUTABLE` for the
+/// first two), and on a regular file the CoW extent size hint
+/// (`FS_XFLAG_COWEXTSIZE` with `fsx_cowextsize`, a multiple of the block
+/// size; without the flag the hint goes back to the default). Anything
+/// else is `EOPNOTSUPP`. The VFS filled in what the ioctl did not say
+/// from [`fileattr_get`], so both ioctls come here as `fsx_xflags`.
+pub(crate) fn fileattr_set(lock: &InodeLock<'_>, fa: &FileAttr<'_>) -> Result {
+    let inode = lock.inode();
+    let common = b::FS_IMMUTABLE_FL | b::FS_APPEND_FL | b::FS_NOATIME_FL | b::FS_NODUMP_FL | b::FS_SYNC_FL;
+    if !fa.is_fsx() && fa.flags() & !common != 0 {
         return Err(crate::vfs::code::eopnotsupp());
     }
-    let bs = inode.block_size();
-    let bytes = if fa.xflags() & b::FS_XFLAG_COWEXTSIZE != 0 { fa.cowextsize() } else { 0 };
-    if bytes % bs != 0 || bytes / bs > MAX_COWEXTSIZE {
-        return Err(EINVAL);
+    let user_x = USER_FLAGS.iter().fold(0, |a, f| a | f.1);
+    let cow_x = if inode.is_reg() { b::FS_XFLAG_COWEXTSIZE } else { 0 };
+    let x = fa.xflags();
+    if x & !(user_x | cow_x) != 0 || fa.extsize() != 0 || fa.projid() != 0 {
+        return Err(crate::vfs::code::eopnotsupp());
     }
-    let blocks = bytes / bs;
-    call(&inode.sb(), |fs| fs::set_cowextsize(fs, inode.ino(), blocks))?;
-    inode.rx().cowextsize.store(blocks, Relaxed);
-    inode.touch();
+    let user = USER_FLAGS.iter().filter(|f| x & f.1 != 0).fold(0, |a, f| a | f.0);
+    let cow = if inode.is_reg() {
+        let bs = inode.block_size();
+        let bytes = if x & b::FS_XFLAG_COWEXTSIZE != 0 { fa.cowextsize() } else { 0 };
+        if bytes % bs != 0 || bytes / bs > MAX_COWEXTSIZE {
+            return Err(EINVAL);
+        }
+        Some(bytes / bs)
+    } else {
+        None
+    };
+    let flags = call(&inode.sb(), |fs| fs::set_fileattr(fs, inode.ino(), user, cow))?;
+    // The disk's flags; FLAG_REFLINK is only ever added (by a remap, which
+    // holds i_rwsem as this does), so keeping the in-memory bit is exact.
+    let reflink = inode.rx().flags.load(Relaxed) & di::FLAG_REFLINK;
+    inode.rx().flags.store(flags | reflink, Relaxed);
+    if let Some(c) = cow {
+        inode.rx().cowextsize.store(c, Relaxed);
+    }
+    set_vfs_flags(inode, flags);
+    inode.touch_ctime();
     inode.mark_dirty();
     Ok(())
 }

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Mount, statfs and bad-device tests for rxfs.
+ * Mount, statfs and bad-device tests for rxfs, and the inode flags
+ * (chattr: immutable, append-only, sync, noatime, nodump) that live on
+ * disk and that the VFS enforces once the filesystem sets them.
  *
  * Needs the rxfs module loaded, mkfs.rxfs on PATH and a scratch block device
  * (RXFS_TEST_DEV, default /dev/vda) of at least 16 MiB.
  */
 #include <dirent.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include "rxfs_test.h"
 #include "kselftest_harness.h"
 
@@ -91,6 +95,112 @@ TEST_F(blocksize, mount_statfs_empty_root)
 }
 
 /* The filesystem survives umount and a second mount, read-only too. */
+static int getflags(const char *path, unsigned int *fl)
+{
+	int fd = open(path, O_RDONLY), r;
+
+	if (fd < 0)
+		return -1;
+	r = ioctl(fd, FS_IOC_GETFLAGS, fl);
+	close(fd);
+	return r;
+}
+
+static int setflags(const char *path, unsigned int fl)
+{
+	int fd = open(path, O_RDONLY), r;
+
+	if (fd < 0)
+		return -1;
+	r = ioctl(fd, FS_IOC_SETFLAGS, &fl);
+	close(fd);
+	return r;
+}
+
+/*
+ * chattr +i and +a on a file and a directory: every change they forbid
+ * fails with EPERM, the flags survive a remount, FS_IOC_FSGETXATTR says
+ * the same, flags rxfs does not have are EOPNOTSUPP, and fsck is clean.
+ */
+TEST_F(blocksize, chattr_flags)
+{
+	const char *f = RXFS_MNT "/f", *d = RXFS_MNT "/d", *g = RXFS_MNT "/d/g";
+	unsigned int fl = 0;
+	struct fsxattr fa;
+	struct stat st;
+	int fd;
+
+	ASSERT_EQ(0, rxfs_mount(self->dev));
+	fd = open(f, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(4, write(fd, "abcd", 4));
+	close(fd);
+	ASSERT_EQ(0, mkdir(d, 0755));
+	ASSERT_EQ(0, mknod(g, S_IFREG | 0644, 0));
+
+	ASSERT_EQ(0, setflags(f, FS_IMMUTABLE_FL | FS_NODUMP_FL | FS_NOATIME_FL));
+	ASSERT_EQ(0, setflags(d, FS_APPEND_FL));
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	ASSERT_EQ(0, rxfs_mount(self->dev));
+	ASSERT_EQ(0, getflags(f, &fl));
+	EXPECT_EQ(FS_IMMUTABLE_FL | FS_NODUMP_FL | FS_NOATIME_FL, fl);
+	fd = open(f, O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, FS_IOC_FSGETXATTR, &fa));
+	EXPECT_EQ(FS_XFLAG_IMMUTABLE | FS_XFLAG_NODUMP | FS_XFLAG_NOATIME, fa.fsx_xflags);
+	fl = FS_NOCOW_FL;
+	EXPECT_EQ(-1, ioctl(fd, FS_IOC_SETFLAGS, &fl));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	close(fd);
+
+	/* Immutable: no write, truncate, link, rename, unlink, chmod. */
+	EXPECT_EQ(-1, open(f, O_WRONLY));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, truncate(f, 0));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, link(f, RXFS_MNT "/f2"));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, rename(f, RXFS_MNT "/f3"));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, unlink(f));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, chmod(f, 0600));
+	EXPECT_EQ(EPERM, errno);
+	ASSERT_EQ(0, stat(f, &st));
+	EXPECT_EQ(4, st.st_size);
+
+	/* An append-only directory: new names yes, removals no. */
+	EXPECT_EQ(0, mknod(RXFS_MNT "/d/h", S_IFREG | 0644, 0));
+	EXPECT_EQ(-1, unlink(g));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, rename(g, RXFS_MNT "/d/i"));
+	EXPECT_EQ(EPERM, errno);
+
+	/* An append-only file: O_APPEND writes only, no truncate. */
+	ASSERT_EQ(0, setflags(g, FS_APPEND_FL));
+	EXPECT_EQ(-1, open(g, O_WRONLY));
+	EXPECT_EQ(EPERM, errno);
+	fd = open(g, O_WRONLY | O_APPEND);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(3, write(fd, "xyz", 3));
+	EXPECT_EQ(-1, ftruncate(fd, 0));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1));
+	EXPECT_EQ(EPERM, errno);
+	close(fd);
+
+	/* Cleared, everything works again. */
+	ASSERT_EQ(0, setflags(g, 0));
+	ASSERT_EQ(0, setflags(d, 0));
+	ASSERT_EQ(0, setflags(f, 0));
+	ASSERT_EQ(0, getflags(f, &fl));
+	EXPECT_EQ(0, fl);
+	EXPECT_EQ(0, unlink(g));
+	EXPECT_EQ(0, unlink(f));
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_test_fsck(self->dev));
+}
+
 TEST_F(blocksize, remount_and_readonly)
 {
 	struct statfs st;

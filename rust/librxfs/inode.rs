@@ -9,7 +9,7 @@
 //! |--------|------|---------------------------------------------------|
 //! | 0      | 32   | metadata header, magic `RXIN`, owner = inode no.  |
 //! | 32     | 4    | mode (file type and permissions)                  |
-//! | 36     | 4    | flags ([`FLAG_REFLINK`], ...)                     |
+//! | 36     | 4    | flags ([`FLAG_REFLINK`], [`FLAGS_USER`])          |
 //! | 40     | 4    | uid                                               |
 //! | 44     | 4    | gid                                               |
 //! | 48     | 4    | link count                                        |
@@ -35,8 +35,22 @@ use super::meta;
 pub const FORK_OFF: usize = 192;
 /// Flag: the file may share blocks (reflink, a later version).
 pub const FLAG_REFLINK: u32 = 1;
+/// Flag (`chattr +i`): the file cannot be changed, linked to, renamed or
+/// removed (the VFS enforces it from `S_IMMUTABLE`).
+pub const FLAG_IMMUTABLE: u32 = 1 << 1;
+/// Flag (`chattr +a`): the file can only be appended to; a directory's
+/// entries cannot be removed (`S_APPEND`).
+pub const FLAG_APPEND: u32 = 1 << 2;
+/// Flag (`chattr +S`): writes are synchronous (`S_SYNC`).
+pub const FLAG_SYNC: u32 = 1 << 3;
+/// Flag (`chattr +A`): access times are not updated (`S_NOATIME`).
+pub const FLAG_NOATIME: u32 = 1 << 4;
+/// Flag (`chattr +d`): not for dump(8); nothing else.
+pub const FLAG_NODUMP: u32 = 1 << 5;
+/// The flags a user sets (`FS_IOC_SETFLAGS`, `FS_IOC_FSSETXATTR`).
+pub const FLAGS_USER: u32 = FLAG_IMMUTABLE | FLAG_APPEND | FLAG_SYNC | FLAG_NOATIME | FLAG_NODUMP;
 /// Flags this version knows.
-pub const FLAGS_KNOWN: u32 = FLAG_REFLINK;
+pub const FLAGS_KNOWN: u32 = FLAG_REFLINK | FLAGS_USER;
 /// Highest link count.
 pub const MAX_NLINK: u32 = 65000;
 

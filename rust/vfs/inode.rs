@@ -140,6 +140,21 @@ impl Inode {
         }
     }
 
+    /// Sets ctime to now (an attribute change).
+    pub fn touch_ctime(&self) {
+        // SAFETY: the inode is live.
+        unsafe { b::inode_set_ctime_current(self.as_raw()) };
+    }
+
+    /// Sets the VFS inode flags of `mask` (`S_IMMUTABLE`, `S_APPEND`,
+    /// `S_SYNC`, `S_NOATIME`) to `flags` (`inode_set_flags`, atomic against
+    /// other flag updates). The VFS enforces them.
+    pub fn set_vfs_flags(&self, flags: u32, mask: u32) {
+        // SAFETY: the inode is live; `inode_set_flags` updates `i_flags`
+        // with a compare-and-exchange.
+        unsafe { b::inode_set_flags(self.as_raw(), flags, mask) }
+    }
+
     /// Waits for O_DIRECT I/O in flight.
     pub fn dio_wait(&self) {
         // SAFETY: the inode is live.
