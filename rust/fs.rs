@@ -376,7 +376,6 @@ pub fn write_inode(fs: &FsInfo, d: &DInode, nlink_from_vfs: bool) -> Result<(), 
     })
 }
 
-/// Sets a file's copy-on-write extent size hint (blocks; 0: the default).
 /// Sets the user flags ([`inode::FLAGS_USER`]) and, if `cowextsize` is
 /// given, the CoW extent size hint; returns the inode's flags.
 pub fn set_fileattr(fs: &FsInfo, ino: u64, user: u32, cowextsize: Option<u32>) -> Result<u32, Error> {

@@ -308,30 +308,6 @@ pub mod mem {
             }
             Ok(MemBuf(r, blk))
         }
-        fn readahead(&self, start: u64, len: u64) {
-            // One read of the run instead of a read per block; blocks
-            // already loaded (maybe changed) are left as they are.
-            let Some(f) = &self.file else { return };
-            let end = start.saturating_add(len).min(self.count);
-            let chunk = (1u64 << 20) / self.bs as u64;
-            let mut at = start;
-            while at < end {
-                let n = chunk.min(end - at);
-                let mut buf = vec![0u8; n as usize * self.bs];
-                if f.read_exact_at(&mut buf, at * self.bs as u64).is_err() {
-                    return;
-                }
-                for (i, b) in buf.chunks_exact(self.bs).enumerate() {
-                    let Some(c) = self.cell(at + i as u64) else { break };
-                    if let Ok(mut r) = c.try_borrow_mut() {
-                        if r.is_empty() {
-                            r.extend_from_slice(b);
-                        }
-                    }
-                }
-                at += n;
-            }
-        }
         fn dirty(&self, buf: &mut MemBuf<'_>) {
             self.dirtied.borrow_mut().insert(buf.1);
         }

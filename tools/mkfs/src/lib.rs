@@ -282,7 +282,6 @@ pub fn run(o: &Opts) -> Result<(), String> {
     Ok(())
 }
 
-/// `BLKDISCARD` of bytes `0..len` of a block device.
 /// `BLKDISCARD` of device bytes `0..len`.
 fn discard(f: &File, len: u64) -> std::io::Result<()> {
     /// `_IO(0x12, 119)`.
