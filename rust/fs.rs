@@ -436,11 +436,14 @@ impl Links {
     }
 }
 
-/// Writes a fresh inode block for `d` near `goal`; returns its number.
+/// Writes a fresh inode block for `d` near `goal`, with the flags it
+/// inherits from directory `parent`; returns its number and sets `d.ino`,
+/// `d.generation` and `d.flags`.
 fn new_inode(cx: &mut Ctx<'_>, goal: u64, parent: u64, d: &mut DInode, link: &[u8]) -> Result<u64, Error> {
     if cx.a.user_available() == 0 {
         return Err(Error::NoSpace);
     }
+    let flags = inode::inherited_flags(inode::read(&cx.s, parent)?.flags, d.mode);
     let ino = cx.a.alloc_meta(&cx.s, goal)?;
     let gen = cx.sb.generation;
     cx.sb.generation = gen.wrapping_add(1);
@@ -451,6 +454,7 @@ fn new_inode(cx: &mut Ctx<'_>, goal: u64, parent: u64, d: &mut DInode, link: &[u
         btime: ts(d.btime_sec, d.btime_nsec),
         rdev: d.rdev,
         parent: if d.mode & mode::S_IFMT == mode::S_IFDIR { parent } else { 0 },
+        flags,
         ..Default::default()
     };
     apply_vfs(&mut i, d);
@@ -474,6 +478,7 @@ fn new_inode(cx: &mut Ctx<'_>, goal: u64, parent: u64, d: &mut DInode, link: &[u
     cx.sb.inode_count += 1;
     d.ino = ino;
     d.generation = gen;
+    d.flags = flags;
     Ok(ino)
 }
 

@@ -258,7 +258,8 @@ pub(crate) fn fileattr_set(lock: &InodeLock<'_>, fa: &FileAttr<'_>) -> Result {
     }
     let user = USER_FLAGS.iter().filter(|f| x & f.1 != 0).fold(0, |a, f| a | f.0);
     let cow = if inode.is_reg() {
-        let bs = inode.block_size();
+        // Never zero; `max` tells the compiler so (no division panic).
+        let bs = inode.block_size().max(1);
         let bytes = if x & b::FS_XFLAG_COWEXTSIZE != 0 { fa.cowextsize() } else { 0 };
         if bytes % bs != 0 || bytes / bs > MAX_COWEXTSIZE {
             return Err(EINVAL);

@@ -201,6 +201,48 @@ TEST_F(blocksize, chattr_flags)
 	EXPECT_EQ(0, rxfs_test_fsck(self->dev));
 }
 
+/*
+ * A new file or directory takes sync, noatime and nodump from its parent
+ * directory (as XFS with its default fs.xfs.inherit_* sysctls), never
+ * immutable or append-only, and keeps them across a remount.
+ */
+TEST_F(blocksize, chattr_inherit)
+{
+	const unsigned int inh = FS_SYNC_FL | FS_NOATIME_FL | FS_NODUMP_FL;
+	const char *d = RXFS_MNT "/d", *f = RXFS_MNT "/d/f", *s = RXFS_MNT "/d/s";
+	const char *g = RXFS_MNT "/d/s/g", *h = RXFS_MNT "/d/h";
+	unsigned int fl = 0;
+	int fd;
+
+	ASSERT_EQ(0, rxfs_mount(self->dev));
+	ASSERT_EQ(0, mkdir(d, 0755));
+	ASSERT_EQ(0, setflags(d, inh | FS_APPEND_FL));
+	fd = open(f, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(4, write(fd, "abcd", 4));
+	close(fd);
+	ASSERT_EQ(0, mkdir(s, 0755));
+	ASSERT_EQ(0, mknod(g, S_IFREG | 0644, 0));
+	ASSERT_EQ(0, symlink("f", RXFS_MNT "/d/l"));
+	ASSERT_EQ(0, mknod(RXFS_MNT "/d/p", S_IFIFO | 0644, 0));
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	ASSERT_EQ(0, rxfs_mount(self->dev));
+	ASSERT_EQ(0, getflags(f, &fl));
+	EXPECT_EQ(inh, fl);
+	ASSERT_EQ(0, getflags(s, &fl));
+	EXPECT_EQ(inh, fl);
+	ASSERT_EQ(0, getflags(g, &fl));
+	EXPECT_EQ(inh, fl);
+
+	/* Cleared on the parent: nothing more is inherited. */
+	ASSERT_EQ(0, setflags(d, 0));
+	ASSERT_EQ(0, mknod(h, S_IFREG | 0644, 0));
+	ASSERT_EQ(0, getflags(h, &fl));
+	EXPECT_EQ(0, fl);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_test_fsck(self->dev));
+}
+
 TEST_F(blocksize, remount_and_readonly)
 {
 	struct statfs st;

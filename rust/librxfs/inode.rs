@@ -49,6 +49,22 @@ pub const FLAG_NOATIME: u32 = 1 << 4;
 pub const FLAG_NODUMP: u32 = 1 << 5;
 /// The flags a user sets (`FS_IOC_SETFLAGS`, `FS_IOC_FSSETXATTR`).
 pub const FLAGS_USER: u32 = FLAG_IMMUTABLE | FLAG_APPEND | FLAG_SYNC | FLAG_NOATIME | FLAG_NODUMP;
+/// The flags a new regular file or directory takes from its parent
+/// directory, as XFS's `xfs_inode_inherit_flags` does with its default
+/// `fs.xfs.inherit_*` sysctls: sync, noatime and nodump (never immutable or
+/// append-only, which would make the new file unusable to its creator).
+pub const FLAGS_INHERITED: u32 = FLAG_SYNC | FLAG_NOATIME | FLAG_NODUMP;
+
+/// The flags a new inode of type `mode` takes from a parent directory with
+/// `parent` flags: [`FLAGS_INHERITED`] for regular files and directories,
+/// none for symlinks and special files.
+pub fn inherited_flags(parent: u32, mode: u32) -> u32 {
+    match mode & mode::S_IFMT {
+        mode::S_IFREG | mode::S_IFDIR => parent & FLAGS_INHERITED,
+        _ => 0,
+    }
+}
+
 /// Flags this version knows.
 pub const FLAGS_KNOWN: u32 = FLAG_REFLINK | FLAGS_USER;
 /// Highest link count.
