@@ -21,7 +21,7 @@
 
 use crate::data;
 use crate::iomap::{cookie, mapping, DelallocPunch, ReadIomap};
-use crate::vfs::aops::{AddressSpaceOps, IoendQueue, Readahead, Wbc};
+use crate::vfs::aops::{AddressSpaceOps, IoendQueue, Readahead, Swapon, Wbc};
 use crate::vfs::file::File;
 use crate::vfs::inode::{Inode, NoFsScope};
 use crate::vfs::iomap::{self, Folio, Ioend, MapKind, Punch, WritebackOps, WritepageCtx};
@@ -47,6 +47,18 @@ impl AddressSpaceOps for Aops {
             return Err(EIO);
         }
         wbc.iomap::<Writeback>()
+    }
+
+    /// `swapon`: as `xfs_iomap_swapfile_activate`. iomap first syncs the
+    /// file (delalloc gets blocks) and then refuses holes, inline data and
+    /// shared blocks (reporting mappings say which are shared). While the
+    /// file is swap the VFS refuses writes, truncation, fallocate, clones
+    /// and dedupe of it (`S_SWAPFILE`: `ETXTBSY`), so its blocks stay put.
+    fn swap_activate(req: Swapon<'_>) -> Result<i32> {
+        if req.file().inode().sb().is_shutdown() {
+            return Err(EIO);
+        }
+        req.iomap::<ReadIomap>()
     }
 }
 

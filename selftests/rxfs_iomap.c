@@ -33,6 +33,7 @@
  *     count, and fsck finds it.
  */
 #include <sys/mman.h>
+#include <sys/swap.h>
 #include <linux/fiemap.h>
 #include "rxfs_test.h"
 #include "kselftest_harness.h"
@@ -578,6 +579,7 @@ FIXTURE_SETUP(api)
 
 FIXTURE_TEARDOWN(api)
 {
+	swapoff(RXFS_MNT "/swap");
 	umount(RXFS_MNT);
 }
 
@@ -717,6 +719,152 @@ TEST_F(api, enospc_buffered)
 	ASSERT_EQ(0, remount());
 	EXPECT_EQ(0, mismatches(self->path, 0, total, 'n'));
 	ASSERT_EQ(0, unlink(self->path));
+	EXPECT_EQ(0, fsck_clean());
+}
+
+/* A version-1 swap header (mkswap's) for a swap file of @pages pages. */
+static void swap_header(unsigned char *page, long psz, unsigned int pages)
+{
+	uint32_t version = 1, last = pages - 1;
+
+	memset(page, 0, psz);
+	memcpy(page + 1024, &version, 4);
+	memcpy(page + 1028, &last, 4);
+	memcpy(page + psz - 10, "SWAPSPACE2", 10);
+}
+
+/* Pages of swap in use on the swap file @path, from /proc/swaps, or -1. */
+static long swap_used_kb(const char *path)
+{
+	char line[512], name[256];
+	long size, used;
+	FILE *f = fopen("/proc/swaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%255s %*s %ld %ld", name, &size, &used) == 3 && !strcmp(name, path)) {
+			fclose(f);
+			return used;
+		}
+	fclose(f);
+	return -1;
+}
+
+/*
+ * A swap file: swapon maps it through the reporting iomap (as
+ * xfs_iomap_swapfile_activate), after syncing its delalloc. Anonymous
+ * memory paged out with MADV_PAGEOUT goes to the file's blocks through the
+ * block device and comes back intact, while another file's data and fsck
+ * show the swap writes hit only the swap file's blocks. While it is swap
+ * the file cannot be written, truncated, preallocated or cloned
+ * (ETXTBSY); a file with a hole, or sharing blocks with a clone, is
+ * refused (EINVAL).
+ */
+TEST_F(api, swapfile)
+{
+	const char *s = RXFS_MNT "/swap", *o = RXFS_MNT "/other";
+	const char *h = RXFS_MNT "/holey", *c = RXFS_MNT "/clone";
+	const unsigned int pages = 1024;
+	long psz = sysconf(_SC_PAGESIZE);
+	size_t mlen = 256 * psz;
+	unsigned char *page = malloc(psz), *m, *buf = malloc(1 << 20);
+	int fd, fo, i, bad = 0;
+
+	ASSERT_NE(NULL, page);
+	ASSERT_NE(NULL, buf);
+	/* Another file's data, then the swap file: buffered, not synced. */
+	fo = open(o, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fo);
+	rxfs_fill(buf, 7, 0, 1 << 20);
+	ASSERT_EQ(1 << 20, pwrite(fo, buf, 1 << 20, 0));
+	fd = open(s, O_RDWR | O_CREAT, 0600);
+	ASSERT_LE(0, fd);
+	swap_header(page, psz, pages);
+	ASSERT_EQ(psz, pwrite(fd, page, psz, 0));
+	memset(page, 0, psz);
+	for (i = 1; i < (int)pages; i++)
+		ASSERT_EQ(psz, pwrite(fd, page, psz, (off_t)i * psz));
+	ASSERT_EQ(0, fsync(fo));
+	close(fo);
+	if (swapon(s, 0)) {
+		int e = errno;
+
+		close(fd);
+		if (e == ENOSYS || e == EPERM)
+			SKIP(return, "no swap in this kernel (%s)", strerror(e));
+		ASSERT_EQ(0, e) TH_LOG("swapon: %s", strerror(e));
+	}
+	EXPECT_EQ(0, swap_used_kb(s));
+
+	/* While it is swap. */
+	EXPECT_EQ(-1, pwrite(fd, page, psz, 0));
+	EXPECT_EQ(ETXTBSY, errno);
+	EXPECT_EQ(-1, ftruncate(fd, psz));
+	EXPECT_EQ(ETXTBSY, errno);
+	EXPECT_EQ(-1, fallocate(fd, 0, 0, (off_t)pages * psz * 2));
+	EXPECT_EQ(ETXTBSY, errno);
+	fo = open(c, O_RDWR | O_CREAT, 0644);
+	EXPECT_LE(0, fo);
+	EXPECT_EQ(-1, ioctl(fo, FICLONE, fd));
+	EXPECT_EQ(ETXTBSY, errno);
+	close(fo);
+
+	/*
+	 * Memory paged out to it comes back intact (only assertions that
+	 * cannot leave the swap file active from here to swapoff).
+	 */
+	m = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	EXPECT_NE(MAP_FAILED, m);
+	if (m != MAP_FAILED) {
+		rxfs_fill(m, 99, 0, mlen);
+		EXPECT_EQ(0, madvise(m, mlen, MADV_PAGEOUT))
+			TH_LOG("MADV_PAGEOUT: %s (the test kernel needs CONFIG_ADVISE_SYSCALLS)", strerror(errno));
+		EXPECT_LT(0, swap_used_kb(s));
+		TH_LOG("%ld KiB swapped out", swap_used_kb(s));
+		for (i = 0; i < (int)(mlen / psz); i++) {
+			rxfs_fill(buf, 99, (uint64_t)i * psz, psz);
+			bad += memcmp(buf, m + (size_t)i * psz, psz) != 0;
+		}
+		EXPECT_EQ(0, bad);
+		munmap(m, mlen);
+	}
+	ASSERT_EQ(0, swapoff(s));
+
+	/* No longer swap: writable; the other file untouched. */
+	EXPECT_EQ(psz, pwrite(fd, page, psz, psz));
+	fo = open(o, O_RDONLY);
+	ASSERT_LE(0, fo);
+	ASSERT_EQ(1 << 20, pread(fo, buf, 1 << 20, 0));
+	for (i = 0; i < 256; i++) {
+		rxfs_fill(page, 7, (uint64_t)i * 4096, 4096);
+		bad += memcmp(page, buf + i * 4096, 4096) != 0;
+	}
+	EXPECT_EQ(0, bad);
+	close(fo);
+
+	/* Refused: a hole, and blocks shared with a clone. */
+	swap_header(page, psz, pages);
+	fo = open(h, O_RDWR | O_CREAT, 0600);
+	ASSERT_LE(0, fo);
+	ASSERT_EQ(psz, pwrite(fo, page, psz, 0));
+	ASSERT_EQ(psz, pwrite(fo, page, psz, (off_t)(pages - 1) * psz));
+	EXPECT_EQ(-1, swapon(h, 0));
+	EXPECT_EQ(EINVAL, errno);
+	close(fo);
+	ASSERT_EQ(0, fsync(fd));
+	fo = open(c, O_RDWR, 0600);
+	ASSERT_LE(0, fo);
+	if (ioctl(fo, FICLONE, fd) == 0) {
+		EXPECT_EQ(-1, swapon(s, 0));
+		EXPECT_EQ(EINVAL, errno);
+		EXPECT_EQ(-1, swapon(c, 0));
+		EXPECT_EQ(EINVAL, errno);
+	}
+	close(fo);
+	close(fd);
+	free(page);
+	free(buf);
 	EXPECT_EQ(0, fsck_clean());
 }
 

@@ -33,6 +33,28 @@ pub trait AddressSpaceOps {
 
     /// `writepages`.
     fn writepages(inode: &Inode, wbc: Wbc<'_>) -> Result;
+
+    /// `swap_activate` (`swapon` of the file): the number of swap extents.
+    fn swap_activate(_req: Swapon<'_>) -> Result<i32> {
+        kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// A `swapon` of a file, to hand to [`super::iomap::swapfile_activate`].
+pub struct Swapon<'a>(*mut b::swap_info_struct, *mut b::file, *mut b::sector_t, PhantomData<&'a ()>);
+
+impl Swapon<'_> {
+    /// The file being activated.
+    pub fn file(&self) -> &File {
+        // SAFETY: the file of the current `swap_activate` call, open.
+        unsafe { File::from_raw(self.1) }
+    }
+
+    /// Maps the swap extents through iomap with `T`.
+    pub fn iomap<T: super::iomap::IomapOps>(self) -> Result<i32> {
+        // SAFETY: the arguments of the current `swap_activate` call.
+        unsafe { super::iomap::swapfile_activate::<T>(self.0, self.1, self.2) }
+    }
 }
 
 /// A readahead request, to hand to [`super::iomap::readahead`].
@@ -74,6 +96,9 @@ impl<T: AddressSpaceOps> AopsTable<T> {
         ops.migrate_folio = Some(b::filemap_migrate_folio);
         ops.is_partially_uptodate = Some(b::iomap_is_partially_uptodate);
         ops.error_remove_folio = Some(b::generic_error_remove_folio);
+        if T::HAS_SWAP_ACTIVATE {
+            ops.swap_activate = Some(Self::swap_activate);
+        }
         ops
     };
 
@@ -99,6 +124,12 @@ impl<T: AddressSpaceOps> AopsTable<T> {
         // SAFETY: writeback of a live rxfs file's mapping.
         let inode = unsafe { Inode::from_raw((*mapping).host) };
         from_result(|| T::writepages(inode, Wbc(mapping, wbc, PhantomData)).map(|()| 0))
+    }
+
+    unsafe extern "C" fn swap_activate(sis: *mut b::swap_info_struct, file: *mut b::file, span: *mut b::sector_t) -> kernel::ffi::c_int {
+        // SAFETY: `swapon` of an open rxfs file, with its swap info and
+        // span to fill in.
+        from_result(|| T::swap_activate(Swapon(sis, file, span, PhantomData)))
     }
 }
 

@@ -575,6 +575,20 @@ pub(crate) unsafe fn readahead<T: IomapOps>(rac: *mut b::readahead_control) {
     unsafe { b::iomap_readahead(rac, IomapOpsTable::<T>::get()) }
 }
 
+/// `iomap_swapfile_activate`: the swap extents of the file, from
+/// reporting (`IOMAP_REPORT`) mappings of `T`; iomap refuses holes,
+/// delalloc, inline data and shared blocks. Returns the number of extents.
+///
+/// # Safety
+///
+/// `sis`, `file` and `span` must be those of the current `swap_activate`
+/// call.
+pub(crate) unsafe fn swapfile_activate<T: IomapOps>(sis: *mut b::swap_info_struct, file: *mut b::file, span: *mut b::sector_t) -> Result<i32> {
+    // SAFETY: per the contract; the table is static.
+    let r = unsafe { b::iomap_swapfile_activate(sis, file, span, IomapOpsTable::<T>::get()) };
+    kernel::error::to_result(r).map(|()| r)
+}
+
 /// `iomap_writepages` with a fresh context.
 ///
 /// # Safety
