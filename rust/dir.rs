@@ -63,8 +63,7 @@ fn create(idmap: &Idmap, dir: &Inode, name: &[u8], mode: u32, rdev: u32, link: O
     call(&sb, |fs| fs::create(fs, dir.ino(), name, &mut d, link.unwrap_or(&[]), tmpfile, links))?;
     ns_delay(dir);
     n.set_ops::<Tables>();
-    n.inode().rx().flags.store(d.flags, core::sync::atomic::Ordering::Relaxed);
-    crate::inode::set_vfs_flags(n.inode(), d.flags);
+    crate::inode::set_flags(n.inode(), d.flags);
     n.hash(d.ino, d.generation)?;
     if is_dir(mode) {
         dir.inc_nlink();

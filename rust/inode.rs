@@ -217,11 +217,18 @@ const USER_FLAGS: [(u32, u32, u32); 5] = [
 /// The `S_*` flags the VFS inode has for on-disk `flags`.
 const VFS_FLAGS_MASK: u32 = b::S_IMMUTABLE | b::S_APPEND | b::S_SYNC | b::S_NOATIME;
 
-/// Sets the VFS inode's `S_*` flags from on-disk `flags` (at load and
-/// after a change).
-pub(crate) fn set_vfs_flags(inode: &Inode, flags: u32) {
+/// Sets the VFS inode's `S_*` flags from on-disk `flags` (at load, where
+/// `fill` keeps the flags themselves).
+fn set_vfs_flags(inode: &Inode, flags: u32) {
     let s = USER_FLAGS.iter().filter(|f| flags & f.0 != 0).fold(0, |a, f| a | f.2);
     inode.set_vfs_flags(s, VFS_FLAGS_MASK);
+}
+
+/// Keeps an inode's new on-disk `flags` in memory and mirrors them into
+/// the VFS inode's `S_*` flags (at creation and after a change).
+pub(crate) fn set_flags(inode: &Inode, flags: u32) {
+    inode.rx().flags.store(flags, Relaxed);
+    set_vfs_flags(inode, flags);
 }
 
 /// `FS_IOC_GETFLAGS` and `FS_IOC_FSGETXATTR` (files and directories).
@@ -272,11 +279,10 @@ pub(crate) fn fileattr_set(lock: &InodeLock<'_>, fa: &FileAttr<'_>) -> Result {
     // The disk's flags; FLAG_REFLINK is only ever added (by a remap, which
     // holds i_rwsem as this does), so keeping the in-memory bit is exact.
     let reflink = inode.rx().flags.load(Relaxed) & di::FLAG_REFLINK;
-    inode.rx().flags.store(flags | reflink, Relaxed);
+    set_flags(inode, flags | reflink);
     if let Some(c) = cow {
         inode.rx().cowextsize.store(c, Relaxed);
     }
-    set_vfs_flags(inode, flags);
     inode.touch_ctime();
     inode.mark_dirty();
     Ok(())
