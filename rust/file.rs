@@ -400,7 +400,8 @@ impl VmOps for RxfsVm {
     }
 }
 
-/// Changes the size of a regular file (setattr), i_rwsem held.
+/// Changes the size of a regular file (setattr), i_rwsem held; to the same
+/// size, only frees the blocks past EOF.
 pub(crate) fn setsize(lock: &InodeLock<'_>, newsize: i64) -> Result {
     let inode = lock.inode();
     let oldsize = inode.size();
@@ -412,11 +413,11 @@ pub(crate) fn setsize(lock: &InodeLock<'_>, newsize: i64) -> Result {
     let il = lock.invalidate_lock();
     if newsize < oldsize {
         iomap::truncate_page::<BufferedWriteIomap>(inode, newsize)?;
-    } else {
+    } else if newsize > oldsize {
         zero_eof(&il, inode, newsize)?;
     }
     inode.truncate_setsize(&il, newsize);
-    if newsize < oldsize {
+    if newsize <= oldsize {
         let bs = inode.block_size() as i64;
         data::remove(inode, round_up(newsize, bs) as u64, u64::MAX)?;
     }

@@ -158,11 +158,16 @@ pub(crate) fn setattr(idmap: &Idmap, dentry: &Dentry, lock: &InodeLock<'_>, attr
     let inode = lock.inode();
     inode.setattr_prepare(idmap, dentry, attr)?;
     if let Some(size) = attr.size() {
-        if size != inode.size() {
-            if !inode.is_reg() {
-                return Err(EINVAL);
-            }
+        let changed = size != inode.size();
+        if changed && !inode.is_reg() {
+            return Err(EINVAL);
+        }
+        // A truncate to the same size still runs: it frees what is
+        // allocated past EOF (fallocate KEEP_SIZE), as XFS's does.
+        if inode.is_reg() {
             crate::file::setsize(lock, size)?;
+        }
+        if changed {
             inode.touch();
         }
     }

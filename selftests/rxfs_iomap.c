@@ -630,6 +630,76 @@ TEST_F(api, fiemap_and_seek_states)
 	EXPECT_EQ(0, fsck_clean());
 }
 
+/* How many extents FIEMAP reports for the whole file, or -1. */
+static int fiemap_count(int fd)
+{
+	struct fiemap fm;
+
+	memset(&fm, 0, sizeof(fm));
+	fm.fm_length = FIEMAP_MAX_OFFSET;
+	fm.fm_flags = FIEMAP_FLAG_SYNC;
+	if (ioctl(fd, FS_IOC_FIEMAP, &fm))
+		return -1;
+	return fm.fm_mapped_extents;
+}
+
+/*
+ * Extent lists stay as short as the data allows, as XFS keeps them
+ * (fstests generic/064 and 092): collapsing holes that were inserted puts
+ * the file back in one extent, preallocation written a block at a time in
+ * reverse order ends as one written extent, and a truncate to the same size
+ * frees the preallocation past EOF.
+ */
+TEST_F(api, extent_merges_and_eof_trim)
+{
+	int bs = variant->bs, n = 100, j, fd;
+	char *a = malloc(n * bs), *b = malloc(n * bs);
+	struct stat st;
+
+	ASSERT_TRUE(a && b);
+	fd = open(self->path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	for (j = 0; j < n * bs; j++)
+		a[j] = 'a' + j % 23;
+	ASSERT_EQ(n * bs, pwrite(fd, a, n * bs, 0));
+	ASSERT_EQ(0, fsync(fd));
+	EXPECT_EQ(1, fiemap_count(fd));
+	for (j = 0; j < n / 2; j++)
+		ASSERT_EQ(0, fallocate(fd, FALLOC_FL_INSERT_RANGE, 2LL * j * bs, bs));
+	EXPECT_EQ(n / 2, fiemap_count(fd));
+	for (j = 0; j < n / 2; j++)
+		ASSERT_EQ(0, fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, (long long)j * bs, bs));
+	EXPECT_EQ(1, fiemap_count(fd)) TH_LOG("collapse left the pieces");
+	ASSERT_EQ(n * bs, pread(fd, b, n * bs, 0));
+	EXPECT_EQ(0, memcmp(a, b, n * bs));
+	close(fd);
+
+	fd = open(RXFS_MNT "/prealloc", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fallocate(fd, 0, 0, 64LL * bs));
+	EXPECT_EQ(1, fiemap_count(fd));
+	for (j = 63; j >= 0; j--) {
+		ASSERT_EQ(bs, pwrite(fd, a + j * 7, bs, (long long)j * bs));
+		ASSERT_EQ(0, fdatasync(fd));
+	}
+	EXPECT_EQ(1, fiemap_count(fd)) TH_LOG("conversion left the pieces");
+	EXPECT_EQ(0, fiemap_flags_at(fd, 0) & FIEMAP_EXTENT_UNWRITTEN);
+
+	/* generic/092: truncate to the same size drops KEEP_SIZE blocks. */
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_KEEP_SIZE, 64LL * bs, 1 << 20));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(64LL * bs, st.st_size);
+	EXPECT_LE((64LL * bs + (1 << 20)) / 512, st.st_blocks);
+	ASSERT_EQ(0, ftruncate(fd, 64LL * bs));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(64LL * bs / 512, st.st_blocks) TH_LOG("preallocation past EOF kept");
+	EXPECT_EQ(-1, fiemap_flags_at(fd, 64LL * bs));
+	close(fd);
+	free(a);
+	free(b);
+	EXPECT_EQ(0, fsck_clean());
+}
+
 /* O_DIRECT alignment as XFS: the logical sector; STATX_DIOALIGN says so. */
 TEST_F(api, direct_io_alignment)
 {
