@@ -141,12 +141,18 @@ pub(crate) fn evict(inode: &Inode) {
     }
 }
 
-/// `getattr` of every rxfs inode: the VFS's fields, the birth time, and
+/// `getattr` of every rxfs inode: the VFS's fields, the birth time, the
+/// chattr flags statx reports (as XFS: immutable, append, nodump), and
 /// O_DIRECT alignment for regular files.
 pub(crate) fn getattr(idmap: &Idmap, inode: &Inode, stat: &Kstat, request_mask: u32) -> Result {
+    use crate::librxfs::inode::{FLAG_APPEND, FLAG_IMMUTABLE, FLAG_NODUMP};
     stat.fill(idmap, request_mask, inode);
     let rx = inode.rx();
     stat.set_btime(rx.btime_sec.load(Relaxed), rx.btime_nsec.load(Relaxed));
+    let flags = rx.flags.load(Relaxed);
+    let attrs = [(FLAG_IMMUTABLE, b::STATX_ATTR_IMMUTABLE), (FLAG_APPEND, b::STATX_ATTR_APPEND), (FLAG_NODUMP, b::STATX_ATTR_NODUMP)];
+    let (mask, set) = attrs.iter().fold((0u64, 0u64), |(m, s), &(f, a)| (m | a as u64, if flags & f != 0 { s | a as u64 } else { s }));
+    stat.set_attributes(mask, set);
     if request_mask & b::STATX_DIOALIGN != 0 && inode.is_reg() {
         stat.set_dio_align(inode.dma_alignment() + 1, inode.sector_size());
     }

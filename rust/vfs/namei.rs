@@ -101,6 +101,16 @@ impl Kstat {
         }
     }
 
+    /// Reports which of the `STATX_ATTR_*` bits in `mask` (those the
+    /// filesystem knows) are set: `attributes`.
+    pub fn set_attributes(&self, mask: u64, attributes: u64) {
+        // SAFETY: `getattr` owns the stat.
+        unsafe {
+            (*self.0).attributes |= attributes & mask;
+            (*self.0).attributes_mask |= mask;
+        }
+    }
+
     /// Reports O_DIRECT alignment.
     pub fn set_dio_align(&self, mem: u32, offset: u32) {
         // SAFETY: as above.
