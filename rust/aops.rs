@@ -84,7 +84,7 @@ impl WritebackOps for Writeback {
         let len = (len as i64).max(inode.size() - offset);
         let m = mapping(&data::map_writeback(inode, offset as u64, len as u64)?);
         if m.kind() == MapKind::Delalloc {
-            pr_warn!("rxfs: writeback was handed delalloc\n");
+            pr_warn!("writeback was handed delalloc\n");
             return Err(EIO);
         }
         wpc.set(inode, &m);

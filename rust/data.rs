@@ -810,6 +810,10 @@ pub struct Stats {
     pub log_commits: u64,
     /// Commits of a changed set too large for one transaction.
     pub log_split: u64,
+    /// Commits whose home writes failed and were kept for the next.
+    pub log_home_retries: u64,
+    /// Changed metadata blocks not yet written home.
+    pub dirty: u64,
 }
 
 /// The mount's space counters.
@@ -823,6 +827,8 @@ pub fn stats(fs: &FsInfo) -> Stats {
         cow_extents: m.cow.iter().count() as u64,
         log_commits: m.journal.as_ref().map_or(0, |j| j.commits),
         log_split: m.journal.as_ref().map_or(0, |j| j.split),
+        log_home_retries: m.journal.as_ref().map_or(0, |j| j.home_retries),
+        dirty: m.dirty.len() as u64,
     }
 }
 

@@ -21,7 +21,7 @@ use crate::librxfs::format::Superblock;
 use crate::librxfs::inode::{self, mode, Inode, Ts};
 use crate::librxfs::meta::Store;
 use crate::librxfs::orphan;
-use crate::journal::Journal;
+use crate::journal::{Faults, Journal};
 use crate::vfs::meta::{BdevStore, Dev, DirtySet, NoFs};
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -113,6 +113,9 @@ pub struct FsInfo {
     dirty_limit: usize,
     /// Knob (g) `meta_write_delay_ms`, as [`call`] last saw it.
     pub write_delay_ms: AtomicU32,
+    /// Knob (i) `fail_home_writes`: commits whose home writes are still
+    /// to fail ([`call`] moves the knob's count here).
+    pub fail_home: AtomicU32,
 }
 
 /// One operation's view: the store and the state, under the lock.
@@ -160,6 +163,7 @@ impl FsInfo {
             shut: AtomicBool::new(false),
             dirty_limit,
             write_delay_ms: AtomicU32::new(0),
+            fail_home: AtomicU32::new(0),
         })
     }
 
@@ -204,7 +208,7 @@ impl FsInfo {
         if m.dirty.len() > self.dirty_limit {
             // An operation boundary: commit what accumulated.
             if let Err(e) = self.commit_boundary(m, false) {
-                pr_err!("rxfs: metadata write-back failed: {:?}\n", e);
+                pr_err!("metadata write-back failed: {:?}\n", e);
             }
         }
         r
@@ -228,16 +232,20 @@ impl FsInfo {
         if self.shut.load(Ordering::Acquire) {
             return Err(Error::Io(5));
         }
-        let delay = self.write_delay_ms.load(Ordering::Relaxed);
+        let f = Faults {
+            delay_ms: self.write_delay_ms.load(Ordering::Relaxed),
+            // Counted by commits that write something home.
+            fail_home: !m.dirty.is_empty() && self.fail_home.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok(),
+        };
         let r = match &mut m.journal {
-            Some(j) => j.commit(&self.dev, &mut m.dirty, wait, delay),
-            None => crate::journal::write_home(&self.dev, &mut m.dirty, delay, wait),
+            Some(j) => j.commit(&self.dev, &mut m.dirty, wait, f),
+            None => crate::journal::write_home(&self.dev, &mut m.dirty, f, wait),
         };
         match &r {
             Ok(()) => m.alloc.freed = false,
             Err(e) => {
                 if !self.shut.swap(true, Ordering::AcqRel) {
-                    pr_err!("rxfs: metadata write failed ({}): shutting the filesystem down\n", e);
+                    pr_err!("metadata write failed ({}): shutting the filesystem down\n", e);
                 }
             }
         }
@@ -258,11 +266,15 @@ impl FsInfo {
     }
 
     /// Unmount and remount read-only: the last commit, then the journal
-    /// made clean (nothing after a shutdown).
+    /// made clean (nothing after a shutdown). Blocks whose home writes
+    /// still fail leave the log dirty, for the next mount to replay.
     pub fn unmount(&self) -> Result<(), Error> {
         self.sync(true)?;
         let mut g = self.meta.lock();
         let m = &mut *g;
+        if !m.dirty.is_empty() {
+            return Err(Error::Io(5));
+        }
         match &mut m.journal {
             Some(j) => j.close(&self.dev),
             None => Ok(()),
@@ -783,6 +795,10 @@ pub(crate) fn call<R>(sb: &crate::vfs::SuperBlock<'_, crate::mount::Rxfs>, f: im
     fs.check_meta.store(reserve, Ordering::Relaxed);
     let delay = sb.knob(crate::vfs::Knob::MetaWriteDelayMs).load(Ordering::Relaxed).clamp(0, 1000) as u32;
     fs.write_delay_ms.store(delay, Ordering::Relaxed);
+    let fail = sb.knob(crate::vfs::Knob::FailHomeWrites).swap(0, Ordering::Relaxed).clamp(0, 1000) as u32;
+    if fail > 0 {
+        fs.fail_home.fetch_add(fail, Ordering::Relaxed);
+    }
     f(fs).map_err(|e| {
         let errno = e.errno();
         if errno == crate::librxfs::error::EUCLEAN {

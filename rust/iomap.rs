@@ -131,7 +131,7 @@ impl IomapOps for BufferedWriteIomap {
         // Zeroing never gets a fresh reservation, so the lock is ours to
         // take: the write holds i_rwsem, never the invalidate_lock.
         if flags & (IOMAP_ZERO | IOMAP_UNSHARE) != 0 {
-            pr_warn!("rxfs: delalloc punch inside a zeroing or unshare\n");
+            pr_warn!("delalloc punch inside a zeroing or unshare\n");
             return Ok(());
         }
         let mode = inode.sb().knob(Knob::PunchMode).load(Ordering::Relaxed);

@@ -23,8 +23,10 @@
 //! whole is not atomic (counted in `split`; the dirty limit keeps sets far
 //! below it). The first commit of a mount writes the header that restarts
 //! the chain; unmount flushes and writes the header that leaves the log
-//! clean. A write error or a commit after shutdown fails: the caller shuts
-//! the filesystem down, and nothing more is written.
+//! clean. A log write error or a commit after shutdown fails: the caller
+//! shuts the filesystem down, and nothing more is written. A failed home
+//! write after a whole transaction is kept for the next one instead
+//! ([`Journal::commit`]).
 
 use crate::librxfs::crc32c;
 use crate::librxfs::error::Error;
@@ -52,6 +54,10 @@ pub struct Journal {
     pub commits: u64,
     /// Commits of a set too large for one transaction.
     pub split: u64,
+    /// Commits whose home writes failed (kept for the next commit).
+    pub home_retries: u64,
+    /// The last commit's home writes failed.
+    home_failing: bool,
 }
 
 fn io_err(e: kernel::error::Error) -> Error {
@@ -62,24 +68,33 @@ fn no_mem<T>(_: T) -> Error {
     Error::Io(12)
 }
 
+/// Fault injection for the home writes of a commit.
+#[derive(Clone, Copy, Default)]
+pub struct Faults {
+    /// Knob (g): a block at a time, sleeping this long after each.
+    pub delay_ms: u32,
+    /// Knob `fail_home_writes`: every home write of this commit fails.
+    pub fail_home: bool,
+}
+
 /// Writes the blocks of `set` home (without a journal, or after its
-/// commit) and empties it; with `wait`, flushes the device cache too.
-/// `delay_ms` (knob (g)): a block at a time, sleeping after each.
-pub fn write_home(dev: &Dev, set: &mut DirtySet, delay_ms: u32, wait: bool) -> Result<(), Error> {
-    write_home_upto(dev, set, u64::MAX, delay_ms)?;
+/// commit) and empties it of those written; with `wait`, flushes the
+/// device cache too.
+pub fn write_home(dev: &Dev, set: &mut DirtySet, f: Faults, wait: bool) -> Result<(), Error> {
+    write_home_upto(dev, set, u64::MAX, f)?;
     if wait {
         dev.flush_cache().map_err(io_err)?;
     }
     Ok(())
 }
 
-fn write_home_upto(dev: &Dev, set: &mut DirtySet, upto: u64, delay_ms: u32) -> Result<(), Error> {
-    if delay_ms == 0 {
-        return dev.flush_upto(set, upto, false).map_err(io_err);
+fn write_home_upto(dev: &Dev, set: &mut DirtySet, upto: u64, f: Faults) -> Result<(), Error> {
+    if f.delay_ms == 0 {
+        return dev.flush_upto(set, upto, false, f.fail_home).map_err(io_err);
     }
     while let Some(b) = set.first().filter(|&b| b <= upto) {
-        dev.flush_upto(set, b, false).map_err(io_err)?;
-        crate::vfs::msleep(delay_ms);
+        dev.flush_upto(set, b, false, f.fail_home).map_err(io_err)?;
+        crate::vfs::msleep(f.delay_ms);
     }
     Ok(())
 }
@@ -140,6 +155,8 @@ impl Journal {
             homes: KVec::from_elem(0u64, per.max(1), GFP_KERNEL).map_err(no_mem)?,
             commits: 0,
             split: 0,
+            home_retries: 0,
+            home_failing: false,
         })
     }
 
@@ -153,10 +170,19 @@ impl Journal {
         dev.write_buf(self.g.start, &self.io, WriteKind::Durable).map_err(io_err)
     }
 
-    /// Commits `set` and writes it home (knob (g): a block at a time,
-    /// `delay_ms` apart); an empty set only flushes the device's cache, if
-    /// `wait` (fsync of file data).
-    pub fn commit(&mut self, dev: &Dev, set: &mut DirtySet, wait: bool, delay_ms: u32) -> Result<(), Error> {
+    /// Commits `set` and writes it home; an empty set only flushes the
+    /// device's cache, if `wait` (fsync of file data).
+    ///
+    /// A home write that fails after a whole transaction is committed is
+    /// not an error: the log holds the block, and the block stays in `set`,
+    /// so the next transaction logs it again and writes it home again; the
+    /// last transaction, all that recovery replays, always holds every
+    /// block not yet home. XFS retries failed metadata write-back the same
+    /// way (a thin pool out of space fails writes until it is grown). A
+    /// transaction committed in pieces cannot keep that promise (the next
+    /// piece does not hold the earlier piece's blocks): there a failed home
+    /// write is an error, and the caller shuts the filesystem down.
+    pub fn commit(&mut self, dev: &Dev, set: &mut DirtySet, wait: bool, f: Faults) -> Result<(), Error> {
         if set.is_empty() {
             return if wait { dev.flush_cache().map_err(io_err) } else { Ok(()) };
         }
@@ -179,15 +205,29 @@ impl Journal {
             }
             let whole = n < max || set.len() == n;
             if !whole && self.split == 0 {
-                pr_warn!("rxfs: {} changed metadata blocks: committed in pieces of {}\n", set.len(), max);
+                pr_warn!("{} changed metadata blocks: committed in pieces of {}\n", set.len(), max);
             }
             self.commit_tags(dev, set, n)?;
             if whole {
-                return write_home(dev, set, delay_ms, false);
+                match write_home(dev, set, f, false) {
+                    Ok(()) if self.home_failing => {
+                        pr_info!("metadata write-back works again\n");
+                        self.home_failing = false;
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        self.home_retries += 1;
+                        if !self.home_failing {
+                            pr_warn!("metadata write-back failed ({}): {} blocks kept, logged and written again at the next commit\n", e, set.len());
+                            self.home_failing = true;
+                        }
+                    }
+                }
+                return Ok(());
             }
             // This piece home before the next is committed.
             self.split += 1;
-            write_home_upto(dev, set, last, delay_ms)?;
+            write_home_upto(dev, set, last, f)?;
             from = last.saturating_add(1);
         }
     }

@@ -214,8 +214,16 @@ impl FileSystem for Rxfs {
         let st = crate::data::stats(sb.info());
         write!(
             out,
-            "free {}\nreserved {}\npool {}\ndelalloc_ranges {}\ncow_extents {}\nlog_commits {}\nlog_split {}\n",
-            st.free, st.reserved, st.pool, st.delalloc_ranges, st.cow_extents, st.log_commits, st.log_split
+            "free {}\nreserved {}\npool {}\ndelalloc_ranges {}\ncow_extents {}\nlog_commits {}\nlog_split {}\nlog_home_retries {}\ndirty {}\n",
+            st.free,
+            st.reserved,
+            st.pool,
+            st.delalloc_ranges,
+            st.cow_extents,
+            st.log_commits,
+            st.log_split,
+            st.log_home_retries,
+            st.dirty
         )
     }
 }

@@ -757,6 +757,82 @@ TEST_F(api, shutdown)
 }
 
 /*
+ * A metadata block whose home write fails after its transaction committed
+ * (a thin pool out of space fails writes until it is grown: fstests
+ * generic/347) stays in memory, is logged again with the next transaction
+ * and written again, as XFS retries metadata write-back: the filesystem
+ * stays up, a later commit writes the blocks home, and a crash meanwhile
+ * recovers them from the log. Knob (i) fail_home_writes fails the home
+ * writes of that many commits.
+ */
+TEST_F(api, home_write_errors)
+{
+	char buf[4096];
+	uint32_t how = 2;
+	long long r0 = stat_of("log_home_retries");
+	int fd, dfd, st;
+
+	memset(buf, 'h', sizeof(buf));
+	ASSERT_LE(0, r0);
+	ASSERT_EQ(0, knob("fail_home_writes", 3));
+	fd = open(RXFS_MNT "/a", O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(4096, pwrite(fd, buf, 4096, 0));
+	ASSERT_EQ(0, fsync(fd)) TH_LOG("fsync: %s", strerror(errno));
+	close(fd);
+	EXPECT_EQ(r0 + 1, stat_of("log_home_retries"));
+	EXPECT_LT(0, stat_of("dirty")) TH_LOG("the failed blocks must be kept");
+	ASSERT_EQ(0, mkdir(RXFS_MNT "/d", 0755));
+	dfd = open(RXFS_MNT "/d", O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	ASSERT_EQ(0, fsync(dfd));
+	close(dfd);
+	dfd = open(RXFS_MNT, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	/* syncfs commits twice: the third failure, then all of it home. */
+	ASSERT_EQ(0, syncfs(dfd));
+	close(dfd);
+	EXPECT_EQ(r0 + 3, stat_of("log_home_retries"));
+	EXPECT_EQ(0, stat_of("dirty"));
+	/* Still up. */
+	fd = open(RXFS_MNT "/b", O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd) TH_LOG("after failed home writes: %s", strerror(errno));
+	ASSERT_EQ(4096, pwrite(fd, buf, 4096, 0));
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	sync();
+	EXPECT_EQ(0, stat_of("dirty"));
+	EXPECT_EQ(0, fsck_clean());
+	EXPECT_EQ(0, mismatches(RXFS_MNT "/a", 0, 4096, 'h'));
+	EXPECT_EQ(0, mismatches(RXFS_MNT "/b", 0, 4096, 'h'));
+
+	/* Failing until a crash: the log alone has c and e, and replays them. */
+	ASSERT_EQ(0, knob("fail_home_writes", 100));
+	fd = open(RXFS_MNT "/c", O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(4096, pwrite(fd, buf, 4096, 0));
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	fd = open(RXFS_MNT "/d/e", O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(4096, pwrite(fd, buf, 4096, 0));
+	ASSERT_EQ(0, fsync(fd));
+	dfd = open(RXFS_MNT "/d", O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	ASSERT_EQ(0, fsync(dfd));
+	close(dfd);
+	ASSERT_EQ(0, ioctl(fd, RXFS_IOC_GOINGDOWN, &how));
+	close(fd);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	st = rxfs_run_logged(20, "fsck.rxfs -n %s", rxfs_dev());
+	EXPECT_EQ(4, st) TH_LOG("the log must still need recovery");
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	EXPECT_EQ(0, mismatches(RXFS_MNT "/c", 0, 4096, 'h'));
+	EXPECT_EQ(0, mismatches(RXFS_MNT "/d/e", 0, 4096, 'h'));
+	EXPECT_EQ(0, fsck_clean());
+}
+
+/*
  * Fill the filesystem with a buffered write: it ends short or with ENOSPC,
  * never with a writeback error; what was written survives; statfs counts
  * match; fsck is clean.

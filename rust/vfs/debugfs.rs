@@ -85,7 +85,7 @@ unsafe extern "C" fn dangerous_set(data: *mut kernel::ffi::c_void, val: u64) -> 
         return EPERM.to_errno();
     }
     if val != 0 && !WARNED.swap(true, Ordering::Relaxed) {
-        pr_warn!("rxfs: a dangerous fault-injection knob is on: data corruption follows\n");
+        pr_warn!("a dangerous fault-injection knob is on: data corruption follows\n");
     }
     // SAFETY: as for `knob_get`.
     unsafe { knob_set(data, val) }

@@ -68,38 +68,60 @@ impl Dev {
     /// Writes every block in `set` and empties it; with `flush_cache` also
     /// flushes the device's volatile cache.
     pub fn flush(&self, set: &mut DirtySet, flush_cache: bool) -> Result {
-        self.flush_upto(set, u64::MAX, flush_cache)
+        self.flush_upto(set, u64::MAX, flush_cache, false)
     }
 
-    /// [`Dev::flush`] of the blocks of `set` up to block `upto` only.
-    pub fn flush_upto(&self, set: &mut DirtySet, upto: u64, flush_cache: bool) -> Result {
+    /// [`Dev::flush`] of the blocks of `set` up to block `upto` only. A
+    /// batch that fails to write stays in the set (its folios held), so a
+    /// later commit logs and writes it again, and the first error is
+    /// returned; the other batches are still written. `fail`: fault
+    /// injection, every batch fails with `ENOSPC` unwritten.
+    pub fn flush_upto(&self, set: &mut DirtySet, upto: u64, flush_cache: bool, fail: bool) -> Result {
         const BATCH: usize = 64;
         let mut res = Ok(());
+        let mut next = 0u64;
         loop {
-            // The references stay held until the batch is written.
+            // References of their own, held until the batch is written.
             let mut batch: [Option<(u64, FolioRef)>; BATCH] = [const { None }; BATCH];
             let mut n = 0;
+            let mut cur = set.tree.cursor_lower_bound(&next);
             while n < BATCH {
-                let Some(cursor) = set.tree.cursor_front() else { break };
-                if *cursor.current().0 > upto {
+                let Some(c) = cur else { break };
+                let (&blk, folio) = c.current();
+                if blk > upto {
                     break;
                 }
-                let (_, node) = cursor.remove_current();
-                let (blk, folio) = node.to_key_value();
-                batch[n] = Some((blk << self.block_log, folio));
+                batch[n] = Some((blk << self.block_log, folio.clone_ref()));
                 n += 1;
+                next = blk.saturating_add(1);
+                cur = c.move_next();
             }
             if n == 0 {
                 break;
             }
-            set.count = set.count.saturating_sub(n);
-            // SAFETY: each folio is held by `batch` and contains its block;
-            // positions are inside the device.
-            let r = unsafe { bdev::write_blocks(self.raw, &batch[..n], self.block_size() as u32) };
-            if let Err(e) = r {
-                if res.is_ok() {
-                    res = Err(e);
+            let r = if fail {
+                Err(ENOSPC)
+            } else {
+                // SAFETY: each folio is held by `batch` and contains its
+                // block; positions are inside the device.
+                unsafe { bdev::write_blocks(self.raw, &batch[..n], self.block_size() as u32) }
+            };
+            match r {
+                Ok(()) => {
+                    for (pos, _) in batch.iter().flatten() {
+                        if set.tree.remove(&(pos >> self.block_log)).is_some() {
+                            set.count = set.count.saturating_sub(1);
+                        }
+                    }
                 }
+                Err(e) => {
+                    if res.is_ok() {
+                        res = Err(e);
+                    }
+                }
+            }
+            if next == u64::MAX {
+                break;
             }
         }
         if flush_cache && res.is_ok() {
@@ -468,7 +490,7 @@ impl BdevStore<'_> {
         // device of the live superblock.
         let r = unsafe { bdev::write_blocks(self.dev.raw, &one, self.dev.block_size() as u32) };
         if let Err(e) = r {
-            pr_err!("rxfs: metadata block {} not written: error {}\n", buf.blk, e.to_errno());
+            pr_err!("metadata block {} not written: error {}\n", buf.blk, e.to_errno());
         }
     }
 

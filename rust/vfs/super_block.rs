@@ -157,10 +157,12 @@ pub enum Knob {
     /// Dangerous: `write_inode` writes the VFS inode's link count over the
     /// one the namespace operations keep on disk.
     NlinkFromVfs,
+    /// (i) the home writes of this many commits fail (ENOSPC, unwritten).
+    FailHomeWrites,
 }
 
 /// How many knobs there are.
-pub(crate) const NKNOBS: usize = 19;
+pub(crate) const NKNOBS: usize = 20;
 
 /// Every knob: its debugfs name, whether it is a dangerous negative
 /// control, and its value at mount (-1 disarms an offset).
@@ -184,6 +186,7 @@ pub(crate) const KNOBS: [(Knob, &CStr, bool, i64); NKNOBS] = [
     (Knob::OnePiece, kernel::c_str!("one_piece"), true, 0),
     (Knob::NsDelayMs, kernel::c_str!("ns_delay_ms"), false, 0),
     (Knob::NlinkFromVfs, kernel::c_str!("nlink_from_vfs"), true, 0),
+    (Knob::FailHomeWrites, kernel::c_str!("fail_home_writes"), false, 0),
 ];
 
 /// The layer's per-mount state, in `s_fs_info`.
