@@ -795,8 +795,11 @@ pub(crate) fn call<R>(sb: &crate::vfs::SuperBlock<'_, crate::mount::Rxfs>, f: im
     fs.check_meta.store(reserve, Ordering::Relaxed);
     let delay = sb.knob(crate::vfs::Knob::MetaWriteDelayMs).load(Ordering::Relaxed).clamp(0, 1000) as u32;
     fs.write_delay_ms.store(delay, Ordering::Relaxed);
-    let fail = sb.knob(crate::vfs::Knob::FailHomeWrites).swap(0, Ordering::Relaxed).clamp(0, 1000) as u32;
-    if fail > 0 {
+    // Read first: a swap on every operation would bounce the knob's cache
+    // line between CPUs.
+    let knob = sb.knob(crate::vfs::Knob::FailHomeWrites);
+    if knob.load(Ordering::Relaxed) != 0 {
+        let fail = knob.swap(0, Ordering::Relaxed).clamp(0, 1000) as u32;
         fs.fail_home.fetch_add(fail, Ordering::Relaxed);
     }
     f(fs).map_err(|e| {

@@ -69,7 +69,7 @@ fn no_mem<T>(_: T) -> Error {
 }
 
 /// Fault injection for the home writes of a commit.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Faults {
     /// Knob (g): a block at a time, sleeping this long after each.
     pub delay_ms: u32,

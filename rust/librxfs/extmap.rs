@@ -146,15 +146,14 @@ fn left_join<S: Store>(s: &S, ino: u64, e: &Extent) -> Result<Option<Extent>, Er
     })
 }
 
-/// Merges the extent covering `lblk` with each neighbour it
+/// Merges extent `e` (as it is in the tree) with each neighbour it
 /// [`joins`], as XFS keeps its extent lists: a conversion or a collapse
 /// that makes the data contiguous again leaves one extent, not the pieces
 /// it was made in (fstests generic/064 counts them). The survivor grows
 /// before the other record goes, so a failure between the two leaves an
 /// overlap for fsck to report, never a block without its mapping. Only
 /// deletes: no room to reserve.
-fn merge_around<S: Store>(s: &S, a: &mut Alloc, t: &mut Tree, ino: u64, lblk: u64) -> Result<(), Error> {
-    let Map::Mapped(mut e) = lookup(s, ino, lblk)? else { return Ok(()) };
+fn merge_around<S: Store>(s: &S, a: &mut Alloc, t: &mut Tree, ino: u64, mut e: Extent) -> Result<(), Error> {
     let mut v = [0u8; VAL_SIZE];
     if let Some(l) = left_join(s, ino, &e)? {
         let m = Extent { len: l.len + e.len, ..l };
@@ -292,7 +291,7 @@ pub fn convert<S: Store>(s: &S, a: &mut Alloc, ino: u64, start: u64, len: u64, n
             if !e.unwritten {
                 // Written already: still merged with a neighbour this
                 // conversion made written, so the range ends canonical.
-                merge_around(s, a, &mut t, ino, os)?;
+                merge_around(s, a, &mut t, ino, e)?;
                 pos = oe;
                 continue;
             }
@@ -314,7 +313,7 @@ pub fn convert<S: Store>(s: &S, a: &mut Alloc, ino: u64, start: u64, len: u64, n
                 let te = Extent { lblk: oe, pblk: e.pblk + (oe - e.lblk), len: tail, unwritten: true };
                 t.insert(s, a, oe, &encode(&te))?;
             }
-            merge_around(s, a, &mut t, ino, os)?;
+            merge_around(s, a, &mut t, ino, mid)?;
             pos = oe;
         }
         Ok(())
