@@ -43,6 +43,8 @@ void rxfs_helper_filemap_invalidate_unlock_shared(struct address_space *m) { fil
 void rxfs_helper_mapping_set_large_folios(struct address_space *m) { mapping_set_large_folios(m); }
 void rxfs_helper_sb_start_pagefault(struct super_block *sb) { sb_start_pagefault(sb); }
 void rxfs_helper_sb_end_pagefault(struct super_block *sb) { sb_end_pagefault(sb); }
+void rxfs_helper_sb_start_intwrite(struct super_block *sb) { sb_start_intwrite(sb); }
+void rxfs_helper_sb_end_intwrite(struct super_block *sb) { sb_end_intwrite(sb); }
 int rxfs_helper_sb_rdonly(const struct super_block *sb) { return sb_rdonly(sb); }
 void rxfs_helper_file_accessed(struct file *file) { file_accessed(file); }
 ssize_t rxfs_helper_generic_write_sync(struct kiocb *iocb, ssize_t count) { return generic_write_sync(iocb, count); }

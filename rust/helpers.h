@@ -35,6 +35,8 @@ void rxfs_helper_filemap_invalidate_unlock_shared(struct address_space *mapping)
 void rxfs_helper_mapping_set_large_folios(struct address_space *mapping);
 void rxfs_helper_sb_start_pagefault(struct super_block *sb);
 void rxfs_helper_sb_end_pagefault(struct super_block *sb);
+void rxfs_helper_sb_start_intwrite(struct super_block *sb);
+void rxfs_helper_sb_end_intwrite(struct super_block *sb);
 int rxfs_helper_sb_rdonly(const struct super_block *sb);
 void rxfs_helper_file_accessed(struct file *file);
 ssize_t rxfs_helper_generic_write_sync(struct kiocb *iocb, ssize_t count);

@@ -135,9 +135,12 @@ pub(crate) fn evict(inode: &Inode) {
     let reflink = inode.rx().flags.load(Relaxed) & crate::librxfs::inode::FLAG_REFLINK != 0;
     if unlinked || reflink || inode.rx().delayed.load(Relaxed) != 0 {
         let ino = inode.ino();
+        let sb = inode.sb();
+        // Freeing blocks changes metadata: not while frozen.
+        let _frozen = sb.start_intwrite();
         // Nothing to tell the VFS: a failure leaves an orphan (or delalloc
         // reservation) that mount recovery or fsck frees.
-        let _ = call(&inode.sb(), |fs| fs::evict(fs, ino, unlinked));
+        let _ = call(&sb, |fs| fs::evict(fs, ino, unlinked));
     }
 }
 

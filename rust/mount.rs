@@ -176,13 +176,13 @@ impl FileSystem for Rxfs {
     }
 
     fn remount_ro(sb: &SuperBlock<'_, Self>) -> Result {
-        // As unmount: the last commit, home writes durable, the log clean;
-        // the next commit after a remount read-write restarts the chain.
-        // Shut down, nothing is written and read-only is what is left.
-        match sb.info().unmount() {
-            Err(_) if sb.is_shutdown() => Ok(()),
-            r => r.map_err(|e| vfs::errno(e.errno())),
-        }
+        quiesce(sb)
+    }
+
+    fn freeze_fs(sb: &SuperBlock<'_, Self>) -> Result {
+        // A frozen device is what snapshots and backups copy: it must
+        // mount with nothing to replay.
+        quiesce(sb)
     }
 
     fn remount_rw(sb: &SuperBlock<'_, Self>) -> Result {
@@ -225,5 +225,16 @@ impl FileSystem for Rxfs {
             st.log_home_retries,
             st.dirty
         )
+    }
+}
+
+/// Remount read-only and freeze: as unmount, the last commit, home writes
+/// durable, the log clean; the next commit (read-write again, or thawed)
+/// restarts the chain. Shut down, nothing is written and there is nothing
+/// left to quiesce.
+fn quiesce(sb: &SuperBlock<'_, Rxfs>) -> Result {
+    match sb.info().unmount() {
+        Err(_) if sb.is_shutdown() => Ok(()),
+        r => r.map_err(|e| vfs::errno(e.errno())),
     }
 }

@@ -82,6 +82,22 @@ pub trait FileSystem: Sized + 'static {
         let _ = sb;
         Ok(())
     }
+
+    /// The filesystem is being frozen (`FIFREEZE`, or a device snapshot):
+    /// the VFS has synced it and holds off writers, write faults and
+    /// internal writers ([`SuperBlock::start_intwrite`]); the periodic
+    /// work is stopped. Leave the device as a clean unmount would (XFS:
+    /// `xfs_log_quiesce`). An error leaves the filesystem thawed.
+    fn freeze_fs(sb: &SuperBlock<'_, Self>) -> Result {
+        let _ = sb;
+        Ok(())
+    }
+
+    /// Thawed; the periodic work runs again after this.
+    fn unfreeze_fs(sb: &SuperBlock<'_, Self>) -> Result {
+        let _ = sb;
+        Ok(())
+    }
 }
 
 /// What `statfs` reports.
@@ -254,7 +270,9 @@ unsafe extern "C" fn periodic_work<T: FileSystem>(work: *mut b::work_struct) {
     // SAFETY: queued only once `fill_super` set the filesystem's data, and
     // cancelled before `put_super` tears it down.
     let sb = unsafe { SuperBlock::<T>::from_raw(raw) };
-    if !sb.is_shutdown() && !sb.is_rdonly() {
+    // Frozen (`freeze_fs` cancels it, but a remount or a freeze still
+    // syncing may see it run): skip this run, not the next.
+    if !sb.is_shutdown() && !sb.is_rdonly() && !sb.is_frozen() {
         T::periodic(&sb);
     }
     sbi.queue_periodic();
@@ -474,6 +492,23 @@ impl<'a, T: FileSystem> SuperBlock<'a, T> {
         PagefaultGuard(self)
     }
 
+    /// Work that changes metadata outside a system call's write (an
+    /// unlinked inode's eviction) waits while the filesystem is frozen
+    /// (`sb_start_intwrite`, as ext4's eviction).
+    pub fn start_intwrite(&self) -> IntwriteGuard<'_, 'a, T> {
+        // SAFETY: a mounted superblock; the guard ends it.
+        unsafe { b::rxfs_helper_sb_start_intwrite(self.raw) };
+        IntwriteGuard(self)
+    }
+
+    /// Frozen, or being frozen past the point where writers are held off.
+    pub fn is_frozen(&self) -> bool {
+        // SAFETY: a mounted superblock; `frozen` is a short the freezer
+        // writes under `s_umount`: a racy read sees an old or a new level.
+        let level = unsafe { core::ptr::read_volatile(&raw const (*self.raw).s_writers.frozen) };
+        u32::from(level) != b::SB_UNFROZEN
+    }
+
     /// The cached inode `ino`, or a new one to read (`iget_locked`).
     pub fn iget_locked(&self, ino: u64) -> Result<Iget> {
         // SAFETY: a mounted superblock.
@@ -509,6 +544,16 @@ impl<T: FileSystem> Drop for PagefaultGuard<'_, '_, T> {
     }
 }
 
+/// An internal writer's hold on the superblock (`sb_start_intwrite`).
+pub struct IntwriteGuard<'b, 'a, T: FileSystem>(&'b SuperBlock<'a, T>);
+
+impl<T: FileSystem> Drop for IntwriteGuard<'_, '_, T> {
+    fn drop(&mut self) {
+        // SAFETY: `start_intwrite` began it.
+        unsafe { b::rxfs_helper_sb_end_intwrite(self.0.raw) }
+    }
+}
+
 /// The const `super_operations` of a filesystem.
 pub(crate) struct SuperOpsTable<T: FileSystem>(PhantomData<T>);
 
@@ -523,6 +568,8 @@ impl<T: FileSystem> SuperOpsTable<T> {
         ops.put_super = Some(Self::put_super);
         ops.sync_fs = Some(Self::sync_fs);
         ops.statfs = Some(Self::statfs);
+        ops.freeze_fs = Some(Self::freeze_fs);
+        ops.unfreeze_fs = Some(Self::unfreeze_fs);
         ops
     };
 
@@ -562,6 +609,29 @@ impl<T: FileSystem> SuperOpsTable<T> {
         // SAFETY: sync of a mounted superblock.
         let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
         from_result(|| T::sync_fs(&sb, wait != 0).map(|()| 0))
+    }
+
+    unsafe extern "C" fn freeze_fs(raw: *mut b::super_block) -> kernel::ffi::c_int {
+        let sbi = sbi::<T>(raw);
+        // SAFETY: the periodic work was initialised in `fill_super`; this
+        // waits for a run in progress. A failed freeze or the thaw queues
+        // it again.
+        unsafe { b::cancel_delayed_work_sync(sbi.periodic.get()) };
+        // SAFETY: the VFS freezes a mounted (read-write) superblock.
+        let sb = unsafe { SuperBlock::<T>::from_raw(raw) };
+        let r = from_result(|| T::freeze_fs(&sb).map(|()| 0));
+        if r != 0 {
+            sbi.queue_periodic();
+        }
+        r
+    }
+
+    unsafe extern "C" fn unfreeze_fs(raw: *mut b::super_block) -> kernel::ffi::c_int {
+        // SAFETY: the VFS thaws a mounted superblock it froze.
+        let sb = unsafe { SuperBlock::<T>::from_raw(raw) };
+        let r = from_result(|| T::unfreeze_fs(&sb).map(|()| 0));
+        sbi::<T>(raw).queue_periodic();
+        r
     }
 
     unsafe extern "C" fn statfs(dentry: *mut b::dentry, buf: *mut kernel::bindings::kstatfs) -> kernel::ffi::c_int {
