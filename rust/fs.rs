@@ -260,6 +260,38 @@ impl FsInfo {
         self.commit_boundary(&mut g, wait)
     }
 
+    /// FITRIM: discards every run of at least `minlen` free blocks in
+    /// `[start, end)`; returns how many blocks it discarded. A group at a
+    /// time under the metadata lock, so nothing allocates a block while it
+    /// is being discarded; blocks freed since the last commit are
+    /// committed durably first, as the committed state may still use them
+    /// (XFS discards only extents that are not busy).
+    pub fn trim(&self, start: u64, end: u64, minlen: u64) -> Result<u64, Error> {
+        let bpg = self.meta.lock().alloc.geo.bits_per_group.max(1);
+        let mut trimmed = 0u64;
+        let mut at = start;
+        while at < end {
+            let stop = (at / bpg).saturating_add(1).saturating_mul(bpg).min(end);
+            let _nofs = NoFs::enter();
+            let mut g = self.meta.lock();
+            let m = &mut *g;
+            if m.alloc.freed {
+                self.commit_boundary(m, true)?;
+            }
+            let cx = self.ctx(m);
+            let mut b = at;
+            while let Some((s, n)) = cx.a.next_free_run(&cx.s, b, stop)? {
+                if n >= minlen {
+                    self.dev.discard(s, n).map_err(|e| Error::Io(-e.to_errno()))?;
+                    trimmed += n;
+                }
+                b = s + n;
+            }
+            at = stop;
+        }
+        Ok(trimmed)
+    }
+
     /// Shuts the filesystem down: nothing more is committed.
     pub fn shutdown(&self) {
         self.shut.store(true, Ordering::Release);

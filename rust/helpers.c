@@ -111,6 +111,8 @@ void rxfs_helper_super_set_uuid(struct super_block *sb, const u8 *uuid, unsigned
 int rxfs_helper_fs_parse(struct fs_context *fc, const struct fs_parameter_spec *desc, struct fs_parameter *param, struct fs_parse_result *result) { return fs_parse(fc, desc, param, result); }
 int rxfs_helper_bio_add_virt(struct bio *bio, void *p, unsigned int len) { return bio_add_page(bio, virt_to_page(p), len, offset_in_page(p)); }
 int rxfs_helper_bdev_read_only(struct block_device *bdev) { return bdev_read_only(bdev); }
+unsigned int rxfs_helper_bdev_max_discard_sectors(struct block_device *bdev) { return bdev_max_discard_sectors(bdev); }
+unsigned int rxfs_helper_bdev_discard_granularity(struct block_device *bdev) { return bdev_discard_granularity(bdev); }
 void rxfs_helper_init_delayed_work(struct delayed_work *dw, work_func_t func) { INIT_DELAYED_WORK(dw, func); }
 bool rxfs_helper_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dw, unsigned int ms) { return queue_delayed_work(wq, dw, msecs_to_jiffies(ms)); }
 struct delayed_work *rxfs_helper_to_delayed_work(struct work_struct *work) { return to_delayed_work(work); }

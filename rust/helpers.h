@@ -104,6 +104,8 @@ void rxfs_helper_init_completion(struct completion *c);
 struct bio *rxfs_helper_bio_alloc(struct block_device *bdev, unsigned short nr_vecs, blk_opf_t opf, gfp_t gfp);
 int rxfs_helper_bio_add_virt(struct bio *bio, void *p, unsigned int len);
 int rxfs_helper_bdev_read_only(struct block_device *bdev);
+unsigned int rxfs_helper_bdev_max_discard_sectors(struct block_device *bdev);
+unsigned int rxfs_helper_bdev_discard_granularity(struct block_device *bdev);
 u64 rxfs_helper_bdev_nr_bytes(struct block_device *bdev);
 void rxfs_helper_super_set_uuid(struct super_block *sb, const u8 *uuid, unsigned int len);
 int rxfs_helper_fs_parse(struct fs_context *fc, const struct fs_parameter_spec *desc, struct fs_parameter *param, struct fs_parse_result *result);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! ioctls, as `fs/xfs/xfs_ioctl.c`: the XFS shutdown ioctl
-//! (`XFS_IOC_GOINGDOWN`, which fstests uses on any filesystem that has it).
+//! (`XFS_IOC_GOINGDOWN`, which fstests uses on any filesystem that has it)
+//! and `FITRIM` (`fstrim`), with XFS's argument checks.
 //!
 //! Modes: 0 flushes data and metadata, 1 flushes metadata, 2 flushes
 //! nothing; then the filesystem is shut down: every later operation fails
@@ -9,11 +10,15 @@
 //! mode 2 a remount recovers the last commit (what fsync promised). Mode 1
 //! commits the journal first without flushing file data (XFS's log force).
 
+use crate::fs::call;
 use crate::vfs::file::{self as vf, File};
 use kernel::prelude::*;
 
 /// `_IOR('X', 125, __u32)`.
 const IOC_GOINGDOWN: u32 = (2 << 30) | (4 << 16) | ((b'X' as u32) << 8) | 125;
+
+/// `_IOWR('X', 121, struct fstrim_range)`.
+const FITRIM: u32 = (3 << 30) | (24 << 16) | ((b'X' as u32) << 8) | 121;
 
 /// Flush data and metadata, then shut down.
 const GOINGDOWN_DEFAULT: u32 = 0;
@@ -33,8 +38,46 @@ pub(crate) fn ioctl(file: &File, cmd: u32, arg: usize) -> Result<i32> {
             shutdown(file, how)?;
             Ok(0)
         }
+        FITRIM => {
+            trim(file, arg)?;
+            Ok(0)
+        }
         _ => Err(ENOTTY),
     }
+}
+
+/// `FITRIM`: `struct fstrim_range { start, len, minlen }` in bytes; on
+/// return `len` is the number of bytes discarded. As XFS: `EPERM` without
+/// `CAP_SYS_ADMIN`, `EOPNOTSUPP` if the device takes no discards, `EINVAL`
+/// for a start past the end, a length under one block or a minimum longer
+/// than the filesystem; `minlen` is at least the device's granularity.
+fn trim(file: &File, arg: usize) -> Result {
+    if !vf::capable_sys_admin() {
+        return Err(EPERM);
+    }
+    let sb = file.inode().sb();
+    let fs = sb.info();
+    let granularity = fs.dev.discard_granularity().ok_or_else(crate::vfs::code::eopnotsupp)?;
+    if sb.is_rdonly() {
+        return Err(EROFS);
+    }
+    let mut raw = [0u8; 24];
+    vf::read_user_bytes(arg, &mut raw)?;
+    let field = |i: usize| raw.get(i * 8..i * 8 + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_ne_bytes);
+    let (start, len, minlen) = (field(0), field(1), field(2).max(granularity.into()));
+    let bs = 1u64 << fs.block_log;
+    let blocks = fs.meta.lock().sb.block_count;
+    let size = blocks << fs.block_log;
+    if start >= size || minlen > size || len < bs {
+        return Err(EINVAL);
+    }
+    // Whole blocks inside [start, start + len).
+    let first = start.div_ceil(bs);
+    let end = (start.saturating_add(len) / bs).min(blocks);
+    let min_blocks = minlen.div_ceil(bs);
+    let trimmed = call(&sb, |fs| fs.trim(first, end, min_blocks))?;
+    let out = len.min(trimmed << fs.block_log);
+    vf::write_user_bytes(arg + 8, &out.to_ne_bytes())
 }
 
 fn shutdown(file: &File, how: u32) -> Result {

@@ -300,6 +300,44 @@ impl Alloc {
         Ok(None)
     }
 
+    /// The first run of free blocks in `[from, end)` (clipped to the
+    /// filesystem), as (start, length); a run ends at its group's end.
+    /// FITRIM discards what this finds.
+    pub fn next_free_run<S: Store>(&self, s: &S, from: u64, end: u64) -> Result<Option<(u64, u64)>, Error> {
+        let end = end.min(self.geo.block_count);
+        let mut b = from;
+        while b < end {
+            let g = div(b, self.geo.bits_per_group);
+            let gstart = g.saturating_mul(self.geo.bits_per_group);
+            let next = gstart.saturating_add(self.geo.bits_per_group).max(b + 1);
+            if self.group_free(s, g)? == 0 {
+                b = next;
+                continue;
+            }
+            let lim = gstart.saturating_add(self.geo.group_len(g)).min(end) - gstart;
+            let buf = self.read_bitmap(s, g)?;
+            let mut i = b - gstart;
+            while i < lim {
+                // Skip whole bytes in use.
+                if i % 8 == 0 && i + 8 <= lim && le::bytes::<1>(&buf, HDR_SIZE + (i / 8) as usize) == Some([0xff]) {
+                    i += 8;
+                    continue;
+                }
+                if bit(&buf, i) {
+                    i += 1;
+                    continue;
+                }
+                let mut n = 1;
+                while i + n < lim && !bit(&buf, i + n) {
+                    n += 1;
+                }
+                return Ok(Some((gstart + i, n)));
+            }
+            b = next;
+        }
+        Ok(None)
+    }
+
     /// Allocates exactly one block for metadata, near `goal`.
     pub fn alloc_meta<S: Store>(&mut self, s: &S, goal: u64) -> Result<u64, Error> {
         self.reserve_meta(1)?;
@@ -444,6 +482,50 @@ mod tests {
             }
             assert_eq!(a.free, free0);
             assert!(matches!(a.free(&s, a.geo.meta_blocks() + 3, 1), Err(Error::Corrupt { .. })));
+        }
+    }
+
+    /// `next_free_run` finds exactly the free blocks of any range, in
+    /// maximal runs that stop only at group ends, on a random pattern of
+    /// allocations and frees over three groups.
+    #[test]
+    fn free_runs_match_the_bitmap() {
+        use crate::btree::tests::Rng;
+        for bs in [1024usize, 4096] {
+            let bpg = Geometry::new(bs as u32, 1).bits_per_group;
+            let blocks = bpg * 2 + 77;
+            let (s, mut a) = setup(bs, blocks);
+            let mut rng = Rng(bs as u64 + 3);
+            let mut got = Vec::new();
+            while let Ok(r) = a.alloc(&s, rng.below(blocks), 1 + rng.below(40)) {
+                got.push(r);
+            }
+            for (b, n) in got {
+                if rng.below(2) == 0 {
+                    a.free(&s, b, n).unwrap();
+                }
+            }
+            for _ in 0..40 {
+                let from = rng.below(blocks + 10);
+                let end = from + rng.below(blocks);
+                let mut runs = Vec::new();
+                let mut at = from;
+                while let Some((b, n)) = a.next_free_run(&s, at, end).unwrap() {
+                    assert!(b >= at && n > 0 && b + n <= end.min(blocks));
+                    runs.push((b, n));
+                    at = b + n;
+                }
+                let mut want = Vec::new();
+                for b in from..end.min(blocks) {
+                    if !a.is_used(&s, b).unwrap() {
+                        match want.last_mut() {
+                            Some((s0, n)) if *s0 + *n == b && b % bpg != 0 => *n += 1,
+                            _ => want.push((b, 1)),
+                        }
+                    }
+                }
+                assert_eq!(runs, want, "bs {} range {}..{}", bs, from, end);
+            }
         }
     }
 

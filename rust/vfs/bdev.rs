@@ -270,6 +270,32 @@ pub(crate) unsafe fn flush(sb: *mut b::super_block) -> Result {
     to_result(unsafe { b::blkdev_issue_flush((*sb).s_bdev) })
 }
 
+/// The device's discard granularity in bytes, if it takes discards.
+///
+/// # Safety
+///
+/// As for [`flush`].
+pub(crate) unsafe fn discard_granularity(sb: *mut b::super_block) -> Option<u32> {
+    // SAFETY: per the contract.
+    unsafe {
+        let bdev = (*sb).s_bdev;
+        if b::rxfs_helper_bdev_max_discard_sectors(bdev) == 0 {
+            return None;
+        }
+        Some(b::rxfs_helper_bdev_discard_granularity(bdev).max(512))
+    }
+}
+
+/// Discards `nr` 512-byte sectors from `sector`, and waits.
+///
+/// # Safety
+///
+/// As for [`flush`]; the range must be inside the device.
+pub(crate) unsafe fn discard(sb: *mut b::super_block, sector: u64, nr: u64) -> Result {
+    // SAFETY: per the contract.
+    to_result(unsafe { b::blkdev_issue_discard((*sb).s_bdev, sector, nr, b::RXFS_CONST_GFP_NOFS) })
+}
+
 /// Size of the device in bytes.
 ///
 /// # Safety

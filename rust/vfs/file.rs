@@ -459,6 +459,28 @@ pub fn read_user_u32(arg: usize) -> Result<u32> {
     Ok(v)
 }
 
+/// Reads `buf.len()` bytes from user address `arg`.
+pub fn read_user_bytes(arg: usize, buf: &mut [u8]) -> Result {
+    // SAFETY: copies into `buf`, which is that long; the user address is
+    // checked by `copy_from_user`.
+    let left = unsafe { b::copy_from_user(buf.as_mut_ptr().cast(), arg as *const kernel::ffi::c_void, buf.len() as _) };
+    if left != 0 {
+        return Err(kernel::error::code::EFAULT);
+    }
+    Ok(())
+}
+
+/// Writes `buf` to user address `arg`.
+pub fn write_user_bytes(arg: usize, buf: &[u8]) -> Result {
+    // SAFETY: copies from `buf`, which is that long; the user address is
+    // checked by `copy_to_user`.
+    let left = unsafe { b::copy_to_user(arg as *mut kernel::ffi::c_void, buf.as_ptr().cast(), buf.len() as _) };
+    if left != 0 {
+        return Err(kernel::error::code::EFAULT);
+    }
+    Ok(())
+}
+
 /// True if the caller has `CAP_SYS_ADMIN`.
 pub fn capable_sys_admin() -> bool {
     // SAFETY: always safe to call.

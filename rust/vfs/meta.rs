@@ -237,6 +237,24 @@ impl Dev {
         unsafe { bdev::write(self.raw, it, self.block_size() as u32, opf) }
     }
 
+    /// The device's discard granularity in bytes, if it takes discards.
+    pub fn discard_granularity(&self) -> Option<u32> {
+        // SAFETY: `self.raw` is a live superblock with a block device.
+        unsafe { bdev::discard_granularity(self.raw) }
+    }
+
+    /// Discards blocks `blk..blk + len` (FITRIM), and waits.
+    pub fn discard(&self, blk: u64, len: u64) -> Result {
+        let end = blk.checked_add(len).ok_or(EINVAL)?;
+        if end > self.block_count {
+            return Err(EINVAL);
+        }
+        let shift = self.block_log.saturating_sub(9);
+        // SAFETY: `self.raw` is a live superblock with a block device; the
+        // range is inside the filesystem, which fits the device.
+        unsafe { bdev::discard(self.raw, blk << shift, len << shift) }
+    }
+
     /// Flushes the device's volatile cache.
     pub fn flush_cache(&self) -> Result {
         // SAFETY: `self.raw` is a live superblock with a block device.

@@ -662,8 +662,8 @@ struct ContextOps<T: FileSystem>(PhantomData<T>);
 
 /// The mount option table: `discard`/`nodiscard` are accepted, as on XFS
 /// and ext4, so that tools and tests that pass them can mount rxfs; rxfs
-/// issues no discards yet. `norecovery` (read-only mounts) skips the
-/// replay of a dirty log, as XFS's.
+/// issues no discards as it frees blocks (FITRIM does). `norecovery`
+/// (read-only mounts) skips the replay of a dirty log, as XFS's.
 #[repr(transparent)]
 struct Params([b::fs_parameter_spec; 3]);
 
