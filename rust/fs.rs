@@ -116,6 +116,8 @@ pub struct FsInfo {
     /// Knob (i) `fail_home_writes`: commits whose home writes are still
     /// to fail ([`call`] moves the knob's count here).
     pub fail_home: AtomicU32,
+    /// Frozen ([`FsInfo::freeze`]): commits write nothing until the thaw.
+    frozen: AtomicBool,
 }
 
 /// One operation's view: the store and the state, under the lock.
@@ -164,6 +166,7 @@ impl FsInfo {
             dirty_limit,
             write_delay_ms: AtomicU32::new(0),
             fail_home: AtomicU32::new(0),
+            frozen: AtomicBool::new(false),
         })
     }
 
@@ -231,6 +234,10 @@ impl FsInfo {
     fn commit(&self, m: &mut Meta, wait: bool) -> Result<(), Error> {
         if self.shut.load(Ordering::Acquire) {
             return Err(Error::Io(5));
+        }
+        if self.frozen.load(Ordering::Acquire) {
+            // Kept in the dirty set for the first commit after the thaw.
+            return Ok(());
         }
         let f = Faults {
             delay_ms: self.write_delay_ms.load(Ordering::Relaxed),
@@ -301,16 +308,39 @@ impl FsInfo {
     /// made clean (nothing after a shutdown). Blocks whose home writes
     /// still fail leave the log dirty, for the next mount to replay.
     pub fn unmount(&self) -> Result<(), Error> {
+        self.quiesce(false)
+    }
+
+    /// Freeze (`freeze_fs`, after the VFS synced and stopped writers and
+    /// faults): as unmount, and then commits write nothing until
+    /// [`FsInfo::thaw`], so the device stays a clean image. What still
+    /// changes (the last close of an unlinked file frees its blocks; the
+    /// VFS does not stop evictions) waits in the dirty set, as XFS stops
+    /// inode inactivation and the log while frozen.
+    pub fn freeze(&self) -> Result<(), Error> {
+        self.quiesce(true)
+    }
+
+    /// Thawed: commits write again; the first restarts the journal.
+    pub fn thaw(&self) {
+        self.frozen.store(false, Ordering::Release);
+    }
+
+    fn quiesce(&self, freeze: bool) -> Result<(), Error> {
         self.sync(true)?;
         let mut g = self.meta.lock();
         let m = &mut *g;
         if !m.dirty.is_empty() {
             return Err(Error::Io(5));
         }
-        match &mut m.journal {
-            Some(j) => j.close(&self.dev),
-            None => Ok(()),
+        if let Some(j) = &mut m.journal {
+            j.close(&self.dev)?;
         }
+        // Under the lock: every later commit sees it.
+        if freeze {
+            self.frozen.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 }
 

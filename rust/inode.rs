@@ -136,8 +136,11 @@ pub(crate) fn evict(inode: &Inode) {
     if unlinked || reflink || inode.rx().delayed.load(Relaxed) != 0 {
         let ino = inode.ino();
         let sb = inode.sb();
-        // Freeing blocks changes metadata: not while frozen.
-        let _frozen = sb.start_intwrite();
+        // Freeing a whole file can be many commits: an unlinked file's
+        // last close waits for the thaw (as ext4's). Other evictions come
+        // from reclaim too, which must not wait: their small changes stay
+        // in memory until the thaw (`FsInfo::freeze`).
+        let _frozen = unlinked.then(|| sb.start_intwrite());
         // Nothing to tell the VFS: a failure leaves an orphan (or delalloc
         // reservation) that mount recovery or fsck frees.
         let _ = call(&sb, |fs| fs::evict(fs, ino, unlinked));

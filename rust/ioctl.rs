@@ -51,6 +51,7 @@ pub(crate) fn ioctl(file: &File, cmd: u32, arg: usize) -> Result<i32> {
 /// `CAP_SYS_ADMIN`, `EOPNOTSUPP` if the device takes no discards, `EINVAL`
 /// for a start past the end, a length under one block or a minimum longer
 /// than the filesystem; `minlen` is at least the device's granularity.
+/// `EROFS` on a read-only mount; waits while the filesystem is frozen.
 fn trim(file: &File, arg: usize) -> Result {
     if !vf::capable_sys_admin() {
         return Err(EPERM);
@@ -58,9 +59,8 @@ fn trim(file: &File, arg: usize) -> Result {
     let sb = file.inode().sb();
     let fs = sb.info();
     let granularity = fs.dev.discard_granularity().ok_or_else(crate::vfs::code::eopnotsupp)?;
-    if sb.is_rdonly() {
-        return Err(EROFS);
-    }
+    // Not on a read-only mount, and not on a frozen device.
+    let _write = file.want_write()?;
     let mut raw = [0u8; 24];
     vf::read_user_bytes(arg, &mut raw)?;
     let field = |i: usize| raw.get(i * 8..i * 8 + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_ne_bytes);

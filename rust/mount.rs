@@ -181,8 +181,16 @@ impl FileSystem for Rxfs {
 
     fn freeze_fs(sb: &SuperBlock<'_, Self>) -> Result {
         // A frozen device is what snapshots and backups copy: it must
-        // mount with nothing to replay.
-        quiesce(sb)
+        // mount with nothing to replay, and stay as it is until the thaw.
+        match sb.info().freeze() {
+            Err(_) if sb.is_shutdown() => Ok(()),
+            r => r.map_err(|e| vfs::errno(e.errno())),
+        }
+    }
+
+    fn unfreeze_fs(sb: &SuperBlock<'_, Self>) -> Result {
+        sb.info().thaw();
+        Ok(())
     }
 
     fn remount_rw(sb: &SuperBlock<'_, Self>) -> Result {
@@ -228,10 +236,9 @@ impl FileSystem for Rxfs {
     }
 }
 
-/// Remount read-only and freeze: as unmount, the last commit, home writes
-/// durable, the log clean; the next commit (read-write again, or thawed)
-/// restarts the chain. Shut down, nothing is written and there is nothing
-/// left to quiesce.
+/// Remount read-only: as unmount, the last commit, home writes durable,
+/// the log clean; the next commit (read-write again) restarts the chain.
+/// Shut down, nothing is written and there is nothing left to quiesce.
 fn quiesce(sb: &SuperBlock<'_, Rxfs>) -> Result {
     match sb.info().unmount() {
         Err(_) if sb.is_shutdown() => Ok(()),

@@ -292,20 +292,47 @@ TEST_F(blocksize, remount_readonly_cleans_log)
 	EXPECT_EQ(0, umount(RXFS_MNT));
 }
 
+/* FNV-1a of the whole device as it is on disk (O_DIRECT); 0 on error. */
+static uint64_t dev_hash(const char *dev, const char *copy)
+{
+	static char b[1 << 20] __attribute__((aligned(4096)));
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int fd = open(dev, O_RDONLY | O_DIRECT);
+	int out = copy ? open(copy, O_CREAT | O_TRUNC | O_WRONLY, 0600) : -1;
+	ssize_t n, i;
+
+	if (fd < 0 || (copy && out < 0))
+		return 0;
+	while ((n = read(fd, b, sizeof(b))) > 0) {
+		for (i = 0; i < n; i++)
+			h = (h ^ (unsigned char)b[i]) * 0x100000001b3ULL;
+		if (out >= 0 && write(out, b, n) != n)
+			n = -1;
+	}
+	close(fd);
+	if (out >= 0)
+		close(out);
+	return n < 0 ? 0 : h;
+}
+
 /*
- * A frozen filesystem is what a snapshot copies: after FIFREEZE the device
- * holds a clean log and every fsync'd change (fsck -n on the frozen device
- * exits 0; 4 would be "the log needs recovery"). An unlinked open file
- * closed while frozen frees nothing until the thaw: its close waits (a
- * child blocks in it), then completes and returns the blocks. Thawed, the
- * filesystem commits as before.
+ * A frozen filesystem is what a snapshot copies. A copy of the frozen
+ * device (read with O_DIRECT, as the disk holds it) is a clean filesystem
+ * with every fsync'd change and an unlinked open file on the orphan list.
+ * Nothing changes the frozen device until the thaw, not even syncfs:
+ * evicting a clone with preallocated CoW fork blocks (drop_caches, as
+ * reclaim does: it must not wait) keeps its change in memory for the thaw
+ * (without that, the syncfs writes it); the last close of an unlinked file
+ * waits for the thaw (a child blocks in it), then frees the blocks. Thawed,
+ * the filesystem commits as before.
  */
 TEST_F(blocksize, freeze_leaves_clean_image)
 {
-	static char buf[256 << 10];
+	static char buf[256 << 10], dbuf[4096] __attribute__((aligned(4096)));
+	char path[64], copy[] = "/tmp/rxfs-frozen.XXXXXX";
 	struct statfs held, after;
-	char path[64];
-	int fd, dfd, orphan, status;
+	int fd, dfd, orphan, src, status, go[2];
+	uint64_t frozen;
 	pid_t pid;
 
 	ASSERT_EQ(0, rxfs_mount(self->dev));
@@ -320,24 +347,66 @@ TEST_F(blocksize, freeze_leaves_clean_image)
 	fd = open(path, O_CREAT | O_WRONLY, 0644);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(5, write(fd, "hello", 5));
-	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	dfd = open(RXFS_MNT, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+
+	/* The snapshot. */
+	ASSERT_EQ(0, ioctl(dfd, FIFREEZE, 0));
+	close(mkstemp(copy));
+	ASSERT_NE(0, dev_hash(self->dev, copy));
+	ASSERT_EQ(0, ioctl(dfd, FITHAW, 0));
+	EXPECT_EQ(0, rxfs_run_logged(40, "fsck.rxfs -n %s", copy));
+	unlink(copy);
+
+	snprintf(path, sizeof(path), "%s/src", RXFS_MNT);
+	src = open(path, O_CREAT | O_RDWR, 0644);
+	ASSERT_LE(0, src);
+	ASSERT_EQ(65536, write(src, buf, 65536));
+	/* A clone written through copy-on-write: CoW fork blocks to free. */
+	snprintf(path, sizeof(path), "%s/clone", RXFS_MNT);
+	fd = open(path, O_CREAT | O_RDWR, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, FICLONE, src));
+	close(fd);
+	close(src);
+	/* An O_DIRECT overwrite preallocates CoW blocks past itself. */
+	fd = open(path, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(4096, pwrite(fd, dbuf, 4096, 0));
 	close(fd);
 	ASSERT_EQ(0, statfs(RXFS_MNT, &held));
 
-	dfd = open(RXFS_MNT, O_RDONLY | O_DIRECTORY);
-	ASSERT_LE(0, dfd);
 	ASSERT_EQ(0, ioctl(dfd, FIFREEZE, 0));
-	EXPECT_EQ(0, rxfs_run_logged(40, "fsck.rxfs -n %s", self->dev));
+	frozen = dev_hash(self->dev, NULL);
+	ASSERT_NE(0, frozen);
+	ASSERT_EQ(0, rxfs_sh("echo 3 > /proc/sys/vm/drop_caches"));
+	ASSERT_EQ(0, syncfs(dfd));
+	EXPECT_EQ(frozen, dev_hash(self->dev, NULL)) {
+		TH_LOG("evicting the clone wrote to the frozen device");
+	}
+	ASSERT_EQ(0, pipe(go));
 	pid = fork();
 	ASSERT_LE(0, pid);
-	if (pid == 0)
-		_exit(close(orphan) == 0 ? 0 : 1);
-	close(orphan);	/* the child holds the last reference */
+	if (pid == 0) {
+		char c;
+
+		close(go[1]);
+		/* The parent closed its copy: this is the last reference. */
+		_exit(read(go[0], &c, 1) == 1 && close(orphan) == 0 ? 0 : 1);
+	}
+	close(go[0]);
+	close(orphan);
+	ASSERT_EQ(1, write(go[1], "x", 1));
+	close(go[1]);
 	usleep(300 * 1000);
 	EXPECT_EQ(0, waitpid(pid, &status, WNOHANG)) {
 		TH_LOG("the last close of an unlinked file finished while frozen");
 	}
-	EXPECT_EQ(0, rxfs_run_logged(40, "fsck.rxfs -n %s", self->dev));
+	ASSERT_EQ(0, syncfs(dfd));
+	EXPECT_EQ(frozen, dev_hash(self->dev, NULL)) {
+		TH_LOG("freeing the unlinked file wrote to the frozen device");
+	}
 	ASSERT_EQ(0, ioctl(dfd, FITHAW, 0));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);

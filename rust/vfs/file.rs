@@ -16,6 +16,16 @@ pub use b::{FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZ
 #[repr(transparent)]
 pub struct File(Opaque<b::file>);
 
+/// Write access to a file's mount ([`File::want_write`]).
+pub struct WriteAccess<'a>(&'a File);
+
+impl Drop for WriteAccess<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `want_write` took it on this file.
+        unsafe { b::mnt_drop_write_file(self.0.as_raw()) }
+    }
+}
+
 impl File {
     /// # Safety
     ///
@@ -33,6 +43,15 @@ impl File {
     pub fn inode(&self) -> &Inode {
         // SAFETY: an open rxfs file's inode lives as long as the file.
         unsafe { Inode::from_raw(b::rxfs_helper_file_inode(self.as_raw())) }
+    }
+
+    /// Write access to the mount for an ioctl that changes the filesystem
+    /// (`mnt_want_write_file`): `EROFS` on a read-only mount; waits while
+    /// the filesystem is frozen.
+    pub fn want_write(&self) -> Result<WriteAccess<'_>> {
+        // SAFETY: an open file; the guard drops the access it took.
+        kernel::error::to_result(unsafe { b::mnt_want_write_file(self.as_raw()) })?;
+        Ok(WriteAccess(self))
     }
 
     /// Lets the file be opened with O_DIRECT (`FMODE_CAN_ODIRECT`).

@@ -84,9 +84,10 @@ pub trait FileSystem: Sized + 'static {
     }
 
     /// The filesystem is being frozen (`FIFREEZE`, or a device snapshot):
-    /// the VFS has synced it and holds off writers, write faults and
-    /// internal writers ([`SuperBlock::start_intwrite`]); the periodic
-    /// work is stopped. Leave the device as a clean unmount would (XFS:
+    /// the VFS has synced it and holds off writers and write faults; the
+    /// periodic work is stopped. Changes that need no write permission
+    /// (evictions) can still come until the thaw, unless they hold
+    /// [`SuperBlock::start_intwrite`]. Leave the device as a clean unmount would (XFS:
     /// `xfs_log_quiesce`). An error leaves the filesystem thawed.
     fn freeze_fs(sb: &SuperBlock<'_, Self>) -> Result {
         let _ = sb;
@@ -492,9 +493,8 @@ impl<'a, T: FileSystem> SuperBlock<'a, T> {
         PagefaultGuard(self)
     }
 
-    /// Work that changes metadata outside a system call's write (an
-    /// unlinked inode's eviction) waits while the filesystem is frozen
-    /// (`sb_start_intwrite`, as ext4's eviction).
+    /// Freeing an unlinked inode's blocks at its last close waits while
+    /// the filesystem is frozen (`sb_start_intwrite`, as ext4's eviction).
     pub fn start_intwrite(&self) -> IntwriteGuard<'_, 'a, T> {
         // SAFETY: a mounted superblock; the guard ends it.
         unsafe { b::rxfs_helper_sb_start_intwrite(self.raw) };
