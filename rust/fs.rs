@@ -25,6 +25,7 @@ use crate::journal::{Faults, Journal};
 use crate::vfs::meta::{BdevStore, Dev, DirtySet, NoFs};
 use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::rbtree::RBTree;
 use kernel::sync::Mutex;
 
 /// The inode fields the VFS inode and the on-disk inode share.
@@ -70,6 +71,31 @@ pub struct DInode {
     pub cowextsize: u32,
 }
 
+/// Each orphan's predecessor on the orphan list (0: the head), so that
+/// taking an inode off the list does not walk it (see
+/// [`orphan::PrevIndex`]). Empty at mount: recovery frees every orphan it
+/// finds, taking the head each time.
+pub type OrphanIndex = RBTree<u64, u64>;
+
+impl orphan::PrevIndex for OrphanIndex {
+    fn prev(&mut self, ino: u64) -> Option<u64> {
+        self.get(&ino).copied()
+    }
+
+    fn set_prev(&mut self, ino: u64, prev: u64) {
+        if let Some(v) = self.get_mut(&ino) {
+            *v = prev;
+        } else {
+            // Without memory the entry is missing: that removal walks.
+            let _ = self.try_create_and_insert(ino, prev, GFP_KERNEL);
+        }
+    }
+
+    fn forget(&mut self, ino: u64) {
+        self.remove(&ino);
+    }
+}
+
 /// Changed blocks kept in memory before an operation writes them out.
 const DIRTY_LIMIT: usize = 4096;
 
@@ -85,6 +111,8 @@ pub struct Meta {
     pub delalloc: DelallocMap,
     /// CoW fork extents of every file (see [`crate::data`]).
     pub cow: CowMap,
+    /// Predecessors on the orphan list.
+    pub orphans: OrphanIndex,
     /// The journal, on a filesystem that has one (see [`crate::journal`]).
     pub journal: Option<Journal>,
 }
@@ -132,6 +160,8 @@ pub struct Ctx<'a> {
     pub dl: &'a mut DelallocMap,
     /// CoW forks.
     pub cow: &'a mut CowMap,
+    /// Predecessors on the orphan list.
+    pub orphans: &'a mut OrphanIndex,
 }
 
 impl FsInfo {
@@ -151,7 +181,7 @@ impl FsInfo {
         // changes on top still fit one.
         let dirty_limit = journal.as_ref().map_or(DIRTY_LIMIT, |j| (j.geometry().max_images() as usize / 4).clamp(16, DIRTY_LIMIT));
         let meta = KBox::pin_init(
-            new_mutex!(Meta { sb, alloc, dirty: DirtySet::new(), delalloc: DelallocMap::new(), cow: CowMap::new(), journal }),
+            new_mutex!(Meta { sb, alloc, dirty: DirtySet::new(), delalloc: DelallocMap::new(), cow: CowMap::new(), orphans: OrphanIndex::new(), journal }),
             GFP_KERNEL,
         )?;
         Ok(FsInfo {
@@ -218,7 +248,7 @@ impl FsInfo {
     }
 
     fn ctx<'a>(&self, m: &'a mut Meta) -> Ctx<'a> {
-        Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow }
+        Ctx { s: BdevStore::new(self.dev, &mut m.dirty), a: &mut m.alloc, sb: &mut m.sb, dl: &mut m.delalloc, cow: &mut m.cow, orphans: &mut m.orphans }
     }
 
     /// At an operation boundary: the superblock, then the commit (with
@@ -571,7 +601,7 @@ pub fn create(fs: &FsInfo, dir: u64, name: &[u8], d: &mut DInode, link: &[u8], t
         // looked it up, so failing after the inode block is written is rare.
         let ino = new_inode(cx, dir, dir, d, link)?;
         let r = if tmpfile {
-            orphan::add(&cx.s, &mut cx.sb.orphan_head, ino)
+            orphan::add(&cx.s, &mut cx.sb.orphan_head, cx.orphans, ino)
         } else {
             let mut delta = 0;
             let e = Entry { ino, dtype: dtype(d.mode), name };
@@ -595,7 +625,7 @@ pub fn link(fs: &FsInfo, dir: u64, name: &[u8], ino: u64, m: u32, links: Links, 
         charge_nodes(cx, dir, delta)?;
         links.apply(cx)?;
         if tmpfile {
-            orphan::remove(&cx.s, &mut cx.sb.orphan_head, ino)?;
+            orphan::remove(&cx.s, &mut cx.sb.orphan_head, cx.orphans, ino)?;
         }
         Ok(())
     })
@@ -605,7 +635,7 @@ pub fn link(fs: &FsInfo, dir: u64, name: &[u8], ino: u64, m: u32, links: Links, 
 /// zero on disk, so that a crash before it is freed leaves it for recovery.
 fn orphan_last_link(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
     inode::modify(&cx.s, ino, |i| i.nlink = 0)?;
-    orphan::add(&cx.s, &mut cx.sb.orphan_head, ino)
+    orphan::add(&cx.s, &mut cx.sb.orphan_head, cx.orphans, ino)
 }
 
 /// Removes `name` from `dir`; `last` if that was the inode's last link.
@@ -765,7 +795,7 @@ fn free_inode(cx: &mut Ctx<'_>, rc: u64, ino: u64) -> Result<(), Error> {
         }
         _ => {}
     }
-    orphan::remove(&cx.s, &mut cx.sb.orphan_head, ino)?;
+    orphan::remove(&cx.s, &mut cx.sb.orphan_head, cx.orphans, ino)?;
     drop_inode_block(cx, ino)
 }
 

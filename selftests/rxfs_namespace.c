@@ -38,6 +38,7 @@
  *   scripts/vm-run --disk /tmp/ns.img -- build/selftests/rxfs_namespace
  *   RXFS_TEST_FSTYPE=ext4 scripts/vm-run --no-module --disk /tmp/ns.img -- build/selftests/rxfs_namespace
  */
+#include <sys/resource.h>
 #include <dirent.h>
 #include <limits.h>
 #include <sys/syscall.h>
@@ -1766,6 +1767,68 @@ TEST_F_TIMEOUT(ns, readdir_cookies_survive_deletes, 600)
 	check_resume(_metadata, dir, names, cookies, n, "after remount");
 	free(names);
 	free(cookies);
+}
+
+/*
+ * Many tmpfiles (each an orphan from its creation) leaving the orphan list
+ * in every way and order: closed oldest first (the order of process exit,
+ * which found the far end of the list each time before rxfs kept each
+ * orphan's predecessor in memory: fstests generic/531), some linked in
+ * from the middle of the list, the rest closed newest first and at random.
+ * Every inode and block comes back, and fsck is clean.
+ */
+TEST_F_TIMEOUT(ns, tmpfiles_leave_the_orphan_list, 900)
+{
+	enum { N = 3000 };
+	static int fds[N];
+	struct statvfs before, after;
+	struct rlimit rl = { N + 64, N + 64 };
+	char name[64];
+	int i, linked = 0;
+
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+	ASSERT_EQ(0, statvfs(RXFS_MNT, &before));
+	for (i = 0; i < N; i++) {
+		fds[i] = open(RXFS_MNT, O_TMPFILE | O_RDWR, 0600);
+		ASSERT_LE(0, fds[i]) TH_LOG("tmpfile %d: %s", i, strerror(errno));
+		if (i % 7 == 0)
+			ASSERT_EQ(1, pwrite(fds[i], "x", 1, i * 4096));
+	}
+	/* From the middle: every 10th becomes a named file. */
+	for (i = 5; i < N; i += 10) {
+		char proc[64];
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fds[i]);
+		snprintf(name, sizeof(name), "%s/linked%d", RXFS_MNT, i);
+		ASSERT_EQ(0, linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW));
+		linked++;
+	}
+	for (i = 0; i < N / 3; i++)
+		close(fds[i]);
+	for (i = N - 1; i >= 2 * N / 3; i--)
+		close(fds[i]);
+	srandom(531);
+	for (i = N / 3; i < 2 * N / 3; i++) {
+		int j = N / 3 + random() % (N / 3), t = fds[i];
+
+		fds[i] = fds[j];
+		fds[j] = t;
+	}
+	for (i = N / 3; i < 2 * N / 3; i++)
+		close(fds[i]);
+	for (i = 5; i < N; i += 10) {
+		snprintf(name, sizeof(name), "%s/linked%d", RXFS_MNT, i);
+		ASSERT_EQ(0, unlink(name));
+	}
+	i = open(RXFS_MNT, O_RDONLY);
+	ASSERT_EQ(0, syncfs(i));
+	close(i);
+	ASSERT_EQ(0, statvfs(RXFS_MNT, &after));
+	EXPECT_EQ(before.f_ffree, after.f_ffree);
+	EXPECT_EQ(before.f_bfree, after.f_bfree);
+	EXPECT_EQ(N / 10, linked);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_test_fsck(self->dev));
 }
 
 TEST_HARNESS_MAIN

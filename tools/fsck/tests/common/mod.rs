@@ -293,7 +293,7 @@ impl Builder {
 
     pub fn put_orphan(&mut self, ino: u64) {
         let mut head = self.sb.orphan_head;
-        orphan::add(&self.s, &mut head, ino).unwrap();
+        orphan::add(&self.s, &mut head, &mut orphan::NoIndex, ino).unwrap();
         self.sb.orphan_head = head;
     }
 
