@@ -160,6 +160,10 @@ impl FileSystem for Rxfs {
         sb.info().sync(wait).map_err(|e| vfs::errno(e.errno()))
     }
 
+    /// Every owner rxfs stores comes through the VFS's idmap: new inodes
+    /// (`inode_init_owner`), setattr, whiteouts; getattr maps back. As XFS.
+    const ALLOW_IDMAP: bool = true;
+
     /// XFS's log worker period (`xfs_syncd_centisecs`).
     const PERIODIC_MS: u32 = 30_000;
 

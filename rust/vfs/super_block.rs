@@ -59,6 +59,14 @@ pub trait FileSystem: Sized + 'static {
         let _ = Self::sync_fs(sb, true);
     }
 
+    /// Idmapped mounts allowed (`FS_ALLOW_IDMAP`): set only by a
+    /// filesystem whose every inode operation passes the layer's [`Idmap`]
+    /// on (new inodes' owners, setattr, getattr, whiteouts) and that has no
+    /// ACLs or xattrs of its own to map.
+    ///
+    /// [`Idmap`]: super::namei::Idmap
+    const ALLOW_IDMAP: bool = false;
+
     /// Milliseconds between runs of [`FileSystem::periodic`] on a
     /// read-write mount; 0: never.
     const PERIODIC_MS: u32 = 0;
@@ -839,7 +847,8 @@ impl Registration {
             (*p).init_fs_context = Some(ContextOps::<T>::init_fs_context);
             (*p).parameters = PARAMS.0.as_ptr().cast();
             (*p).kill_sb = Some(ContextOps::<T>::kill_sb);
-            (*p).fs_flags = b::FS_REQUIRES_DEV as i32;
+            let idmap = if T::ALLOW_IDMAP { b::FS_ALLOW_IDMAP } else { 0 };
+            (*p).fs_flags = (b::FS_REQUIRES_DEV | idmap) as i32;
             to_result(b::register_filesystem(p))
         };
         if let Err(e) = r {
