@@ -263,6 +263,26 @@ TEST_F(blocksize, remount_and_readonly)
  * read-only mount says so: 4 would be "the log needs recovery"), and the
  * mount is read-write again afterwards, committing as before.
  */
+/*
+ * The end of the remount and freeze tests: the filesystem writes again
+ * (b, fsync'd), unmounts clean, and both a and b are there after a mount.
+ */
+static void write_b_and_remount(struct __test_metadata *_metadata, const char *dev)
+{
+	int fd = open(RXFS_MNT "/b", O_CREAT | O_WRONLY, 0644);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(5, write(fd, "world", 5));
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_test_fsck(dev));
+	ASSERT_EQ(0, rxfs_mount(dev));
+	EXPECT_EQ(0, access(RXFS_MNT "/a", F_OK));
+	EXPECT_EQ(0, access(RXFS_MNT "/b", F_OK));
+	EXPECT_EQ(0, umount(RXFS_MNT));
+}
+
 TEST_F(blocksize, remount_readonly_cleans_log)
 {
 	char path[64];
@@ -278,18 +298,7 @@ TEST_F(blocksize, remount_readonly_cleans_log)
 	ASSERT_EQ(0, mount(NULL, RXFS_MNT, NULL, MS_REMOUNT | MS_RDONLY, NULL));
 	EXPECT_EQ(0, rxfs_run_logged(40, "fsck.rxfs -n %s", self->dev));
 	ASSERT_EQ(0, mount(NULL, RXFS_MNT, NULL, MS_REMOUNT, NULL));
-	snprintf(path, sizeof(path), "%s/b", RXFS_MNT);
-	fd = open(path, O_CREAT | O_WRONLY, 0644);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(5, write(fd, "world", 5));
-	ASSERT_EQ(0, fsync(fd));
-	close(fd);
-	ASSERT_EQ(0, umount(RXFS_MNT));
-	EXPECT_EQ(0, rxfs_test_fsck(self->dev));
-	ASSERT_EQ(0, rxfs_mount(self->dev));
-	EXPECT_EQ(0, access(RXFS_MNT "/a", F_OK));
-	EXPECT_EQ(0, access(RXFS_MNT "/b", F_OK));
-	EXPECT_EQ(0, umount(RXFS_MNT));
+	write_b_and_remount(_metadata, self->dev);
 }
 
 /* FNV-1a of the whole device as it is on disk (O_DIRECT); 0 on error. */
@@ -414,18 +423,7 @@ TEST_F(blocksize, freeze_leaves_clean_image)
 	ASSERT_EQ(0, statfs(RXFS_MNT, &after));
 	EXPECT_LE(held.f_bfree + sizeof(buf) / variant->bs, after.f_bfree);
 
-	snprintf(path, sizeof(path), "%s/b", RXFS_MNT);
-	fd = open(path, O_CREAT | O_WRONLY, 0644);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(5, write(fd, "world", 5));
-	ASSERT_EQ(0, fsync(fd));
-	close(fd);
-	ASSERT_EQ(0, umount(RXFS_MNT));
-	EXPECT_EQ(0, rxfs_test_fsck(self->dev));
-	ASSERT_EQ(0, rxfs_mount(self->dev));
-	EXPECT_EQ(0, access(RXFS_MNT "/a", F_OK));
-	EXPECT_EQ(0, access(RXFS_MNT "/b", F_OK));
-	EXPECT_EQ(0, umount(RXFS_MNT));
+	write_b_and_remount(_metadata, self->dev);
 }
 
 static int fitrim(const char *mnt, uint64_t start, uint64_t len, uint64_t minlen, uint64_t *out)

@@ -120,6 +120,29 @@ fn bit(b: &[u8], i: u64) -> bool {
     le::bytes::<1>(b, HDR_SIZE + (i / 8) as usize).is_some_and(|[x]| x & (1 << (i % 8)) != 0)
 }
 
+/// The first run of clear bits in `[from, lim)` of a bitmap block, at most
+/// `maxlen` (at least 1) long, as (first bit, length).
+fn free_run(b: &[u8], from: u64, lim: u64, maxlen: u64) -> Option<(u64, u64)> {
+    let mut i = from;
+    while i < lim {
+        // Skip whole bytes in use.
+        if i % 8 == 0 && le::bytes::<1>(b, HDR_SIZE + (i / 8) as usize) == Some([0xff]) {
+            i += 8;
+            continue;
+        }
+        if bit(b, i) {
+            i += 1;
+            continue;
+        }
+        let mut n = 1;
+        while i + n < lim && n < maxlen && !bit(b, i + n) {
+            n += 1;
+        }
+        return Some((i, n));
+    }
+    None
+}
+
 fn set_bit(b: &mut [u8], i: u64, v: bool) {
     if let Some(x) = b.get_mut(HDR_SIZE + (i / 8) as usize) {
         if v {
@@ -269,21 +292,7 @@ impl Alloc {
     fn alloc_in_group<S: Store>(&mut self, s: &S, g: u64, from: u64, maxlen: u64) -> Result<Option<(u64, u64)>, Error> {
         let len = self.geo.group_len(g);
         let mut buf = self.read_bitmap(s, g)?;
-        let mut i = from;
-        while i < len {
-            // Skip whole bytes in use.
-            if i % 8 == 0 && le::bytes::<1>(&buf, HDR_SIZE + (i / 8) as usize) == Some([0xff]) {
-                i += 8;
-                continue;
-            }
-            if bit(&buf, i) {
-                i += 1;
-                continue;
-            }
-            let mut n = 0;
-            while i + n < len && n < maxlen && !bit(&buf, i + n) {
-                n += 1;
-            }
+        if let Some((i, n)) = free_run(&buf, from, len, maxlen) {
             self.check_group_free(s, g, -(n as i64))?;
             for j in i..i + n {
                 set_bit(&mut buf, j, true);
@@ -316,21 +325,7 @@ impl Alloc {
             }
             let lim = gstart.saturating_add(self.geo.group_len(g)).min(end) - gstart;
             let buf = self.read_bitmap(s, g)?;
-            let mut i = b - gstart;
-            while i < lim {
-                // Skip whole bytes in use.
-                if i % 8 == 0 && i + 8 <= lim && le::bytes::<1>(&buf, HDR_SIZE + (i / 8) as usize) == Some([0xff]) {
-                    i += 8;
-                    continue;
-                }
-                if bit(&buf, i) {
-                    i += 1;
-                    continue;
-                }
-                let mut n = 1;
-                while i + n < lim && !bit(&buf, i + n) {
-                    n += 1;
-                }
+            if let Some((i, n)) = free_run(&buf, b - gstart, lim, u64::MAX) {
                 return Ok(Some((gstart + i, n)));
             }
             b = next;
