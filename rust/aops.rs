@@ -21,7 +21,7 @@
 
 use crate::data;
 use crate::iomap::{cookie, mapping, DelallocPunch, ReadIomap};
-use crate::vfs::aops::{AddressSpaceOps, IoendQueue, Readahead, Swapon, Wbc};
+use crate::vfs::aops::{AddressSpaceOps, Bmap, IoendQueue, Readahead, Swapon, Wbc};
 use crate::vfs::file::File;
 use crate::vfs::inode::{Inode, NoFsScope};
 use crate::vfs::iomap::{self, Folio, Ioend, MapKind, Punch, WritebackOps, WritepageCtx};
@@ -57,6 +57,18 @@ impl AddressSpaceOps for Aops {
     fn swap_activate(req: Swapon<'_>) -> Result<i32> {
         if req.file().inode().sb().is_shutdown() {
             return Err(EIO);
+        }
+        req.iomap::<ReadIomap>()
+    }
+
+    /// `FIBMAP`, as `xfs_vm_bmap`: nothing (0) on a reflink filesystem,
+    /// where the block may be shared now or later and whoever asks
+    /// (a boot loader) writes it behind the filesystem's back; otherwise
+    /// iomap's answer, after writing the file back.
+    fn bmap(inode: &Inode, req: Bmap<'_>) -> u64 {
+        let info = inode.sb().info();
+        if info.refcount_ino != 0 || info.shut.load(Ordering::Acquire) {
+            return 0;
         }
         req.iomap::<ReadIomap>()
     }

@@ -600,6 +600,74 @@ static int fiemap_flags_at(int fd, long long off)
 	return x.fe[0].fe_flags;
 }
 
+/* FIEMAP's disk byte for file byte @off, or -1 if it maps none. */
+static long long fiemap_phys_at(int fd, long long off)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent fe[1];
+	} x;
+
+	memset(&x, 0, sizeof(x));
+	x.fm.fm_start = off;
+	x.fm.fm_length = 1;
+	x.fm.fm_extent_count = 1;
+	if (ioctl(fd, FS_IOC_FIEMAP, &x.fm) || x.fm.fm_mapped_extents != 1 ||
+	    x.fe[0].fe_logical > (unsigned long long)off)
+		return -1;
+	return x.fe[0].fe_physical + (off - x.fe[0].fe_logical);
+}
+
+static int fibmap(int fd, int blk)
+{
+	return ioctl(fd, FIBMAP, &blk) ? -errno : blk;
+}
+
+/*
+ * FIBMAP as XFS answers it: nothing (0) on a reflink filesystem, where a
+ * block handed out may be shared and the caller (a boot loader) writes it
+ * behind the filesystem's back. Without reflink: dirty data is written
+ * first and each written block's answer is FIEMAP's; a hole, an unwritten
+ * block and a block past EOF are 0.
+ */
+TEST_F(api, fibmap)
+{
+	const int bs = variant->bs;
+	char *buf = malloc(4 * bs);
+	int fd, i;
+
+	ASSERT_NE(NULL, buf);
+	memset(buf, 'x', 4 * bs);
+	fd = open(self->path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(bs, pwrite(fd, buf, bs, 0));
+	ASSERT_EQ(0, fsync(fd));
+	EXPECT_EQ(0, fibmap(fd, 0));
+	close(fd);
+
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	ASSERT_EQ(0, rxfs_sh("mkfs.rxfs -q -f -m reflink=0 -b %d %s", bs, rxfs_dev()));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	fd = open(self->path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	/* Blocks 0-2 dirty in the cache (delalloc), 3 a hole, 4 unwritten. */
+	ASSERT_EQ(3 * bs, pwrite(fd, buf, 3 * bs, 0));
+	ASSERT_EQ(0, fallocate(fd, 0, 4 * bs, bs));
+	for (i = 0; i < 3; i++) {
+		int b = fibmap(fd, i);
+
+		EXPECT_LT(0, b) TH_LOG("block %d: %d", i, b);
+		EXPECT_EQ(fiemap_phys_at(fd, (long long)i * bs), (long long)b * bs);
+	}
+	EXPECT_EQ(0, fibmap(fd, 3));
+	EXPECT_EQ(0, fibmap(fd, 4));
+	EXPECT_EQ(0, fibmap(fd, 100));
+	close(fd);
+	free(buf);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_test_fsck(rxfs_dev()));
+}
+
 /* Delalloc, unwritten and written extents as FIEMAP and SEEK_* see them. */
 TEST_F(api, fiemap_and_seek_states)
 {

@@ -38,6 +38,30 @@ pub trait AddressSpaceOps {
     fn swap_activate(_req: Swapon<'_>) -> Result<i32> {
         kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// `bmap` (the `FIBMAP` ioctl): the device block (in the
+    /// filesystem's block size) of file block `req.block()`; 0 for a hole
+    /// or when the filesystem will not say.
+    fn bmap(_inode: &Inode, _req: Bmap<'_>) -> u64 {
+        kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// A `bmap` request, to hand to [`super::iomap::bmap`].
+pub struct Bmap<'a>(*mut b::address_space, b::sector_t, PhantomData<&'a ()>);
+
+impl Bmap<'_> {
+    /// The file block asked about.
+    pub fn block(&self) -> u64 {
+        self.1
+    }
+
+    /// Answers through iomap with `T` (which writes back dirty data first
+    /// and reports only written, mapped blocks).
+    pub fn iomap<T: super::iomap::IomapOps>(self) -> u64 {
+        // SAFETY: the mapping and block of the current `bmap` call.
+        unsafe { super::iomap::bmap::<T>(self.0, self.1) }
+    }
 }
 
 /// A `swapon` of a file, to hand to [`super::iomap::swapfile_activate`].
@@ -99,6 +123,9 @@ impl<T: AddressSpaceOps> AopsTable<T> {
         if T::HAS_SWAP_ACTIVATE {
             ops.swap_activate = Some(Self::swap_activate);
         }
+        if T::HAS_BMAP {
+            ops.bmap = Some(Self::bmap);
+        }
         ops
     };
 
@@ -130,6 +157,12 @@ impl<T: AddressSpaceOps> AopsTable<T> {
         // SAFETY: `swapon` of an open rxfs file, with its swap info and
         // span to fill in.
         from_result(|| T::swap_activate(Swapon(sis, file, span, PhantomData)))
+    }
+
+    unsafe extern "C" fn bmap(mapping: *mut b::address_space, block: b::sector_t) -> b::sector_t {
+        // SAFETY: `FIBMAP` on an open rxfs file: its mapping is live.
+        let inode = unsafe { Inode::from_raw((*mapping).host) };
+        T::bmap(inode, Bmap(mapping, block, PhantomData))
     }
 }
 

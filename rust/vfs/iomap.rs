@@ -589,6 +589,17 @@ pub(crate) unsafe fn swapfile_activate<T: IomapOps>(sis: *mut b::swap_info_struc
     kernel::error::to_result(r).map(|()| r)
 }
 
+/// `iomap_bmap`: writes the mapping back, then the device block of file
+/// block `block` if `T` maps it written (`IOMAP_MAPPED`), else 0.
+///
+/// # Safety
+///
+/// `mapping` must be that of the current `bmap` call.
+pub(crate) unsafe fn bmap<T: IomapOps>(mapping: *mut b::address_space, block: b::sector_t) -> b::sector_t {
+    // SAFETY: per the contract; the table is static.
+    unsafe { b::iomap_bmap(mapping, block, IomapOpsTable::<T>::get()) }
+}
+
 /// `iomap_writepages` with a fresh context.
 ///
 /// # Safety
