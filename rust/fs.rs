@@ -329,6 +329,18 @@ impl FsInfo {
         Ok(trimmed)
     }
 
+    /// Sets the volume label (at most `LABEL_LEN - 1` bytes, checked by
+    /// the caller) and commits the superblock durably.
+    pub fn set_label(&self, label: &[u8]) -> Result<(), Error> {
+        let _nofs = NoFs::enter();
+        let mut new = [0u8; crate::librxfs::format::LABEL_LEN];
+        let dst = new.get_mut(..label.len()).ok_or(Error::BadField { field: "label length", value: label.len() as u64 })?;
+        dst.copy_from_slice(label);
+        let mut g = self.meta.lock();
+        g.sb.label = new;
+        self.commit_boundary(&mut g, true)
+    }
+
     /// Shuts the filesystem down: nothing more is committed.
     pub fn shutdown(&self) {
         self.shut.store(true, Ordering::Release);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! ioctls, as `fs/xfs/xfs_ioctl.c`: the XFS shutdown ioctl
-//! (`XFS_IOC_GOINGDOWN`, which fstests uses on any filesystem that has it)
-//! and `FITRIM` (`fstrim`), with XFS's argument checks.
+//! (`XFS_IOC_GOINGDOWN`, which fstests uses on any filesystem that has it),
+//! `FITRIM` (`fstrim`) and the label ioctls (`FS_IOC_GETFSLABEL`,
+//! `FS_IOC_SETFSLABEL`), with XFS's argument checks.
 //!
 //! Modes: 0 flushes data and metadata, 1 flushes metadata, 2 flushes
 //! nothing; then the filesystem is shut down: every later operation fails
@@ -19,6 +20,15 @@ const IOC_GOINGDOWN: u32 = (2 << 30) | (4 << 16) | ((b'X' as u32) << 8) | 125;
 
 /// `_IOWR('X', 121, struct fstrim_range)`.
 const FITRIM: u32 = (3 << 30) | (24 << 16) | ((b'X' as u32) << 8) | 121;
+
+/// `_IOR(0x94, 49, char[FSLABEL_MAX])`.
+const GETFSLABEL: u32 = (2 << 30) | ((FSLABEL_MAX as u32) << 16) | (0x94 << 8) | 49;
+
+/// `_IOW(0x94, 50, char[FSLABEL_MAX])`.
+const SETFSLABEL: u32 = (1 << 30) | ((FSLABEL_MAX as u32) << 16) | (0x94 << 8) | 50;
+
+/// The label ioctls' buffer.
+const FSLABEL_MAX: usize = 256;
 
 /// Flush data and metadata, then shut down.
 const GOINGDOWN_DEFAULT: u32 = 0;
@@ -40,6 +50,18 @@ pub(crate) fn ioctl(file: &File, cmd: u32, arg: usize) -> Result<i32> {
         }
         FITRIM => {
             trim(file, arg)?;
+            Ok(0)
+        }
+        GETFSLABEL => {
+            // NUL padded on disk, and the buffer is longer: NUL-terminated.
+            let mut out = [0u8; FSLABEL_MAX];
+            let label = file.inode().sb().info().meta.lock().sb.label;
+            out[..label.len()].copy_from_slice(&label);
+            vf::write_user_bytes(arg, &out)?;
+            Ok(0)
+        }
+        SETFSLABEL => {
+            set_label(file, arg)?;
             Ok(0)
         }
         _ => Err(ENOTTY),
@@ -78,6 +100,21 @@ fn trim(file: &File, arg: usize) -> Result {
     let trimmed = call(&sb, |fs| fs.trim(first, end, min_blocks))?;
     let out = len.min(trimmed << fs.block_log);
     vf::write_user_bytes(arg + 8, &out.to_ne_bytes())
+}
+
+/// `FS_IOC_SETFSLABEL`, as `xfs_ioc_setlabel`: `EPERM` without
+/// `CAP_SYS_ADMIN`; `EINVAL` for a label that does not fit the
+/// superblock's field with its NUL (31 bytes); then the superblock is
+/// committed durably (blkid reads the label from the device).
+fn set_label(file: &File, arg: usize) -> Result {
+    if !vf::capable_sys_admin() {
+        return Err(EPERM);
+    }
+    let mut raw = [0u8; crate::librxfs::format::LABEL_LEN];
+    vf::read_user_bytes(arg, &mut raw)?;
+    let len = raw.iter().position(|&c| c == 0).ok_or(EINVAL)?;
+    let _write = file.want_write()?;
+    call(&file.inode().sb(), |fs| fs.set_label(&raw[..len]))
 }
 
 fn shutdown(file: &File, how: u32) -> Result {

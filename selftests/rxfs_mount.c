@@ -556,6 +556,87 @@ TEST_F(blocksize, unknown_option)
 	EXPECT_EQ(EINVAL, errno);
 }
 
+static int get_label(const char *mnt, char *out)
+{
+	int fd = open(mnt, O_RDONLY | O_DIRECTORY), ret;
+
+	if (fd < 0)
+		return -1;
+	memset(out, 0x55, FSLABEL_MAX);
+	ret = ioctl(fd, FS_IOC_GETFSLABEL, out);
+	close(fd);
+	return ret ? errno : 0;
+}
+
+static int set_label(const char *mnt, const char *label)
+{
+	char buf[FSLABEL_MAX] = "";
+	int fd = open(mnt, O_RDONLY | O_DIRECTORY), ret;
+
+	if (fd < 0)
+		return -1;
+	strncpy(buf, label, sizeof(buf) - 1);
+	ret = ioctl(fd, FS_IOC_SETFSLABEL, buf);
+	close(fd);
+	return ret ? errno : 0;
+}
+
+/*
+ * The label ioctls, as XFS's (xfs_io's "label"): mkfs -L's label reads
+ * back NUL-terminated; a new one is on the device at once (a read of the
+ * device's first block, O_DIRECT, without unmounting) and after a
+ * remount; 31 bytes fit, 32 are EINVAL and change nothing; an empty label
+ * clears it; a read-only mount refuses (EROFS) but reads.
+ */
+TEST_F(blocksize, label)
+{
+	static char blk[4096] __attribute__((aligned(4096)));
+	char l[FSLABEL_MAX], longest[32], toolong[33];
+	int fd;
+
+	ASSERT_EQ(0, rxfs_sh("mkfs.rxfs -q -f -L first -b %d %s", variant->bs, self->dev));
+	ASSERT_EQ(0, rxfs_mount(self->dev));
+	ASSERT_EQ(0, get_label(RXFS_MNT, l));
+	EXPECT_STREQ("first", l);
+	EXPECT_EQ(0, l[FSLABEL_MAX - 1]);
+
+	ASSERT_EQ(0, set_label(RXFS_MNT, "second.label"));
+	ASSERT_EQ(0, get_label(RXFS_MNT, l));
+	EXPECT_STREQ("second.label", l);
+	fd = open(self->dev, O_RDONLY | O_DIRECT);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(sizeof(blk), pread(fd, blk, sizeof(blk), 0));
+	close(fd);
+	EXPECT_NE(NULL, memmem(blk, sizeof(blk), "second.label", 13)) {
+		TH_LOG("the new label is not on the device");
+	}
+
+	memset(longest, 'o', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = 0;
+	memset(toolong, 'x', sizeof(toolong) - 1);
+	toolong[sizeof(toolong) - 1] = 0;
+	EXPECT_EQ(0, set_label(RXFS_MNT, longest));
+	ASSERT_EQ(0, get_label(RXFS_MNT, l));
+	EXPECT_STREQ(longest, l);
+	EXPECT_EQ(EINVAL, set_label(RXFS_MNT, toolong));
+	ASSERT_EQ(0, get_label(RXFS_MNT, l));
+	EXPECT_STREQ(longest, l);
+
+	ASSERT_EQ(0, set_label(RXFS_MNT, "kept"));
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_test_fsck(self->dev));
+	ASSERT_EQ(0, mount(self->dev, RXFS_MNT, "rxfs", MS_RDONLY, NULL));
+	ASSERT_EQ(0, get_label(RXFS_MNT, l));
+	EXPECT_STREQ("kept", l);
+	EXPECT_EQ(EROFS, set_label(RXFS_MNT, "ro"));
+	ASSERT_EQ(0, mount(NULL, RXFS_MNT, NULL, MS_REMOUNT, NULL));
+	EXPECT_EQ(0, set_label(RXFS_MNT, ""));
+	ASSERT_EQ(0, get_label(RXFS_MNT, l));
+	EXPECT_STREQ("", l);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_test_fsck(self->dev));
+}
+
 /* discard and nodiscard are accepted (generic/455 mounts with -o discard). */
 TEST_F(blocksize, discard_options)
 {
