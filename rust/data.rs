@@ -1030,6 +1030,14 @@ pub fn remap(src: &Inode, dst: &Inode, c: &Clone) -> kernel::error::Result<u64> 
     let max = piece_extents(&sb);
     let mut done = 0u64;
     while done < n {
+        // Killed: stop between pieces, where every refcount matches its
+        // mappings, with what is done (as xfs_reflink_remap_blocks).
+        if crate::vfs::fatal_signal_pending() {
+            if done == 0 {
+                return Err(EINTR);
+            }
+            break;
+        }
         let mut dm = Map::default();
         let r = crate::fs::call(&sb, |fs| {
             if fs.refcount_ino == 0 {

@@ -10,6 +10,7 @@
 #include <linux/iomap.h>
 #include <linux/pagemap.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/uio.h>
 #include <linux/mm.h>
 #include <linux/workqueue.h>
@@ -99,7 +100,10 @@ bool rxfs_helper_dir_emit_dots(struct file *file, struct dir_context *ctx) { ret
 bool rxfs_helper_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino, unsigned int type) { return dir_emit(ctx, name, len, ino, type); }
 void rxfs_helper_folio_get(struct folio *folio) { folio_get(folio); }
 void rxfs_helper_folio_put(struct folio *folio) { folio_put(folio); }
-struct folio *rxfs_helper_read_mapping_folio(struct address_space *mapping, pgoff_t index) { return read_mapping_folio(mapping, index, NULL); }
+struct folio *rxfs_helper_filemap_get_folio(struct address_space *mapping, pgoff_t index) { return filemap_get_folio(mapping, index); }
+struct folio *rxfs_helper_filemap_grab_folio(struct address_space *mapping, pgoff_t index) { return filemap_grab_folio(mapping, index); }
+bool rxfs_helper_folio_test_uptodate(struct folio *folio) { return folio_test_uptodate(folio); }
+void rxfs_helper_folio_wait_locked(struct folio *folio) { folio_wait_locked(folio); }
 void rxfs_helper_page_cache_sync_readahead(struct address_space *mapping, struct file_ra_state *ra, pgoff_t index, unsigned long count) { page_cache_sync_readahead(mapping, ra, NULL, index, count); }
 void *rxfs_helper_folio_address(const struct folio *folio) { return folio_address(folio); }
 bool rxfs_helper_folio_test_checked(struct folio *folio) { return folio_test_checked(folio); }
@@ -116,3 +120,4 @@ unsigned int rxfs_helper_bdev_discard_granularity(struct block_device *bdev) { r
 void rxfs_helper_init_delayed_work(struct delayed_work *dw, work_func_t func) { INIT_DELAYED_WORK(dw, func); }
 bool rxfs_helper_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dw, unsigned int ms) { return queue_delayed_work(wq, dw, msecs_to_jiffies(ms)); }
 struct delayed_work *rxfs_helper_to_delayed_work(struct work_struct *work) { return to_delayed_work(work); }
+bool rxfs_helper_fatal_signal_pending(void) { return fatal_signal_pending(current); }

@@ -82,8 +82,7 @@ fn device_mapping(sb: *mut b::super_block) -> *mut b::address_space {
 /// `sb` must be a live superblock with a block device, `pos` inside it.
 pub(crate) unsafe fn get(sb: *mut b::super_block, pos: u64) -> Result<(FolioRef, *mut u8)> {
     // SAFETY: per the contract.
-    let f = unsafe { b::rxfs_helper_read_mapping_folio(device_mapping(sb), (pos >> b::PAGE_SHIFT) as _) };
-    let folio = FolioRef(super::ptr_result(f)?);
+    let folio = unsafe { uptodate_folio(device_mapping(sb), (pos >> b::PAGE_SHIFT) as _)? };
     // SAFETY: we hold a reference on the folio; a device folio on a 64-bit
     // machine is in the kernel's direct map (`folio_address`).
     let addr = unsafe { b::rxfs_helper_folio_address(folio.as_raw()) }.cast::<u8>();
@@ -95,6 +94,53 @@ pub(crate) unsafe fn get(sb: *mut b::super_block, pos: u64) -> Result<(FolioRef,
     // SAFETY: the offset is inside the folio, which holds `pos`.
     let p = unsafe { addr.add((pos & (size - 1)) as usize) };
     Ok((folio, p))
+}
+
+/// The device's folio at `index`, read in if it is not up to date.
+///
+/// Unlike `read_mapping_folio`, whose wait for the read is killable, this
+/// waits for the read uninterruptibly: metadata is read in the middle of
+/// changing it (a clone's extent insert after its refcount increment), and
+/// a fatal signal there must not turn into an error that leaves half a
+/// change behind (fstests generic/297 and 298 interrupt a long clone).
+/// XFS's buffer reads do not stop for signals either; operations stop for
+/// them between changes instead.
+///
+/// # Safety
+///
+/// `mapping` must be a live block device's mapping.
+unsafe fn uptodate_folio(mapping: *mut b::address_space, index: kernel::ffi::c_ulong) -> Result<FolioRef> {
+    // SAFETY: the mapping is live (the contract). A cached, up-to-date
+    // folio needs no lock.
+    if let Ok(f) = super::ptr_result(unsafe { b::rxfs_helper_filemap_get_folio(mapping, index) }) {
+        let folio = FolioRef(f);
+        // SAFETY: we hold a reference on the folio.
+        if unsafe { b::rxfs_helper_folio_test_uptodate(folio.as_raw()) } {
+            return Ok(folio);
+        }
+    }
+    // SAFETY: as above; the folio comes back locked and referenced.
+    let folio = FolioRef(super::ptr_result(unsafe { b::rxfs_helper_filemap_grab_folio(mapping, index) })?);
+    let f = folio.as_raw();
+    // SAFETY: we hold the folio's lock and a reference.
+    if unsafe { b::rxfs_helper_folio_test_uptodate(f) } {
+        // SAFETY: we locked it.
+        unsafe { b::folio_unlock(f) };
+        return Ok(folio);
+    }
+    // SAFETY: a live mapping has its operations.
+    let read = unsafe { (*(*mapping).a_ops).read_folio }.ok_or(EIO)?;
+    // SAFETY: `read_folio` takes a locked folio of the mapping and unlocks
+    // it when the read is done (or failed).
+    kernel::error::to_result(unsafe { read(core::ptr::null_mut(), f) })?;
+    // SAFETY: we hold a reference; the wait is uninterruptible.
+    unsafe { b::rxfs_helper_folio_wait_locked(f) };
+    // SAFETY: as above.
+    if unsafe { b::rxfs_helper_folio_test_uptodate(f) } {
+        Ok(folio)
+    } else {
+        Err(EIO)
+    }
 }
 
 /// Starts reading device bytes `pos..pos + len` into the page cache, in

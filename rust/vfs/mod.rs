@@ -77,6 +77,13 @@ pub fn errno(e: i32) -> Error {
     Error::from_errno(-e)
 }
 
+/// Whether the current task has been killed (`fatal_signal_pending`):
+/// long operations stop between their changes.
+pub fn fatal_signal_pending() -> bool {
+    // SAFETY: looks at the current task's pending signals only.
+    unsafe { bindings::rxfs_helper_fatal_signal_pending() }
+}
+
 /// Sleeps for `ms` milliseconds (fault-injection delays).
 pub fn msleep(ms: u32) {
     // SAFETY: always safe in process context, where every caller runs.
