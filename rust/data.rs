@@ -632,9 +632,12 @@ fn xop(fs: &FsInfo, t: &Target<'_>, op: XOp, pos: u64, len: u64, flags: u32, out
     let max = (i64::MAX as u64) >> log;
     let b = pos >> log;
     if b >= max {
+        let zeroing = flags & crate::vfs::iomap::IOMAP_ZERO != 0;
         return match op {
-            // The last partial block of the largest file: a hole.
-            XOp::Read => {
+            // The last partial block of the largest file: a hole (to
+            // reads, and to the zeroing of a truncate up to the largest
+            // size, fstests generic/303 304).
+            XOp::Read | XOp::BufferedWrite if matches!(op, XOp::Read) || zeroing => {
                 *out = Map {
                     addr: NULL_ADDR,
                     offset: pos,

@@ -600,6 +600,37 @@ static int fiemap_flags_at(int fd, long long off)
 	return x.fe[0].fe_flags;
 }
 
+/*
+ * A truncate up to the largest size (LLONG_MAX, as XFS allows; fstests
+ * generic/303 and 304 clone there) and one byte short of it: the zeroing
+ * from the old EOF meets the last partial block, which is a hole, not
+ * EFBIG. The end reads as zeroes and the file truncates back.
+ */
+TEST_F(api, largest_size)
+{
+	const long long max = 0x7fffffffffffffffLL;
+	char c = 1;
+	struct stat st;
+	int fd = open(self->path, O_RDWR | O_CREAT, 0644);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(5, pwrite(fd, "hello", 5, 0));
+	EXPECT_EQ(0, ftruncate(fd, max)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(max, st.st_size);
+	EXPECT_EQ(1, pread(fd, &c, 1, max - 1));
+	EXPECT_EQ(0, c);
+	EXPECT_EQ(0, ftruncate(fd, max - 1));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(max - 1, st.st_size);
+	EXPECT_EQ(0, ftruncate(fd, 3));
+	EXPECT_EQ(3, pread(fd, &c, 1, 2) + 2);
+	EXPECT_EQ('l', c);
+	close(fd);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_test_fsck(rxfs_dev()));
+}
+
 /* FIEMAP's disk byte for file byte @off, or -1 if it maps none. */
 static long long fiemap_phys_at(int fd, long long off)
 {
