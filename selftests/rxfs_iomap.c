@@ -583,8 +583,8 @@ FIXTURE_TEARDOWN(api)
 	umount(RXFS_MNT);
 }
 
-/* FIEMAP flags of the extent covering @off, or -1. */
-static int fiemap_flags_at(int fd, long long off)
+/* The extent covering @off, in @fe; -1 if none. */
+static int fiemap_at(int fd, long long off, struct fiemap_extent *fe)
 {
 	struct {
 		struct fiemap fm;
@@ -597,7 +597,16 @@ static int fiemap_flags_at(int fd, long long off)
 	x.fm.fm_extent_count = 1;
 	if (ioctl(fd, FS_IOC_FIEMAP, &x.fm) || x.fm.fm_mapped_extents != 1)
 		return -1;
-	return x.fe[0].fe_flags;
+	*fe = x.fe[0];
+	return 0;
+}
+
+/* FIEMAP flags of the extent covering @off, or -1. */
+static int fiemap_flags_at(int fd, long long off)
+{
+	struct fiemap_extent fe;
+
+	return fiemap_at(fd, off, &fe) ? -1 : (int)fe.fe_flags;
 }
 
 /*
@@ -634,19 +643,11 @@ TEST_F(api, largest_size)
 /* FIEMAP's disk byte for file byte @off, or -1 if it maps none. */
 static long long fiemap_phys_at(int fd, long long off)
 {
-	struct {
-		struct fiemap fm;
-		struct fiemap_extent fe[1];
-	} x;
+	struct fiemap_extent fe;
 
-	memset(&x, 0, sizeof(x));
-	x.fm.fm_start = off;
-	x.fm.fm_length = 1;
-	x.fm.fm_extent_count = 1;
-	if (ioctl(fd, FS_IOC_FIEMAP, &x.fm) || x.fm.fm_mapped_extents != 1 ||
-	    x.fe[0].fe_logical > (unsigned long long)off)
+	if (fiemap_at(fd, off, &fe) || fe.fe_logical > (unsigned long long)off)
 		return -1;
-	return x.fe[0].fe_physical + (off - x.fe[0].fe_logical);
+	return fe.fe_physical + (off - fe.fe_logical);
 }
 
 static int fibmap(int fd, int blk)
