@@ -127,7 +127,8 @@ impl WritebackOps for Writeback {
         // The folio's data is lost: so is its delalloc reservation. Said
         // once per folio, as XFS's xfs_discard_folio does.
         let inode = folio.inode();
-        let end = folio.pos() + folio.size() as i64;
+        // (The largest file's last folio ends at 2^63: i64::MAX is its end.)
+        let end = folio.pos().saturating_add(folio.size() as i64);
         if !inode.sb().is_shutdown() {
             pr_warn!("rxfs ({}): writeback of inode {} failed at offset {}: data discarded\n", inode.sb().id(), inode.ino(), pos);
         }

@@ -629,25 +629,13 @@ impl<'a> Target<'a> {
 /// what a failed operation left done.
 fn xop(fs: &FsInfo, t: &Target<'_>, op: XOp, pos: u64, len: u64, flags: u32, out: &mut Map) -> Result<(), Error> {
     let log = fs.block_log;
-    let max = (i64::MAX as u64) >> log;
+    // File blocks are 0..max: the last one holds the largest file's last
+    // bytes (up to LLONG_MAX) and ends at 2^63, so byte ends reach 2^63
+    // (a mapping's offset + length, in u64 as iomap computes it).
+    let max = crate::librxfs::inode::max_file_blocks(log);
     let b = pos >> log;
     if b >= max {
-        let zeroing = flags & crate::vfs::iomap::IOMAP_ZERO != 0;
         return match op {
-            // The last partial block of the largest file: a hole (to
-            // reads, and to the zeroing of a truncate up to the largest
-            // size, fstests generic/303 304).
-            XOp::Read | XOp::BufferedWrite if matches!(op, XOp::Read) || zeroing => {
-                *out = Map {
-                    addr: NULL_ADDR,
-                    offset: pos,
-                    length: (i64::MAX as u64).saturating_sub(pos).max(1),
-                    kind: IOMAP_HOLE,
-                    cookie: t.cookie(),
-                    ..Default::default()
-                };
-                Ok(())
-            }
             XOp::Remove | XOp::PunchDelalloc => Ok(()),
             _ => Err(Error::TooBig),
         };
@@ -934,7 +922,7 @@ fn shift_range(inode: &Inode, pos: u64, len: u64, left: bool) -> kernel::error::
     let fs = sb.info();
     let log = fs.block_log;
     let b = pos >> log;
-    let end = pos.checked_add(len).map(|e| e >> log).filter(|&e| e > b && e <= (i64::MAX as u64) >> log);
+    let end = pos.checked_add(len).map(|e| e >> log).filter(|&e| e > b && e <= crate::librxfs::inode::max_file_blocks(log));
     let end = end.ok_or(crate::vfs::errno(Error::TooBig.errno()))?;
     let n = end - b;
     let rc = if t.reflink { fs.refcount_ino } else { 0 };

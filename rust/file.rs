@@ -135,13 +135,13 @@ fn write_locked(lock: &mut InodeLock<'_>, iocb: &Kiocb, from: &IovIter) -> Resul
 fn free_range(lock: &InvalidateLock<'_>, inode: &Inode, offset: i64, len: i64) -> Result {
     let _ = lock;
     let bs = inode.block_size() as i64;
-    let first = round_up(offset, bs);
-    let last = (offset + len) / bs * bs;
+    let first = crate::iomap::round_up_start(offset, bs);
+    let last = ((offset + len) / bs * bs) as u64;
     let size = inode.size();
     inode.write_and_wait_range(offset, offset + len - 1)?;
     inode.truncate_pagecache_range(offset, offset + len - 1);
     if last > first {
-        data::remove(inode, first as u64, (last - first) as u64)?;
+        data::remove(inode, first, last - first)?;
     }
     if offset < size {
         iomap::zero_range::<BufferedWriteIomap>(inode, offset, len.min(size - offset))?;
@@ -419,7 +419,7 @@ pub(crate) fn setsize(lock: &InodeLock<'_>, newsize: i64) -> Result {
     inode.truncate_setsize(&il, newsize);
     if newsize <= oldsize {
         let bs = inode.block_size() as i64;
-        data::remove(inode, round_up(newsize, bs) as u64, u64::MAX)?;
+        data::remove(inode, crate::iomap::round_up_start(newsize, bs), u64::MAX)?;
     }
     Ok(())
 }

@@ -155,9 +155,19 @@ fn release(lock: &InvalidateLock<'_>, inode: &Inode, start: i64, end: i64, flags
     iomap::write_delalloc_release::<DelallocPunch>(lock, inode, start, end, flags, iomap);
 }
 
-/// `v` rounded up to a multiple of `bs`.
+/// `v` rounded up to a multiple of `bs`, as the *end* of a byte range:
+/// inside the largest file's last block that is 2^63, which `i64` cannot
+/// hold, so it saturates to `i64::MAX` (the end of the largest file;
+/// rounded up to blocks, the same end). Not for a range's start: use
+/// [`round_up_start`].
 pub(crate) fn round_up(v: i64, bs: i64) -> i64 {
-    v.saturating_add(bs - 1) / bs * bs
+    v.checked_add(bs - 1).map_or(i64::MAX, |x| x / bs * bs)
+}
+
+/// `v` (not negative) rounded up to a multiple of `bs`, as the *start* of
+/// a range of whole blocks: up to 2^63 (past every block), in `u64`.
+pub(crate) fn round_up_start(v: i64, bs: i64) -> u64 {
+    (v.max(0) as u64).next_multiple_of(bs as u64)
 }
 
 /// Write faults: the buffered write mapping, with no `end`.

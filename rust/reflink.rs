@@ -58,7 +58,9 @@ pub(crate) fn remap_range(fin: &File, pos_in: i64, fout: &File, pos_out: i64, le
     // The destination's cached pages over the range would hide the
     // remapped blocks: write back and drop whole pages (whole blocks).
     let round = bs.max(kernel::page::PAGE_SIZE as i64);
-    let (first, last) = (pos_out / round * round, round_up(pos_out + len, round) - 1);
+    // (Up to the largest file's end, i64::MAX, round_up's saturation.)
+    let end = round_up(pos_out + len, round);
+    let (first, last) = (pos_out / round * round, if end == i64::MAX { end } else { end - 1 });
     dst.write_and_wait_range(first, last)?;
     dst.truncate_pagecache_range(first, last);
     // At the source's EOF the length may end inside a block: the whole
@@ -67,7 +69,8 @@ pub(crate) fn remap_range(fin: &File, pos_in: i64, fout: &File, pos_out: i64, le
     // All of it, or (an error part-way) the whole blocks done, as XFS
     // returns the length it remapped.
     let done = data::remap(src, dst, &c)?;
-    let len = len.min((done << bs.trailing_zeros()) as i64);
+    // (All of the largest file is 2^63 bytes of blocks: more than len.)
+    let len = len.min((done << bs.trailing_zeros()).min(i64::MAX as u64) as i64);
     if pos_out + len > dst.size() {
         dst.set_size(&locks.dst(), pos_out + len);
     }

@@ -640,6 +640,103 @@ TEST_F(api, largest_size)
 	EXPECT_EQ(0, rxfs_test_fsck(rxfs_dev()));
 }
 
+/*
+ * The largest file's last block, its bytes up to LLONG_MAX - 1 (the block
+ * ends at 2^63, past what a loff_t holds), maps like any other, as on XFS:
+ * fstests generic/303 and 304 write a byte at 2^63 - 2 and clone it. A
+ * buffered write there, written back and read after a remount; FIEMAP
+ * sees it; a whole-file clone and a clone of the last 64 KiB to a low
+ * offset carry it; a write to the shared block goes through the CoW fork;
+ * fallocate, a partial punch and truncates below the block work; one byte
+ * further is refused; fsck is clean and every block comes back.
+ */
+TEST_F(api, last_block)
+{
+	const long long max = 0x7fffffffffffffffLL;
+	const long long last = max / variant->bs * variant->bs;
+	const long long big64k = max - 65535;
+	struct file_clone_range r = { .src_offset = big64k, .src_length = 65535, .dest_offset = 1 << 20 };
+	struct fiemap_extent fe;
+	struct statvfs before, after;
+	char c = 0;
+	struct stat st;
+	int fd, f2, f3;
+
+	ASSERT_EQ(0, statvfs(RXFS_MNT, &before));
+	fd = open(self->path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, pwrite(fd, "a", 1, max - 1)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(-1, pwrite(fd, "x", 1, max));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(max, st.st_size);
+	EXPECT_EQ(0, fsync(fd)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, fiemap_at(fd, max - 1, &fe));
+	EXPECT_EQ(last, (long long)fe.fe_logical);
+	EXPECT_EQ(variant->bs, (long long)fe.fe_length);
+	EXPECT_EQ(0, fe.fe_flags & (FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_DELALLOC));
+
+	f2 = open(RXFS_MNT "/whole", O_RDWR | O_CREAT, 0644);
+	f3 = open(RXFS_MNT "/low", O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, f2);
+	ASSERT_LE(0, f3);
+	EXPECT_EQ(0, ioctl(f2, FICLONE, fd)) TH_LOG("FICLONE: %s", strerror(errno));
+	r.src_fd = fd;
+	EXPECT_EQ(0, ioctl(f3, FICLONERANGE, &r)) TH_LOG("FICLONERANGE: %s", strerror(errno));
+	close(f2);
+	close(f3);
+	close(fd);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+
+	fd = open(self->path, O_RDWR);
+	f2 = open(RXFS_MNT "/whole", O_RDWR);
+	f3 = open(RXFS_MNT "/low", O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_LE(0, f2);
+	ASSERT_LE(0, f3);
+	EXPECT_EQ(1, pread(fd, &c, 1, max - 1));
+	EXPECT_EQ('a', c);
+	c = 0;
+	EXPECT_EQ(1, pread(f2, &c, 1, max - 1));
+	EXPECT_EQ('a', c);
+	ASSERT_EQ(0, fstat(f3, &st));
+	EXPECT_EQ((1 << 20) + 65535, st.st_size);
+	c = 0;
+	EXPECT_EQ(1, pread(f3, &c, 1, (1 << 20) + 65534));
+	EXPECT_EQ('a', c);
+
+	/* The shared block written: the CoW fork, at the very end. */
+	EXPECT_EQ(1, pwrite(fd, "b", 1, max - 1));
+	EXPECT_EQ(0, fsync(fd)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(1, pread(fd, &c, 1, max - 1));
+	EXPECT_EQ('b', c);
+	EXPECT_EQ(1, pread(f2, &c, 1, max - 1));
+	EXPECT_EQ('a', c);
+	/* Preallocation up to the end, a punch of the last block's bytes. */
+	EXPECT_EQ(0, fallocate(f2, 0, last - 8192, max - (last - 8192))) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, fallocate(f2, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, last, max - last))
+		TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(1, pread(f2, &c, 1, max - 1));
+	EXPECT_EQ(0, c);
+	/* Truncates into and below the last block. */
+	EXPECT_EQ(0, ftruncate(fd, max - 1));
+	EXPECT_EQ(1, pread(fd, &c, 1, max - 2));
+	EXPECT_EQ(0, c);
+	EXPECT_EQ(0, ftruncate(fd, last));
+	EXPECT_EQ(0, ftruncate(f2, 1));
+	close(f3);
+	close(f2);
+	close(fd);
+	EXPECT_EQ(0, unlink(self->path));
+	EXPECT_EQ(0, unlink(RXFS_MNT "/whole"));
+	EXPECT_EQ(0, unlink(RXFS_MNT "/low"));
+	sync();
+	ASSERT_EQ(0, statvfs(RXFS_MNT, &after));
+	EXPECT_EQ(before.f_bfree, after.f_bfree);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	EXPECT_EQ(0, rxfs_test_fsck(rxfs_dev()));
+}
+
 /* FIEMAP's disk byte for file byte @off, or -1 if it maps none. */
 static long long fiemap_phys_at(int fd, long long off)
 {

@@ -70,6 +70,13 @@ pub const FLAGS_KNOWN: u32 = FLAG_REFLINK | FLAGS_USER;
 /// Highest link count.
 pub const MAX_NLINK: u32 = 65000;
 
+/// The blocks of the largest file (`LLONG_MAX` bytes, `MAX_LFS_FILESIZE`)
+/// at block size `1 << log`: its last block ends at 2^63, one byte past
+/// the largest size, so file blocks are `0..max_file_blocks(log)`.
+pub const fn max_file_blocks(log: u32) -> u64 {
+    1 << (63 - log)
+}
+
 /// File types, the `S_IFMT` bits of the mode.
 pub mod mode {
     /// Type mask.

@@ -48,7 +48,7 @@ pub fn remap<S: Store>(
     out: &mut Remapped,
 ) -> Result<(), Error> {
     // The largest file, in blocks.
-    let max = i64::MAX as u64 / s.block_size() as u64;
+    let max = super::inode::max_file_blocks(s.block_size().trailing_zeros());
     let (src_end, dst_end) = match (src_lblk.checked_add(len), dst_lblk.checked_add(len)) {
         (Some(a), Some(b)) if a <= max && b <= max => (a, b),
         _ => return Err(Error::TooBig),
