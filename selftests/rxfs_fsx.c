@@ -12,7 +12,9 @@
  * partner file with a model of its own: FICLONERANGE both ways,
  * FIDEDUPERANGE (which must share exactly when the models agree) and
  * FALLOC_FL_UNSHARE_RANGE, so every write, fault, truncate and fallocate
- * above also runs over shared blocks (copy-on-write). The partner is
+ * above also runs over shared blocks (copy-on-write); and copy_file_range
+ * both ways and within the file (remapped whole blocks and spliced
+ * bytes, or all spliced without reflink). The partner is
  * checked whole after each of these, every 64 operations and after every
  * remount; at the end both files are unlinked and the free count must be
  * back where it was before the run. After every operation the
@@ -289,6 +291,52 @@ static int step_reflink(struct fsx *x, int k)
 	return check_range(x, off, len);
 }
 
+/*
+ * copy_file_range (@k of 3: file to partner, partner to file, within the
+ * file without overlap), half of them block aligned: on a reflink
+ * filesystem the VFS first tries a remap that may shorten to whole
+ * blocks (REMAP_FILE_CAN_SHORTEN) and splices the rest, otherwise it all
+ * goes through splice. The copy stops at the source's EOF; a short
+ * return goes on from where it stopped.
+ */
+static int step_copy(struct fsx *x, int k)
+{
+	int sfd = k == 1 ? x->pfd : x->fd, dfd = k == 0 ? x->pfd : x->fd;
+	unsigned char *sm = k == 1 ? x->pmodel : x->model, *dm = k == 0 ? x->pmodel : x->model;
+	long long ssz = k == 1 ? x->psize : x->size, *dsz = k == 0 ? &x->psize : &x->size;
+	long long off = below(x, x->maxlen), len = 1 + below(x, x->maxlen / 8), doff = below(x, x->maxlen);
+	long long done = 0;
+
+	if (below(x, 2)) {
+		off -= off % x->bs;
+		doff -= doff % x->bs;
+		len = (len + x->bs - 1) / x->bs * x->bs;
+	}
+	if (off >= ssz)
+		return 0;
+	if (off + len > ssz)
+		len = ssz - off;
+	if (doff + len > x->maxlen || (k == 2 && off < doff + len && doff < off + len))
+		return 0;
+	note(x, "copy%s   %7lld %6lld %7lld", k == 0 ? ">p" : k == 1 ? "<p" : "  ", off, len, doff);
+	while (done < len) {
+		loff_t i = off + done, o = doff + done;
+		ssize_t n = copy_file_range(sfd, &i, dfd, &o, len - done, 0);
+
+		if (n < 0)
+			return printf("# copy_file_range: errno %d\n", errno), -1;
+		if (n == 0)
+			return printf("# copy_file_range: 0 after %lld of %lld bytes\n", done, len), -1;
+		done += n;
+	}
+	memmove(dm + doff, sm + off, len);
+	if (doff + len > *dsz)
+		*dsz = doff + len;
+	if (check_partner(x))
+		return -1;
+	return check_range(x, k == 0 ? off : doff, len);
+}
+
 static int do_remount(struct fsx *x)
 {
 	close(x->fd);
@@ -316,11 +364,13 @@ static int step(struct fsx *x)
 static int step1(struct fsx *x)
 {
 	long long off, len, end, ns, mlen;
-	int r = 0, op = below(x, x->reflink ? 110 : 100), mode;
+	int r = 0, op = below(x, x->reflink ? 114 : 104), mode;
 	unsigned char *m;
 
-	if (op >= 100)
-		return step_reflink(x, op - 100);
+	if (op >= 100 && op < 104)
+		return step_copy(x, (op - 100) % 3);
+	if (op >= 104)
+		return step_reflink(x, op - 104);
 
 	off = below(x, x->maxlen);
 	len = 1 + below(x, x->maxlen / 8);
