@@ -19,10 +19,13 @@
  *                           then the workload and the cut
  *   RXFS_PC_LAST=1          the last boot: the checks only, then exit 0
  *
- * The workload: scratch files in eight directories written buffered and
- * O_DIRECT, renamed across directories, hard-linked, truncated and
- * unlinked, scratch directories made, renamed and removed, directories
- * fsync'd; and "sealed" files: written (buffered or O_DIRECT), fsync'd,
+ * The workload: scratch files in eight directories written buffered,
+ * O_DIRECT and through mmap, cloned into each other (FICLONERANGE, so
+ * later writes are copy-on-write), fallocated (allocate, punch, zero,
+ * collapse, insert, unshare), renamed across directories, hard-linked,
+ * truncated and unlinked, scratch directories made, renamed and removed,
+ * directories fsync'd; and "sealed" files: written (buffered or O_DIRECT),
+ * or cloned from a scratch file that is then overwritten at once, fsync'd,
  * their directory fsync'd, recorded, and never touched again. A child
  * process writes 'b' to /proc/sysrq-trigger after RXFS_PC_MIN_MS plus a
  * random delay (seeded by RXFS_PC_SEED and the boot number).
@@ -36,6 +39,7 @@
  * Output: TAP-like lines "ok N ..." / "not ok N ...", "# RXFS_PC_CUTTING"
  * just before the workload starts.
  */
+#include <sys/mman.h>
 #include "rxfs_test.h"
 
 #define MNT "/tmp/pc"
@@ -157,6 +161,57 @@ static void scratch_name(char *out, size_t len)
 	snprintf(out, len, MNT "/d%u/t%u", (unsigned)(rxfs_rnd() % 8), (unsigned)(rxfs_rnd() % 64));
 }
 
+/*
+ * A sealed clone: the content goes to a scratch file, which is cloned
+ * (FICLONE) to the sealed name and then overwritten in place at once
+ * (copy-on-write of the source, which must not reach the clone); the
+ * clone is fsync'd with its directory and recorded. The scratch source
+ * lives on under the workload (rewritten, truncated, unlinked: its
+ * blocks' refcounts drop while the cuts come). 1 if this filesystem
+ * cannot clone (the caller writes the file instead).
+ */
+static int seal_clone(int rfd, int boot, const char *rel, const char *path, const char *dpath,
+		      const unsigned char *buf, uint64_t seed, uint64_t size)
+{
+	char src[128];
+	unsigned char junk[8192];
+	int s, d, ret = -1;
+
+	scratch_name(src, sizeof(src));
+	s = open(src, O_CREAT | O_TRUNC | O_RDWR, 0644);
+	if (s < 0)
+		return -1;
+	if (pwrite(s, buf, size, 0) != (ssize_t)size) {
+		close(s);
+		return -1;
+	}
+	d = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+	if (d < 0) {
+		close(s);
+		return -1;
+	}
+	if (ioctl(d, FICLONE, s)) {
+		int e = errno;
+
+		close(d);
+		close(s);
+		unlink(path);
+		return e == EOPNOTSUPP || e == EXDEV || e == EINVAL ? 1 : -1;
+	}
+	if (size) {
+		uint64_t off = rxfs_rnd() % size, n = 1 + rxfs_rnd() % sizeof(junk);
+
+		rxfs_fill(junk, rxfs_rnd(), off, n);
+		if (pwrite(s, junk, n, off) < 0)
+			perror("# pwrite to a clone's source");
+	}
+	close(s);
+	if (!fsync(d) && !fsync_path(dpath))
+		ret = add_record(rfd, rel, seed, size, boot);
+	close(d);
+	return ret;
+}
+
 /* One sealed file: written, fsync'd with its directory, recorded. */
 static int seal(int rfd, int boot, int n)
 {
@@ -174,6 +229,14 @@ static int seal(int rfd, int boot, int n)
 	if (!buf)
 		return -1;
 	rxfs_fill(buf, seed, 0, size);
+	if (!direct && rxfs_rnd() % 4 == 0) {
+		ret = seal_clone(rfd, boot, rel, path, dpath, buf, seed, size);
+		if (ret != 1) {
+			free(buf);
+			return ret;
+		}
+		ret = -1;
+	}
 	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | (direct ? O_DIRECT : 0), 0644);
 	if (fd >= 0) {
 		uint64_t done = 0;
@@ -215,13 +278,72 @@ static void scratch_write(const char *path, size_t len, off_t off, int flags)
 	free(buf);
 }
 
+/*
+ * The data operations on scratch file @a (@k of 20): a clone of a range
+ * of another scratch file into it (over shared blocks, later writes are
+ * copy-on-write), fallocate (allocate, punch, zero, collapse, insert) and
+ * a write through a shared mapping.
+ */
+static void scratch_data_op(const char *a, int k)
+{
+	char b[128];
+	off_t off = 4096 * (rxfs_rnd() % 64), len = 4096 * (1 + rxfs_rnd() % 16);
+	int fd = open(a, O_RDWR);
+	struct stat st;
+
+	if (fd < 0)
+		return;
+	if (k < 6) {
+		struct file_clone_range r = { .src_offset = off, .src_length = len, .dest_offset = 4096 * (rxfs_rnd() % 64) };
+		int s;
+
+		scratch_name(b, sizeof(b));
+		s = open(b, O_RDONLY);
+		if (s >= 0) {
+			r.src_fd = s;
+			/* Past the source's EOF (EINVAL) and the same file overlapping are fine to refuse. */
+			if (ioctl(fd, FICLONERANGE, &r) && errno != EINVAL && errno != EOPNOTSUPP)
+				perror("# FICLONERANGE");
+			close(s);
+		}
+	} else if (k < 14) {
+		static const int modes[] = {
+			0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			FALLOC_FL_ZERO_RANGE, FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE,
+			FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		};
+		int mode = modes[k - 6];
+
+		/* Collapse and insert want block multiples inside the file. */
+		if (fallocate(fd, mode, off, len) && errno != EINVAL && errno != ENOSPC && errno != EOPNOTSUPP)
+			perror("# fallocate");
+	} else if (!fstat(fd, &st) && st.st_size > 0) {
+		size_t n = st.st_size, at = rxfs_rnd() % n, m = 1 + rxfs_rnd() % 8192;
+		unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+		if (p != MAP_FAILED) {
+			if (m > n - at)
+				m = n - at;
+			rxfs_fill(p + at, rxfs_rnd(), at, m);
+			if (rxfs_rnd() % 2)
+				msync(p, n, MS_SYNC);
+			munmap(p, n);
+		}
+	}
+	close(fd);
+}
+
 static void scratch_op(void)
 {
 	char a[128], b[128];
-	int r = rxfs_rnd() % 100, fd;
+	int r = rxfs_rnd() % 120, fd;
 	size_t len;
 
 	scratch_name(a, sizeof(a));
+	if (r >= 100) {
+		scratch_data_op(a, r - 100);
+		return;
+	}
 	if (r < 40) {
 		len = 1 + rxfs_rnd() % (64 << 10);
 		scratch_write(a, len, rxfs_rnd() % (256 << 10), 0);

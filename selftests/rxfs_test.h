@@ -247,6 +247,18 @@ static inline int rxfs_run_logged(int maxlines, const char *fmt, ...)
 }
 
 /* True if @prog is found on PATH. */
+/*
+ * 1 if fsck.rxfs -n says @dev's log needs recovery (a crash's log, which
+ * it checks as replayed and which is no error: exit 0 when the rest is
+ * clean), 0 if the log is clean, -1 if fsck could not run.
+ */
+static inline int rxfs_fsck_log_dirty(const char *dev)
+{
+	int st = rxfs_sh("fsck.rxfs -n %s 2>&1 | grep -q 'log: needs recovery'", dev);
+
+	return st == 0 ? 1 : st == 1 ? 0 : -1;
+}
+
 static inline int rxfs_have_prog(const char *prog)
 {
 	return rxfs_sh("command -v %s >/dev/null 2>&1", prog) == 0;

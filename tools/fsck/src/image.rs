@@ -57,6 +57,11 @@ pub struct Image {
 pub struct LogState {
     /// What was wrong ("needs recovery: ...", or a corrupt header).
     pub msg: String,
+    /// The log is whole and was replayed: the state of every crash,
+    /// which the next mount recovers by itself. Not a problem for a
+    /// read-only check (which checks the replayed filesystem); a repair
+    /// writes the replayed blocks. False for a corrupt log.
+    pub replayed: bool,
     /// The header to write once the replayed blocks are written.
     pub header: librxfs::journal::Header,
 }
@@ -147,11 +152,11 @@ fn recover(store: &MemStore, sb: Superblock, g: &librxfs::journal::Geometry) -> 
         Ok(r) if r.replayed == 0 => Ok((sb, None)),
         Ok(r) => {
             let t = r.found.last.map_or(0, |t| t.seq);
-            let msg = format!("log: needs recovery: transaction {t}, {} blocks, replayed", r.replayed);
+            let msg = format!("log: needs recovery: transaction {t}, {} blocks", r.replayed);
             let blk0 = store.read(0).map_err(|e| OpenError::Io(format!("cannot read block 0: {e}")))?;
             let sb = Superblock::decode(&blk0).map_err(OpenError::BadSuperblock)?;
             drop(blk0);
-            Ok((sb, Some(LogState { msg, header: r.restart(g) })))
+            Ok((sb, Some(LogState { msg, replayed: true, header: r.restart(g) })))
         }
         Err(Error::Io(e)) => Err(OpenError::Io(format!("cannot read the log: error {e}"))),
         Err(e) => {
@@ -159,7 +164,8 @@ fn recover(store: &MemStore, sb: Superblock, g: &librxfs::journal::Geometry) -> 
             // A damaged header, or a committed transaction that does not
             // verify: -y starts the log afresh past every sequence number
             // in it, keeping the home blocks as they are.
-            Ok((sb, Some(LogState { msg: format!("log: {e}; the log is discarded by a repair"), header: journal::Header { seq, pos: 1 } })))
+            let msg = format!("log: {e}; the log is discarded by a repair");
+            Ok((sb, Some(LogState { msg, replayed: false, header: journal::Header { seq, pos: 1 } })))
         }
     }
 }
