@@ -284,7 +284,14 @@ impl Inode {
         if ino_rec.size > i64::MAX as u64 {
             return Err(bad("size out of range"));
         }
-        if ino_rec.nblocks >= block_count {
+        // A file that shares blocks counts each of its mappings (as XFS's
+        // di_nblocks): at most one per file block, plus its tree nodes.
+        let limit = if ino_rec.flags & FLAG_REFLINK != 0 {
+            max_file_blocks(buf.len().trailing_zeros()).saturating_add(block_count)
+        } else {
+            block_count
+        };
+        if ino_rec.nblocks >= limit {
             return Err(bad("block count out of range"));
         }
         if le::u16_at(buf, off::FORK) != Some(ino_rec.fork() as u16) {
