@@ -58,9 +58,9 @@ pub(crate) fn remap_range(fin: &File, pos_in: i64, fout: &File, pos_out: i64, le
     // The destination's cached pages over the range would hide the
     // remapped blocks: write back and drop whole pages (whole blocks).
     let round = bs.max(kernel::page::PAGE_SIZE as i64);
-    // (Up to the largest file's end, i64::MAX, round_up's saturation.)
-    let end = round_up(pos_out + len, round);
-    let (first, last) = (pos_out / round * round, if end == i64::MAX { end } else { end - 1 });
+    // (The last byte of the largest file's last page is i64::MAX.)
+    let last = (crate::iomap::round_up_start(pos_out + len, round) - 1) as i64;
+    let first = pos_out / round * round;
     dst.write_and_wait_range(first, last)?;
     dst.truncate_pagecache_range(first, last);
     // At the source's EOF the length may end inside a block: the whole

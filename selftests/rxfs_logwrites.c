@@ -7,9 +7,9 @@
  * FUA request in turn; at each such mark fsck.rxfs -n must find a copy of
  * the replayed image clean as it is (its log replayed in memory, as
  * generic/757 checks), the copy must mount by itself (recovering the
- * journal) and fsck.rxfs -n must find it clean afterwards. Between marks, a sample of other points (every write
- * completed up to there: what a power cut with no volatile cache leaves) is
- * checked too.
+ * journal) and fsck.rxfs -n must find it clean afterwards. Between marks,
+ * a sample of other points (every write completed up to there: what a
+ * power cut with no volatile cache leaves) is checked too.
  *
  *   RXFS_TEST_BS             block size (default 4096)
  *   RXFS_LW_OPS              workload operations (default 120)
@@ -168,8 +168,26 @@ static void workload(int ops)
 	}
 }
 
-/* Checks a copy of the replayed image; 0 if fsck -n finds it clean, it
- * mounts and fsck is clean after. */
+/*
+ * fsck -n of @loop at point @idx (@what), @when ("before mount" or
+ * "after mount"); 0 if clean, else 1 with the reason in @why and the
+ * first lines of its report printed.
+ */
+static int fsck_point(const char *loop, uint64_t idx, const char *what, const char *when, char *why, size_t whylen)
+{
+	int ret = rxfs_sh("fsck.rxfs -n %s > /tmp/lw-fsck.out 2>&1", loop);
+
+	if (!ret)
+		return 0;
+	snprintf(why, whylen, "entry %llu (%s): fsck -n %s exit %d", (unsigned long long)idx, what, when, ret);
+	rxfs_sh("head -5 /tmp/lw-fsck.out | sed 's/^/#     /'");
+	return 1;
+}
+
+/*
+ * Checks a copy of the replayed image; 0 if fsck -n finds it clean, it
+ * mounts and fsck is clean after.
+ */
 static int check_point(uint64_t idx, const char *what, char *why, size_t whylen)
 {
 	char loop[64];
@@ -188,28 +206,16 @@ static int check_point(uint64_t idx, const char *what, char *why, size_t whylen)
 	 * generic/757 does this): it replays the log in memory and must find
 	 * clean what mount will then make of it.
 	 */
-	ret = rxfs_sh("fsck.rxfs -n %s > /tmp/lw-fsck.out 2>&1", loop);
-	if (ret) {
-		snprintf(why, whylen, "entry %llu (%s): fsck -n before mount exit %d", (unsigned long long)idx, what, ret);
-		rxfs_sh("head -5 /tmp/lw-fsck.out | sed 's/^/#     /'");
-		rxfs_sh("losetup -d %s", loop);
-		return 1;
-	}
-	ret = mount(loop, MNT, "rxfs", 0, NULL);
-	if (ret) {
+	ret = fsck_point(loop, idx, what, "before mount", why, whylen);
+	if (!ret && mount(loop, MNT, "rxfs", 0, NULL)) {
 		snprintf(why, whylen, "entry %llu (%s): mount: %s", (unsigned long long)idx, what, strerror(errno));
-		rxfs_sh("losetup -d %s", loop);
-		return 1;
+		ret = 1;
+	} else if (!ret) {
+		umount(MNT);
+		ret = fsck_point(loop, idx, what, "after mount", why, whylen);
 	}
-	umount(MNT);
-	ret = rxfs_sh("fsck.rxfs -n %s > /tmp/lw-fsck.out 2>&1", loop);
 	rxfs_sh("losetup -d %s", loop);
-	if (ret) {
-		snprintf(why, whylen, "entry %llu (%s): fsck -n exit %d", (unsigned long long)idx, what, ret);
-		rxfs_sh("head -5 /tmp/lw-fsck.out | sed 's/^/#     /'");
-		return 1;
-	}
-	return 0;
+	return ret;
 }
 
 int main(void)

@@ -281,8 +281,8 @@ static void scratch_write(const char *path, size_t len, off_t off, int flags)
 /*
  * The data operations on scratch file @a (@k of 20): a clone of a range
  * of another scratch file into it (over shared blocks, later writes are
- * copy-on-write), fallocate (allocate, punch, zero, collapse, insert) and
- * a write through a shared mapping.
+ * copy-on-write), fallocate (allocate, punch, zero, collapse, insert,
+ * unshare) and a write through a shared mapping.
  */
 static void scratch_data_op(const char *a, int k)
 {
@@ -314,7 +314,7 @@ static void scratch_data_op(const char *a, int k)
 		};
 		int mode = modes[k - 6];
 
-		/* Collapse and insert want block multiples inside the file. */
+		/* Collapse and insert past EOF are EINVAL, as are modes a filesystem lacks. */
 		if (fallocate(fd, mode, off, len) && errno != EINVAL && errno != ENOSPC && errno != EOPNOTSUPP)
 			perror("# fallocate");
 	} else if (!fstat(fd, &st) && st.st_size > 0) {

@@ -246,7 +246,6 @@ static inline int rxfs_run_logged(int maxlines, const char *fmt, ...)
 	return st;
 }
 
-/* True if @prog is found on PATH. */
 /*
  * 1 if fsck.rxfs -n says @dev's log needs recovery (a crash's log, which
  * it checks as replayed and which is no error: exit 0 when the rest is
@@ -259,6 +258,7 @@ static inline int rxfs_fsck_log_dirty(const char *dev)
 	return st == 0 ? 1 : st == 1 ? 0 : -1;
 }
 
+/* True if @prog is found on PATH. */
 static inline int rxfs_have_prog(const char *prog)
 {
 	return rxfs_sh("command -v %s >/dev/null 2>&1", prog) == 0;

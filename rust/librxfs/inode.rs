@@ -74,7 +74,8 @@ pub const MAX_NLINK: u32 = 65000;
 /// at block size `1 << log`: its last block ends at 2^63, one byte past
 /// the largest size, so file blocks are `0..max_file_blocks(log)`.
 pub const fn max_file_blocks(log: u32) -> u64 {
-    1 << (63 - log)
+    // (Saturating: no shift can overflow, whatever `log` is.)
+    1 << 63u32.saturating_sub(log)
 }
 
 /// File types, the `S_IFMT` bits of the mode.
