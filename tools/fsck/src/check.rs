@@ -81,6 +81,10 @@ pub struct Problem {
     pub fix: Fix,
     /// Whether it was repaired.
     pub fixed: bool,
+    /// What a crash leaves and the next mount recovers (a log to replay,
+    /// CoW staging to free): not damage. `-n` notes it and does not
+    /// count it; `-y` repairs it as the mount would.
+    pub recovers: bool,
 }
 
 /// What the check counted.
@@ -270,6 +274,7 @@ impl<'a> Checker<'a> {
             msg,
             fix,
             fixed: false,
+            recovers: false,
         });
     }
 
@@ -528,8 +533,11 @@ impl<'a> Checker<'a> {
             }
         }
         if !staged.is_empty() {
+            // CoW writes in flight at a crash: the mount frees them, as
+            // XFS's xfs_reflink_recover_cow does.
             let n: u64 = staged.iter().map(|r| r.len).sum();
-            self.ino_problem(ino, format!("{n} blocks of CoW staging left over from a crash (mount frees them; -y frees them)"), Fix::Refcounts);
+            let msg = format!("{}: {n} blocks of CoW staging left over from a crash", self.subject(ino));
+            self.problems.push(Problem { msg, fix: Fix::Refcounts, fixed: false, recovers: true });
         }
         for r in &staged {
             self.claim(r.pblk, r.len, ino, "CoW staging");

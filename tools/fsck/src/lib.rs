@@ -113,18 +113,13 @@ pub fn run(o: &Opts, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     let (mut report, repair) = check::Checker::new(&img.store, &img.sb).run();
     if let Some(l) = &img.log {
-        if l.replayed && !o.repair {
-            // A crash's log, whole: what was checked is the filesystem
-            // as the next mount will leave it (as e2fsck -n and
-            // xfs_repair -n, it is no error; unlike them the check saw
-            // the replayed blocks, not the stale home ones).
-            let _ = writeln!(out, "fsck.rxfs: {dev}: {}: checked as replayed, which the next mount does", l.msg);
-        } else {
-            // First, as the first thing wrong; fixed by writing the
-            // replayed blocks and a clean header (the rest of the repair
-            // writes them).
-            report.problems.insert(0, check::Problem { msg: l.msg.clone(), fix: check::Fix::Always, fixed: false });
-        }
+        // First, as the first thing wrong; fixed by writing the replayed
+        // blocks and a clean header (the rest of the repair writes them).
+        // A crash's log, whole, is what the next mount replays: the check
+        // saw the filesystem as that mount will leave it (as e2fsck -n
+        // and xfs_repair -n, it is no error; unlike them the check saw
+        // the replayed blocks, not the stale home ones).
+        report.problems.insert(0, check::Problem { msg: l.msg.clone(), fix: check::Fix::Always, fixed: false, recovers: l.replayed });
         if o.repair {
             if let Some(g) = img.sb.log_geometry() {
                 if let Err(e) = librxfs::journal::put_header(&img.store, &g, l.header) {
@@ -133,6 +128,13 @@ pub fn run(o: &Opts, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 }
             }
         }
+    }
+    if !o.repair {
+        // Read-only, what a mount recovers is noted, not counted.
+        for p in report.problems.iter().filter(|p| p.recovers) {
+            let _ = writeln!(out, "fsck.rxfs: {dev}: {} (the next mount recovers this)", p.msg);
+        }
+        report.problems.retain(|p| !p.recovers);
     }
     let mut free = report.stats.free_blocks;
     if o.repair && !report.problems.is_empty() {
