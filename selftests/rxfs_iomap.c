@@ -39,8 +39,6 @@
 #include "kselftest_harness.h"
 #include "rxfs_data.h"
 
-#define RXFS_IOC_GOINGDOWN _IOR('X', 125, uint32_t)
-
 /* Bytes of [start, end) that FIEMAP (without SYNC) reports delalloc. */
 static long long delalloc_bytes(int fd, long long start, long long end)
 {

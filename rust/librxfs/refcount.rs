@@ -41,6 +41,11 @@ pub fn tree(ino: u64) -> Tree {
     Tree::new(&DESC, ino, FORK_OFF)
 }
 
+/// The highest count. A record that reaches it is pinned: neither clones
+/// nor unmaps change it again, so its blocks are never freed (they leak
+/// rather than be freed while still mapped), as XFS's `MAXREFCOUNT`.
+pub const MAX_COUNT: u32 = u32::MAX;
+
 /// One record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rec {
@@ -141,7 +146,8 @@ pub fn adjust_worst<S: Store>(s: &S, ino: u64, len: u64) -> Result<u64, Error> {
 
 /// Adds `delta` (+1 or -1) to the count of every block in `start..start+len`:
 /// one more data-fork mapping (a clone) or one fewer (an unmap). Blocks
-/// whose last mapping goes are freed. Returns how many were.
+/// whose last mapping goes are freed. Returns how many were. Counts at
+/// [`MAX_COUNT`] stay there.
 pub fn adjust<S: Store>(
     s: &S,
     a: &mut Alloc,
@@ -165,13 +171,17 @@ pub fn adjust<S: Store>(
         while pos < end {
             match find(s, ino, pos)? {
                 Ok(r) => {
-                    // Whole (split at both ends above).
-                    let n = (r.count as i64 + delta as i64) as u32;
-                    if n >= 2 {
-                        t.update(s, r.pblk, &encode(&Rec { count: n, ..r }))?;
-                    } else {
-                        let mut v = [0u8; VAL_SIZE];
-                        t.delete(s, a, r.pblk, &mut v)?;
+                    // Whole (split at both ends above); pinned records
+                    // are left alone (a shared record's count is at
+                    // least 2: decode checks).
+                    if r.count != MAX_COUNT {
+                        let n = if delta > 0 { r.count + 1 } else { r.count - 1 };
+                        if n >= 2 {
+                            t.update(s, r.pblk, &encode(&Rec { count: n, ..r }))?;
+                        } else {
+                            let mut v = [0u8; VAL_SIZE];
+                            t.delete(s, a, r.pblk, &mut v)?;
+                        }
                     }
                     pos = r.end();
                 }

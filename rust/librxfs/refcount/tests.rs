@@ -257,3 +257,28 @@ fn rebuild_replaces_records_and_frees_staging() {
     assert_eq!(a.free as i64, free0 as i64 - nodes, "free count");
     assert!(rebuild(&s, &mut a, ino, &[(7, 1, 1)], &mut nodes).is_err());
 }
+
+/// A count that reaches MAX_COUNT is pinned: more clones do not wrap it to
+/// zero (which would free blocks still mapped), and unmaps never free its
+/// blocks; the records beside it still count.
+#[test]
+fn counts_pin_at_the_maximum() {
+    let (s, mut a, ino) = setup(4096, 1 << 14);
+    let mut nodes = 0;
+    a.mark_used(&s, 100, 10).unwrap();
+    rebuild(&s, &mut a, ino, &[(100, 4, MAX_COUNT - 1)], &mut nodes).unwrap();
+    // 100..104 reach the maximum; 104..106 become shared.
+    assert_eq!(adjust(&s, &mut a, ino, 100, 6, 1, &mut nodes).unwrap(), 0);
+    let recs = |s: &MemStore| read_back(s, ino).0.iter().map(|r| (r.pblk, r.len, r.count)).collect::<Vec<_>>();
+    assert_eq!(recs(&s), vec![(100, 4, MAX_COUNT), (104, 2, 2)]);
+    assert_eq!(adjust(&s, &mut a, ino, 100, 6, 1, &mut nodes).unwrap(), 0);
+    assert_eq!(recs(&s), vec![(100, 4, MAX_COUNT), (104, 2, 3)]);
+    for _ in 0..2 {
+        assert_eq!(adjust(&s, &mut a, ino, 100, 6, -1, &mut nodes).unwrap(), 0);
+    }
+    assert_eq!(recs(&s), vec![(100, 4, MAX_COUNT)]);
+    // The last unmap frees the unpinned blocks only.
+    assert_eq!(adjust(&s, &mut a, ino, 100, 6, -1, &mut nodes).unwrap(), 2);
+    assert!(a.is_used(&s, 103).unwrap() && !a.is_used(&s, 104).unwrap());
+    assert_eq!(read_back_nodes(&s, ino).1, nodes);
+}

@@ -76,6 +76,29 @@ fn a_big_refcount_tree_is_clean() {
     expect(&["-n"], &img, 0);
 }
 
+/// A pinned count (refcount::MAX_COUNT, which clones and unmaps no longer
+/// change) matches any number of mappings left; a block mapped by no file
+/// under a pinned record is still found.
+#[test]
+fn pinned_counts_are_clean() {
+    let sc = Scratch::new("rl-pinned");
+    let img = sc.img();
+    let (mut b, _, _, p) = two_files(4096);
+    b.refcount(|s, a, ino, d| {
+        refcount::rebuild(s, a, ino, &[(p, 4, refcount::MAX_COUNT)], d).unwrap();
+    });
+    b.write(&img);
+    expect(&["-n"], &img, 0);
+    let (mut b, _, _, p) = two_files(4096);
+    let q = p + 100;
+    b.refcount(|s, a, ino, d| {
+        refcount::rebuild(s, a, ino, &[(p, 4, 2), (q, 1, refcount::MAX_COUNT)], d).unwrap();
+    });
+    b.write(&img);
+    let t = expect(&["-n"], &img, 4);
+    assert!(t.contains(&format!("block {q}: refcount tree says {} mapping(s), data forks map it 0 time(s)", refcount::MAX_COUNT)), "{t}");
+}
+
 #[test]
 fn shared_blocks_without_a_record_are_found() {
     let sc = Scratch::new("rl-norec");
@@ -114,14 +137,20 @@ fn cross_links_on_a_filesystem_without_reflink_are_still_cross_links() {
     assert!(t.contains("already owned by"), "{t}");
 }
 
-#[test]
-fn cow_staging_leftovers_are_owned_and_reported() {
-    let sc = Scratch::new("rl-staging");
-    let img = sc.img();
+/// A filesystem with 6 blocks of CoW staging left over; and their first.
+fn six_staged() -> (Builder, u64) {
     let mut b = Builder::new_reflink(4096, 2048);
     let ino = b.sb.refcount_ino;
     let (p, l) = b.a.alloc(&b.s, ino, 6).unwrap();
     b.refcount(|s, a, ino, d| refcount::stage(s, a, ino, p, l, d).unwrap());
+    (b, p)
+}
+
+#[test]
+fn cow_staging_leftovers_are_owned_and_reported() {
+    let sc = Scratch::new("rl-staging");
+    let img = sc.img();
+    let (mut b, p) = six_staged();
     b.write(&img);
     // Owned (no leak, no cross-link), but left over: what a crash leaves,
     // which mount frees. -n notes it and exits 0; -y frees them.
@@ -141,11 +170,7 @@ fn cow_staging_leftovers_are_owned_and_reported() {
 fn repair_frees_cow_staging_leftovers() {
     let sc = Scratch::new("rl-staging-y");
     let img = sc.img();
-    let mut b = Builder::new_reflink(4096, 2048);
-    let ino = b.sb.refcount_ino;
-    let (p, l) = b.a.alloc(&b.s, ino, 6).unwrap();
-    b.refcount(|s, a, ino, d| refcount::stage(s, a, ino, p, l, d).unwrap());
-    b.write(&img);
+    six_staged().0.write(&img);
     let t = expect(&["-y"], &img, 1);
     assert!(t.contains("6 blocks of CoW staging left over from a crash (fixed)"), "{t}");
     let t = expect(&["-n", "-v"], &img, 0);
