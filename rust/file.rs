@@ -308,12 +308,19 @@ impl FileOps for RegularFile {
         if inode.sb().is_shutdown() {
             return Err(EIO);
         }
-        let lock = inode.lock();
-        let il = lock.invalidate_lock();
-        inode.dio_wait();
-        fallocate_locked(&il, &lock, file, mode, offset, len)?;
-        inode.touch();
-        inode.mark_dirty();
+        {
+            let lock = inode.lock();
+            let il = lock.invalidate_lock();
+            inode.dio_wait();
+            fallocate_locked(&il, &lock, file, mode, offset, len)?;
+            inode.touch();
+            inode.mark_dirty();
+        }
+        // Durable before it returns on a synchronous file, as
+        // xfs_file_fallocate forces the log.
+        if file.sync_writes() {
+            sync_inode(inode)?;
+        }
         Ok(())
     }
 
@@ -335,8 +342,14 @@ pub(crate) fn fsync(file: &File, start: i64, end: i64) -> Result {
         return Err(EIO);
     }
     file.write_and_wait_range(start, end)?;
+    sync_inode(inode)
+}
+
+/// Makes `inode`'s metadata and every change committed before it durable:
+/// the inode, then the log and a device cache flush.
+pub(crate) fn sync_inode(inode: &Inode) -> Result {
     inode.sync_metadata()?;
-    sb.info().sync(true).map_err(|e| crate::vfs::errno(e.errno()))
+    inode.sb().info().sync(true).map_err(|e| crate::vfs::errno(e.errno()))
 }
 
 /// O_DIRECT write completion.

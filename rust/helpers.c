@@ -121,3 +121,4 @@ void rxfs_helper_init_delayed_work(struct delayed_work *dw, work_func_t func) { 
 bool rxfs_helper_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dw, unsigned int ms) { return queue_delayed_work(wq, dw, msecs_to_jiffies(ms)); }
 struct delayed_work *rxfs_helper_to_delayed_work(struct work_struct *work) { return to_delayed_work(work); }
 bool rxfs_helper_fatal_signal_pending(void) { return fatal_signal_pending(current); }
+bool rxfs_helper_is_sync(const struct inode *inode) { return IS_SYNC(inode); }

@@ -75,5 +75,12 @@ pub(crate) fn remap_range(fin: &File, pos_in: i64, fout: &File, pos_out: i64, le
         dst.set_size(&locks.dst(), pos_out + len);
     }
     dst.mark_dirty();
+    drop(locks);
+    // Synchronous writes on either side make the remap durable before it
+    // returns, as xfs_file_remap_range forces the log (fstests
+    // generic/628: O_SYNC and chattr +S, then a crash).
+    if fin.sync_writes() || fout.sync_writes() {
+        crate::file::sync_inode(dst)?;
+    }
     Ok(len)
 }

@@ -20,6 +20,14 @@
  *     clone.crash_leaves_cow_staging: a shutdown while an O_DIRECT CoW
  *     write's completion is held leaves CoW staging on disk; fsck -n
  *     notes it and exits 0, the mount frees it.
+ *     clone.sync_clone_is_durable (fstests generic/628): a clone into an
+ *     O_SYNC or chattr +S file, and an fallocate on an O_SYNC file,
+ *     survive a crash right after them; plain ones (the control) do not.
+ *     snapshot.rewrite (fstests generic/333 and 334 in two processes): a
+ *     file rewritten chunk by chunk, O_DIRECT or buffered, while another
+ *     process snapshots it with FICLONE again and again, to ENOSPC: only
+ *     ENOSPC fails, every snapshot shows whole writes in order, fsck is
+ *     clean and the free count comes back.
  *  2. cowrace.seed: the race of XFS's "allow unwritten extents in the CoW
  *     fork". Two O_DIRECT writers to neighbouring ranges [A,B) and [B,C)
  *     of a clone. The first, asynchronous, allocates CoW blocks for its
@@ -494,6 +502,236 @@ TEST_F(clone, crash_leaves_cow_staging)
 	EXPECT_NE(0, rxfs_sh("fsck.rxfs -n %s | grep -q 'left over'", rxfs_dev())) TH_LOG("the mount freed it");
 	EXPECT_EQ(0, rxfs_run_logged(20, "fsck.rxfs -n %s", rxfs_dev()));
 	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+}
+
+/*
+ * fstests generic/333 and 334, in one process each side instead of a
+ * million xfs_io runs (too slow under TCG): a file of 64 KiB chunks
+ * holding 'a' is rewritten with 'c', chunk by chunk from the last,
+ * O_DIRECT or buffered, pass after pass, while another process clones it
+ * into a new snapshot again and again, until the rewrites or the clones
+ * run out of space. No error but ENOSPC; every snapshot and the file hold
+ * whole chunks, 'a' below some chunk and 'c' from it on (a clone sees a
+ * write whole or not at all, in the order written); after a remount the
+ * same; fsck is clean; with everything unlinked the free count is back.
+ */
+FIXTURE(snapshot) {
+	char path[256];
+};
+
+FIXTURE_VARIANT(snapshot) {
+	int bs, direct, passes;
+};
+
+/* Enough passes to run out of space most times (the snapshots pin the
+ * blocks each pass rewrites); buffered passes are quicker, and a snapshot
+ * made after a pass's writes pins only what writeback wrote. */
+FIXTURE_VARIANT_ADD(snapshot, bs1k_direct) { .bs = 1024, .direct = 1, .passes = 12 };
+FIXTURE_VARIANT_ADD(snapshot, bs4k_direct) { .bs = 4096, .direct = 1, .passes = 12 };
+FIXTURE_VARIANT_ADD(snapshot, bs4k_buffered) { .bs = 4096, .passes = 40 };
+
+FIXTURE_SETUP(snapshot)
+{
+	fresh_fs(_metadata, variant->bs, self->path, sizeof(self->path));
+}
+
+FIXTURE_TEARDOWN(snapshot)
+{
+	umount(RXFS_MNT);
+}
+
+#define SNAP_CHUNK 65536
+#define SNAP_CHUNKS 128
+#define SNAP_MAX 400
+
+/*
+ * Chunks of @path: -1 if one is mixed or unreadable or an 'a' follows a
+ * 'c'. Chunk @pi (if not -1) may start with @pr bytes of 'c' (a short
+ * write at ENOSPC), the rest of it deciding its letter.
+ */
+static int snap_shape(const char *path, int pi, int pr)
+{
+	char *b = malloc(SNAP_CHUNK);
+	int fd = open(path, O_RDONLY), i, j, seen_c = 0, bad = fd < 0;
+
+	for (i = 0; !bad && i < SNAP_CHUNKS; i++) {
+		int from = 0;
+		char v;
+
+		if (pread(fd, b, SNAP_CHUNK, (off_t)i * SNAP_CHUNK) != SNAP_CHUNK) {
+			bad = 1;
+			break;
+		}
+		/* Whole, or (chunk @pi only) the short write's prefix. */
+		if (i == pi && memchr(b, b[0] == 'a' ? 'c' : 'a', SNAP_CHUNK))
+			from = pr;
+		v = b[from];
+		for (j = 0; j < SNAP_CHUNK; j++)
+			if (b[j] != (j < from ? 'c' : v))
+				bad = 1;
+		if ((v != 'a' && v != 'c') || (v == 'a' && seen_c))
+			bad = 1;
+		if (bad)
+			printf("# %s: chunk %d: %c at 0, %c at %d\n", path, i, b[0], b[SNAP_CHUNK - 1], SNAP_CHUNK - 1);
+		seen_c |= v == 'c';
+	}
+	if (fd >= 0)
+		close(fd);
+	free(b);
+	return bad ? -1 : 0;
+}
+
+TEST_F_TIMEOUT(snapshot, rewrite, 600)
+{
+	char *buf = aligned_alloc(4096, SNAP_CHUNK), snap[300];
+	/* Shared with the cloner: [0] stop, [1] snapshots made, [2] its errno. */
+	volatile int *sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	long long free0 = bfree();
+	int fd, i, pass, err = 0, writes = 0, n, st, pi = -1, pr = 0;
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, (void *)sh);
+	fd = open(self->path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	memset(buf, 'a', SNAP_CHUNK);
+	for (i = 0; i < SNAP_CHUNKS; i++)
+		ASSERT_EQ(SNAP_CHUNK, pwrite(fd, buf, SNAP_CHUNK, (off_t)i * SNAP_CHUNK));
+	close(fd);
+	ASSERT_EQ(0, remount());
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int src = open(self->path, O_RDONLY), k;
+
+		for (k = 0; src >= 0 && !sh[0] && k < SNAP_MAX; k++) {
+			int d;
+
+			snprintf(snap, sizeof(snap), RXFS_MNT "/snap_%d", k);
+			d = open(snap, O_RDWR | O_CREAT, 0644);
+			if (d < 0 || ioctl(d, FICLONE, src)) {
+				sh[2] = errno;
+				if (d >= 0)
+					close(d);
+				unlink(snap);
+				break;
+			}
+			close(d);
+			sh[1] = k + 1;
+		}
+		_exit(0);
+	}
+	fd = open(self->path, O_RDWR | (variant->direct ? O_DIRECT : 0));
+	ASSERT_LE(0, fd);
+	memset(buf, 'c', SNAP_CHUNK);
+	for (pass = 0; !err && pass < variant->passes && !sh[2]; pass++)
+		for (i = SNAP_CHUNKS - 1; i >= 0; i--, writes++) {
+			ssize_t r = pwrite(fd, buf, SNAP_CHUNK, (off_t)i * SNAP_CHUNK);
+
+			if (r != SNAP_CHUNK) {
+				/* A buffered write ends short at ENOSPC. */
+				err = r < 0 ? errno : ENOSPC;
+				if (r > 0) {
+					pi = i;
+					pr = r;
+				}
+				printf("# pwrite of chunk %d returned %zd\n", i, r);
+				break;
+			}
+		}
+	if (!err && !variant->direct && fsync(fd))
+		err = errno;
+	close(fd);
+	sh[0] = 1;
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	n = sh[1];
+	printf("# %d rewrites (%s), %d snapshots; the writer stopped with %d, the cloner with %d\n",
+	       writes, err ? strerror(err) : "all passes", n, err, sh[2]);
+	EXPECT_TRUE(err == 0 || err == ENOSPC) TH_LOG("a rewrite failed: %s", strerror(err));
+	EXPECT_TRUE(sh[2] == 0 || sh[2] == ENOSPC) TH_LOG("a clone failed: %s", strerror(sh[2]));
+	EXPECT_LT(0, n);
+	for (int round = 0; round < 2; round++) {
+		EXPECT_EQ(0, snap_shape(self->path, pi, pr)) TH_LOG("the file, round %d", round);
+		for (i = 0; i < n; i++) {
+			snprintf(snap, sizeof(snap), RXFS_MNT "/snap_%d", i);
+			EXPECT_EQ(0, snap_shape(snap, pi, pr)) TH_LOG("snapshot %d of %d, round %d", i, n, round);
+		}
+		ASSERT_EQ(0, remount());
+	}
+	EXPECT_EQ(0, fsck_clean());
+	for (i = 0; i < n; i++) {
+		snprintf(snap, sizeof(snap), RXFS_MNT "/snap_%d", i);
+		EXPECT_EQ(0, unlink(snap));
+	}
+	EXPECT_EQ(0, unlink(self->path));
+	ASSERT_EQ(0, remount());
+	EXPECT_EQ(free0, bfree());
+	EXPECT_EQ(0, fsck_clean());
+	munmap((void *)sh, 4096);
+	free(buf);
+}
+
+/*
+ * fstests generic/628: a clone into a file opened O_SYNC, or with the sync
+ * flag (chattr +S), is durable when it returns, as XFS forces the log (and
+ * so is fallocate on an O_SYNC file);
+ * shown by a shutdown that flushes nothing (a crash) right after it. The
+ * control: a plain clone is lost by the same crash (nothing forced it out),
+ * so the shutdown does drop what was not made durable.
+ */
+TEST_F(clone, sync_clone_is_durable)
+{
+	const long long size = 64 * variant->bs;
+	uint64_t seed = rxfs_seed(time(NULL));
+	struct expect want = { .seed = seed };
+	const char *names[3] = { "osync", "flag", "plain" };
+	char p[3][300];
+	int s, d, i, fl = FS_SYNC_FL;
+	uint32_t how = 2;
+	struct stat st;
+
+	s = open(self->src, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, put_pattern(s, seed, 0, size));
+	for (i = 0; i < 3; i++) {
+		snprintf(p[i], sizeof(p[i]), RXFS_MNT "/%s", names[i]);
+		d = open(p[i], O_RDWR | O_CREAT, 0644);
+		ASSERT_LE(0, d);
+		if (i == 1)
+			ASSERT_EQ(0, ioctl(d, FS_IOC_SETFLAGS, &fl));
+		close(d);
+	}
+	sync();
+	for (i = 0; i < 3; i++) {
+		d = open(p[i], O_RDWR | (i == 0 ? O_SYNC : 0));
+		ASSERT_LE(0, d);
+		ASSERT_EQ(0, ioctl(d, FICLONE, s));
+		close(d);
+	}
+	/* And fallocate, which XFS also forces out on a synchronous file. */
+	d = open(RXFS_MNT "/falloc_osync", O_RDWR | O_CREAT | O_SYNC, 0644);
+	ASSERT_LE(0, d);
+	ASSERT_EQ(0, fallocate(d, 0, 0, size));
+	close(d);
+	d = open(RXFS_MNT "/falloc_plain", O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, d);
+	ASSERT_EQ(0, fsync(d));
+	ASSERT_EQ(0, fallocate(d, 0, 0, size));
+	close(d);
+	/* The crash: nothing more reaches the disk. */
+	ASSERT_EQ(0, ioctl(s, RXFS_IOC_GOINGDOWN, &how));
+	close(s);
+	ASSERT_EQ(0, umount(RXFS_MNT));
+	ASSERT_EQ(0, rxfs_mount(rxfs_dev()));
+	ASSERT_EQ(0, stat(RXFS_MNT "/falloc_osync", &st));
+	EXPECT_EQ(size, st.st_size) TH_LOG("fallocate on an O_SYNC file was lost");
+	ASSERT_EQ(0, stat(RXFS_MNT "/falloc_plain", &st));
+	EXPECT_EQ(0, st.st_size) TH_LOG("control: a plain fallocate survived the crash");
+	EXPECT_EQ(0, differs(self->src, &want, 0, size));
+	EXPECT_EQ(0, differs(p[0], &want, 0, size)) TH_LOG("the clone into an O_SYNC file was lost");
+	EXPECT_EQ(0, differs(p[1], &want, 0, size)) TH_LOG("the clone into a chattr +S file was lost");
+	ASSERT_EQ(0, stat(p[2], &st));
+	EXPECT_EQ(0, st.st_size) TH_LOG("control: a plain clone survived the crash, so the test cannot tell");
+	EXPECT_EQ(0, fsck_clean());
 }
 
 FIXTURE(cowrace) {

@@ -45,6 +45,16 @@ impl File {
         unsafe { Inode::from_raw(b::rxfs_helper_file_inode(self.as_raw())) }
     }
 
+    /// Whether writes through this file must be durable when they return:
+    /// opened `O_SYNC` or `O_DSYNC`, or the inode `IS_SYNC` (`chattr +S`,
+    /// a `sync` mount), as XFS's `xfs_file_sync_writes`.
+    pub fn sync_writes(&self) -> bool {
+        // SAFETY: an open file's f_flags is set at open.
+        let flags = unsafe { (*self.as_raw()).f_flags } as u32;
+        // SAFETY: the inode is live.
+        flags & (b::__O_SYNC | b::O_DSYNC) != 0 || unsafe { b::rxfs_helper_is_sync(self.inode().as_raw()) }
+    }
+
     /// Write access to the mount for an ioctl that changes the filesystem
     /// (`mnt_want_write_file`): `EROFS` on a read-only mount; waits while
     /// the filesystem is frozen.
