@@ -296,6 +296,15 @@ impl<'a> Checker<'a> {
         self.problem(msg, fix);
     }
 
+    /// As [`Self::ino_problem`], for what a crash leaves and the next
+    /// mount recovers ([`Problem::recovers`]).
+    fn ino_recovers(&mut self, ino: u64, what: String, fix: Fix) {
+        self.ino_problem(ino, what, fix);
+        if let Some(p) = self.problems.last_mut() {
+            p.recovers = true;
+        }
+    }
+
     /// Runs every check.
     pub fn run(mut self) -> (Report, Repair) {
         self.check_block0();
@@ -537,8 +546,7 @@ impl<'a> Checker<'a> {
             // CoW writes in flight at a crash: the mount frees them, as
             // XFS's xfs_reflink_recover_cow does.
             let n: u64 = staged.iter().map(|r| r.len).sum();
-            let msg = format!("{}: {n} blocks of CoW staging left over from a crash", self.subject(ino));
-            self.problems.push(Problem { msg, fix: Fix::Refcounts, fixed: false, recovers: true });
+            self.ino_recovers(ino, format!("{n} blocks of CoW staging left over from a crash"), Fix::Refcounts);
         }
         for r in &staged {
             self.claim(r.pblk, r.len, ino, "CoW staging");
