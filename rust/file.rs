@@ -119,7 +119,16 @@ fn write_locked(lock: &mut InodeLock<'_>, iocb: &Kiocb, from: &IovIter) -> Resul
         inode.dio_wait();
         dio_flags |= IOMAP_DIO_FORCE_WAIT;
     }
-    match iomap::dio_rw::<DirectWriteIomap, DioWrite>(iocb, from, dio_flags) {
+    // Knob (f) holds this write's completion: its bios go out only after
+    // iomap returns, so that the hold never runs inside the submitting
+    // call, with i_rwsem held (the race tests need the lock free).
+    let held = crate::iomap::knob_covers(inode.sb().knob(Knob::DioCowEndDelayPos), iocb.pos(), from.count() as i64);
+    let r = if held {
+        iomap::dio_rw_submit_after_return::<DirectWriteIomap, DioWrite>(iocb, from, dio_flags)
+    } else {
+        iomap::dio_rw::<DirectWriteIomap, DioWrite>(iocb, from, dio_flags)
+    };
+    match r {
         // The page cache could not be invalidated: fall back to buffered.
         Err(e) if e == ENOTBLK => {
             let r = buffered_write(lock, iocb, from);
@@ -370,9 +379,15 @@ impl DioOps for DioWrite {
         let inode = iocb.inode();
         if flags & IOMAP_DIO_COW != 0 {
             let sb = inode.sb();
-            // Knob (f): hold the completion before the remap.
+            // Knob (f): hold the completion before the remap, for as long
+            // as dio_cow_end_delay_ms says (at most a minute); setting it
+            // to 0 releases the hold.
             if crate::iomap::knob_hit(sb.knob(Knob::DioCowEndDelayPos), iocb.pos(), size as i64).is_some() {
-                crate::vfs::msleep(sb.knob(Knob::DioCowEndDelayMs).load(Ordering::Relaxed).clamp(0, 60_000) as u32);
+                let mut held = 0;
+                while held < sb.knob(Knob::DioCowEndDelayMs).load(Ordering::Relaxed).clamp(0, 60_000) {
+                    crate::vfs::msleep(10);
+                    held += 10;
+                }
             }
             let all = sb.knob(Knob::CowRemapAll).load(Ordering::Relaxed) != 0;
             let _nofs = NoFsScope::enter();

@@ -67,6 +67,13 @@ pub(crate) fn cookie(inode: &Inode) -> u64 {
     data::cookie(inode.data_seq(), inode.cow_seq())
 }
 
+/// Whether position knob `k` is armed inside `pos..pos+len` (without
+/// disarming it, as [`knob_hit`] does).
+pub(crate) fn knob_covers(k: &AtomicI64, pos: i64, len: i64) -> bool {
+    let at = k.load(Ordering::Relaxed);
+    at >= 0 && at >= pos && at - pos < len
+}
+
 /// Fires the one-shot offset knob `k` if `pos..pos+len` covers it: returns
 /// the offset and disarms the knob.
 pub(crate) fn knob_hit(k: &AtomicI64, pos: i64, len: i64) -> Option<i64> {

@@ -188,6 +188,18 @@ impl Kiocb {
         self.flags() & b::RXFS_CONST_IOCB_NOWAIT as u32 != 0
     }
 
+    /// An asynchronous iocb (AIO, io_uring): its completion may come after
+    /// the call that submitted it returns (`!is_sync_kiocb`).
+    pub fn is_async(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { (*self.as_raw()).ki_complete.is_some() }
+    }
+
+    /// IOCB_HIPRI: polled completion.
+    pub fn is_polled(&self) -> bool {
+        self.flags() & b::RXFS_CONST_IOCB_HIPRI as u32 != 0
+    }
+
     /// O_APPEND.
     pub fn is_append(&self) -> bool {
         self.flags() & b::RXFS_CONST_IOCB_APPEND as u32 != 0

@@ -538,7 +538,7 @@ pub struct DioOpsTable<T: DioOps>(PhantomData<T>);
 impl<T: DioOps> DioOpsTable<T> {
     const OPS: b::iomap_dio_ops = b::iomap_dio_ops {
         end_io: Some(Self::end_io),
-        submit_io: None,
+        submit_io: Some(Self::submit_io),
         bio_set: core::ptr::null_mut(),
     };
 
@@ -556,6 +556,28 @@ impl<T: DioOps> DioOpsTable<T> {
             T::end_io(unsafe { Kiocb::from_raw(iocb) }, size, error, flags)?;
             Ok(0)
         })
+    }
+
+    /// Submits `bio`, or holds it for [`dio_rw_submit_after_return`]
+    /// when the call passed its [`HeldBios`] as private data.
+    ///
+    /// # Safety
+    ///
+    /// Called by iomap with the iteration of the current `iomap_dio_rw`
+    /// call and a bio ready to submit.
+    unsafe extern "C" fn submit_io(iter: *const b::iomap_iter, bio: *mut b::bio, _pos: b::loff_t) {
+        // SAFETY: as documented; the private data is null ([`dio_rw`]) or
+        // the caller's `HeldBios`, alive for the whole call.
+        let held = unsafe { (*iter).private.cast::<HeldBios>().as_mut() };
+        if let Some(h) = held {
+            if let Some(slot) = h.bios.get_mut(h.n) {
+                *slot = bio;
+                h.n += 1;
+                return;
+            }
+        }
+        // SAFETY: as documented.
+        unsafe { b::submit_bio(bio) };
     }
 }
 
@@ -624,10 +646,56 @@ pub fn file_buffered_write<T: IomapOps>(iocb: &Kiocb, from: &IovIter) -> Result<
 
 /// `iomap_dio_rw`.
 pub fn dio_rw<T: IomapOps, D: DioOps>(iocb: &Kiocb, iter: &IovIter, dio_flags: u32) -> Result<usize> {
-    // SAFETY: as for `file_buffered_write`; both tables are static.
+    // SAFETY: as for `file_buffered_write`; both tables are static; no
+    // private data, so `submit_io` submits every bio at once.
     let r = unsafe {
         b::iomap_dio_rw(iocb.as_raw(), iter.as_raw(), IomapOpsTable::<T>::get(), &DioOpsTable::<D>::OPS, dio_flags, core::ptr::null_mut(), 0)
     };
+    super::ssize(r)
+}
+
+/// The bios of one `iomap_dio_rw` call held back by [`DioOpsTable`]'s
+/// `submit_io` until that call has returned (at most `HELD` of them; more
+/// are submitted at once).
+struct HeldBios {
+    bios: [*mut b::bio; HELD],
+    n: usize,
+}
+
+const HELD: usize = 16;
+
+/// `iomap_dio_rw` for an asynchronous iocb whose bios are all submitted
+/// only after iomap has returned `-EIOCBQUEUED`: none can have completed
+/// while iomap still held its own reference to the dio, so the completion
+/// never runs inside the submitting call (with its locks held), as it
+/// does when a fast device finishes every bio first. A fault-injection
+/// aid (the race tests need the submitter to return before completion);
+/// a synchronous or polled iocb is submitted as by [`dio_rw`] (iomap
+/// would wait for bios that were never sent, or poll one not yet sent).
+pub fn dio_rw_submit_after_return<T: IomapOps, D: DioOps>(iocb: &Kiocb, iter: &IovIter, dio_flags: u32) -> Result<usize> {
+    if !iocb.is_async() || iocb.is_polled() {
+        return dio_rw::<T, D>(iocb, iter, dio_flags);
+    }
+    let mut held = HeldBios { bios: [core::ptr::null_mut(); HELD], n: 0 };
+    // SAFETY: as for `dio_rw`; `held` outlives the call, and iomap hands
+    // it (as the iteration's private data) only to `submit_io`, during the
+    // call.
+    let r = unsafe {
+        b::iomap_dio_rw(
+            iocb.as_raw(),
+            iter.as_raw(),
+            IomapOpsTable::<T>::get(),
+            &DioOpsTable::<D>::OPS,
+            dio_flags,
+            (&raw mut held).cast(),
+            0,
+        )
+    };
+    for &bio in &held.bios[..held.n] {
+        // SAFETY: a bio iomap built and gave `submit_io` to submit, not yet
+        // submitted; the dio it belongs to stays alive until it completes.
+        unsafe { b::submit_bio(bio) };
+    }
     super::ssize(r)
 }
 
