@@ -73,6 +73,24 @@ fn create(idmap: &Idmap, dir: &Inode, name: &[u8], mode: u32, rdev: u32, link: O
     Ok(n)
 }
 
+/// A `dirsync` or `sync` mount, or a `chattr +S` directory (`IS_DIRSYNC`):
+/// the namespace operation is durable when it returns, as ext4 makes its
+/// handle synchronous and XFS its transaction (`wsync`, `dirsync`). The
+/// change itself is committed with the journal; the VFS times of `dirs`
+/// and `others` (set after it) are written first.
+fn dirsync(dirs: &[&Inode], others: &[&Inode]) -> Result {
+    if !dirs.iter().any(|d| d.is_dirsync()) {
+        return Ok(());
+    }
+    for i in Iterator::chain(dirs.iter(), others) {
+        i.sync_metadata()?;
+    }
+    match dirs.first() {
+        Some(d) => crate::file::sync_inode(d),
+        None => Ok(()),
+    }
+}
+
 /// Knob (h): after a namespace operation's metadata change, before its VFS
 /// inodes are updated (the disk has the new link counts, the VFS not yet).
 fn ns_delay(dir: &Inode) {
@@ -103,7 +121,7 @@ impl InodeOps for DirInode {
     fn mknod(idmap: &Idmap, dir: &Inode, dentry: &Dentry, mode: u32, rdev: u32, link: Option<&[u8]>) -> Result {
         let n = create(idmap, dir, dentry.name(), mode, rdev, link, false)?;
         dentry.instantiate_new(n);
-        Ok(())
+        dirsync(&[dir], &[])
     }
 
     fn tmpfile(idmap: &Idmap, dir: &Inode, file: &File, mode: u32) -> Result {
@@ -129,7 +147,7 @@ impl InodeOps for DirInode {
         inode.mark_dirty();
         touch(dir);
         dentry.instantiate(ARef::from(inode));
-        Ok(())
+        dirsync(&[dir], &[inode])
     }
 
     fn unlink(dir: &Inode, dentry: &Dentry) -> Result {
@@ -154,7 +172,7 @@ impl InodeOps for DirInode {
             inode.drop_nlink();
         }
         inode.mark_dirty();
-        Ok(())
+        dirsync(&[dir], &[])
     }
 
     fn rmdir(dir: &Inode, dentry: &Dentry) -> Result {
@@ -167,7 +185,11 @@ impl InodeOps for DirInode {
     }
 
     fn rename(idmap: &Idmap, old_dir: &Inode, old_dentry: &Dentry, new_dir: &Inode, new_dentry: &Dentry, flags: u32) -> Result {
-        rename(idmap, old_dir, old_dentry, new_dir, new_dentry, flags)
+        rename(idmap, old_dir, old_dentry, new_dir, new_dentry, flags)?;
+        match old_dentry.inode() {
+            Some(moved) => dirsync(&[old_dir, new_dir], &[moved]),
+            None => dirsync(&[old_dir, new_dir], &[]),
+        }
     }
 
     fn getattr(idmap: &Idmap, inode: &Inode, stat: &Kstat, request_mask: u32) -> Result {

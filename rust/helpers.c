@@ -122,3 +122,4 @@ bool rxfs_helper_queue_delayed_work(struct workqueue_struct *wq, struct delayed_
 struct delayed_work *rxfs_helper_to_delayed_work(struct work_struct *work) { return to_delayed_work(work); }
 bool rxfs_helper_fatal_signal_pending(void) { return fatal_signal_pending(current); }
 bool rxfs_helper_is_sync(const struct inode *inode) { return IS_SYNC(inode); }
+bool rxfs_helper_is_dirsync(const struct inode *inode) { return IS_DIRSYNC(inode); }

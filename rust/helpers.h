@@ -101,6 +101,7 @@ bool rxfs_helper_folio_test_uptodate(struct folio *folio);
 void rxfs_helper_folio_wait_locked(struct folio *folio);
 bool rxfs_helper_fatal_signal_pending(void);
 bool rxfs_helper_is_sync(const struct inode *inode);
+bool rxfs_helper_is_dirsync(const struct inode *inode);
 void rxfs_helper_page_cache_sync_readahead(struct address_space *mapping, struct file_ra_state *ra, pgoff_t index, unsigned long count);
 void *rxfs_helper_folio_address(const struct folio *folio);
 bool rxfs_helper_folio_test_checked(struct folio *folio);

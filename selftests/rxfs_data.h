@@ -69,9 +69,6 @@ static inline long long mismatches(const char *path, long long off, long long le
 	return bad;
 }
 
-/* XFS's shutdown ioctl; the argument: 0 flush data and log, 1 the log, 2 nothing. */
-#define RXFS_IOC_GOINGDOWN _IOR('X', 125, uint32_t)
-
 static inline void msleep(int ms)
 {
 	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };

@@ -28,6 +28,8 @@
 #define RXFS_MAGIC 0x53465852u	/* "RXFS" little-endian; statfs f_type */
 #define RXFS_SB_SIZE 512
 #define RXFS_MNT "/tmp/rxfs-mnt"
+/* XFS's shutdown ioctl; the argument: 0 flush data and log, 1 the log, 2 nothing. */
+#define RXFS_IOC_GOINGDOWN _IOR('X', 125, uint32_t)
 
 static inline const char *rxfs_dev(void)
 {

@@ -258,6 +258,13 @@ impl Inode {
         InvalidateLock(self)
     }
 
+    /// Namespace changes in this directory must be durable when they
+    /// return (`IS_DIRSYNC`: a `dirsync` or `sync` mount, `chattr +S`).
+    pub fn is_dirsync(&self) -> bool {
+        // SAFETY: the inode is live.
+        unsafe { b::rxfs_helper_is_dirsync(self.as_raw()) }
+    }
+
     /// Writes the inode itself and waits (`sync_inode_metadata`).
     pub fn sync_metadata(&self) -> kernel::error::Result {
         // SAFETY: the inode is live.
