@@ -207,6 +207,10 @@ impl InodeOps for DirInode {
     fn fileattr_set(_idmap: &Idmap, lock: &InodeLock<'_>, fa: &FileAttr<'_>) -> Result {
         crate::inode::fileattr_set(lock, fa)
     }
+
+    fn listxattr(inode: &Inode, buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::xattr::list(inode, buf)
+    }
 }
 
 fn rename(idmap: &Idmap, old_dir: &Inode, old_dentry: &Dentry, new_dir: &Inode, new_dentry: &Dentry, flags: u32) -> Result {

@@ -807,6 +807,12 @@ fn free_inode(cx: &mut Ctx<'_>, rc: u64, ino: u64) -> Result<(), Error> {
         }
         _ => {}
     }
+    if i.xattr != 0 {
+        // The pointer goes first: a failure after it leaks the block
+        // (fsck finds it), never frees it twice.
+        inode::modify(&cx.s, ino, |i| i.xattr = 0)?;
+        cx.a.free(&cx.s, i.xattr, 1)?;
+    }
     orphan::remove(&cx.s, &mut cx.sb.orphan_head, cx.orphans, ino)?;
     drop_inode_block(cx, ino)
 }

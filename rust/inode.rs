@@ -213,6 +213,10 @@ impl InodeOps for FileInode {
     fn fileattr_set(_idmap: &Idmap, lock: &InodeLock<'_>, fa: &FileAttr<'_>) -> Result {
         fileattr_set(lock, fa)
     }
+
+    fn listxattr(inode: &Inode, buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::xattr::list(inode, buf)
+    }
 }
 
 /// The largest CoW extent size hint, in blocks (as XFS's
@@ -319,6 +323,10 @@ impl InodeOps for SymlinkInode {
     fn setattr(idmap: &Idmap, dentry: &Dentry, lock: &InodeLock<'_>, attr: &Iattr) -> Result {
         setattr(idmap, dentry, lock, attr)
     }
+
+    fn listxattr(inode: &Inode, buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::xattr::list(inode, buf)
+    }
 }
 
 /// Device nodes, FIFOs and sockets.
@@ -332,5 +340,9 @@ impl InodeOps for SpecialInode {
 
     fn setattr(idmap: &Idmap, dentry: &Dentry, lock: &InodeLock<'_>, attr: &Iattr) -> Result {
         setattr(idmap, dentry, lock, attr)
+    }
+
+    fn listxattr(inode: &Inode, buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::xattr::list(inode, buf)
     }
 }

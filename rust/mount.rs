@@ -57,6 +57,9 @@ impl FileSystem for Rxfs {
             return Err(EINVAL);
         }
         sb.setup(dsb.block_size(), format::STATFS_MAGIC, &dsb.uuid)?;
+        if dsb.has_xattr() {
+            sb.set_xattr_handlers::<crate::xattr::RxfsXattr>();
+        }
         let dev = sb.dev(dsb.block_log as u32, dsb.block_count, dsb.fsid()).with_data_start(dsb.meta_blocks);
         let (dsb, journal) = match dsb.log_geometry() {
             None => (dsb, None),

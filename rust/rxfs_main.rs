@@ -32,6 +32,7 @@ pub mod journal;
 pub mod mount;
 pub mod reflink;
 pub mod vfs;
+pub mod xattr;
 
 module! {
     type: RxfsModule,

@@ -61,8 +61,13 @@ pub mod features {
     /// names its region); code that does not know it must not mount it, as
     /// it could not replay the log.
     pub const INCOMPAT_LOG: u64 = 1;
+    /// Incompatible: inodes may have an extended attribute block
+    /// ([`xattr`](super::super::xattr)), named by a field that older code
+    /// requires to be zero (it could neither read such an inode nor free
+    /// the block with it).
+    pub const INCOMPAT_XATTR: u64 = 2;
     /// Incompatible features this code knows.
-    pub const INCOMPAT_KNOWN: u64 = INCOMPAT_LOG;
+    pub const INCOMPAT_KNOWN: u64 = INCOMPAT_LOG | INCOMPAT_XATTR;
 }
 
 // Byte offsets of the superblock fields.
@@ -334,6 +339,11 @@ impl Superblock {
         self.ro_compat & features::RO_COMPAT_REFLINK != 0
     }
 
+    /// True if inodes may have extended attributes.
+    pub fn has_xattr(&self) -> bool {
+        self.incompat & features::INCOMPAT_XATTR != 0
+    }
+
     /// True if the filesystem has a journal.
     pub fn has_log(&self) -> bool {
         self.incompat & features::INCOMPAT_LOG != 0
@@ -449,7 +459,7 @@ mod tests {
             (off::META_BLOCKS, &0u64.to_le_bytes()),
             (off::ROOT_INO, &0u64.to_le_bytes()),
             (off::ORPHAN_HEAD, &3u64.to_le_bytes()),
-            (off::INCOMPAT, &2u64.to_le_bytes()),
+            (off::INCOMPAT, &4u64.to_le_bytes()),
             (off::INCOMPAT, &1u64.to_le_bytes()),
             (off::LOG_START, &1u64.to_le_bytes()),
             (off::RESERVED + 10, &[1u8]),

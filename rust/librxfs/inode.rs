@@ -24,7 +24,8 @@
 //! | 128    | 8    | parent directory (directories only)               |
 //! | 136    | 8    | next inode on the orphan list, or 0               |
 //! | 144    | 4    | CoW extent size hint, in blocks                   |
-//! | 148    | 44   | reserved, zero                                    |
+//! | 148    | 8    | xattr block ([`super::xattr`]), or 0              |
+//! | 156    | 36   | reserved, zero                                    |
 //! | 192    | ...  | the data fork ([`FORK_OFF`] to the end of block)  |
 
 use super::error::Error;
@@ -156,6 +157,9 @@ pub struct Inode {
     pub next_orphan: u64,
     /// CoW extent size hint.
     pub cowextsize: u32,
+    /// The extended attribute block, or 0 (with
+    /// [`super::format::features::INCOMPAT_XATTR`]).
+    pub xattr: u64,
 }
 
 mod off {
@@ -175,7 +179,8 @@ mod off {
     pub(super) const PARENT: usize = 128;
     pub(super) const NEXT_ORPHAN: usize = 136;
     pub(super) const COWEXTSIZE: usize = 144;
-    pub(super) const RESERVED: usize = 148;
+    pub(super) const XATTR: usize = 148;
+    pub(super) const RESERVED: usize = 156;
 }
 
 impl Inode {
@@ -214,6 +219,7 @@ impl Inode {
         le::put_u64(buf, off::PARENT, self.parent);
         le::put_u64(buf, off::NEXT_ORPHAN, self.next_orphan);
         le::put_u32(buf, off::COWEXTSIZE, self.cowextsize);
+        le::put_u64(buf, off::XATTR, self.xattr);
         if let Some(r) = buf.get_mut(off::RESERVED..FORK_OFF) {
             r.fill(0);
         }
@@ -267,6 +273,7 @@ impl Inode {
             parent: u64f(off::PARENT),
             next_orphan: u64f(off::NEXT_ORPHAN),
             cowextsize: u32f(off::COWEXTSIZE),
+            xattr: u64f(off::XATTR),
         };
         if ino_rec.mode & !0o177777 != 0 {
             return Err(bad("bad mode"));
@@ -317,6 +324,9 @@ impl Inode {
         }
         if ino_rec.next_orphan >= block_count || ino_rec.next_orphan == ino {
             return Err(bad("bad orphan list pointer"));
+        }
+        if ino_rec.xattr >= block_count || ino_rec.xattr == ino {
+            return Err(bad("bad xattr block pointer"));
         }
         if buf.get(off::RESERVED..FORK_OFF).is_some_and(|r| r.iter().any(|&b| b != 0)) {
             return Err(bad("reserved bytes not zero"));

@@ -30,5 +30,6 @@ pub mod mkfs;
 pub mod orphan;
 pub mod reflink;
 pub mod refcount;
+pub mod xattr;
 
 pub use error::Error;

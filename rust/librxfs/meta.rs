@@ -40,6 +40,8 @@ pub const MAGIC_BITMAP: u32 = u32::from_le_bytes(*b"RXBM");
 pub const MAGIC_SUMMARY: u32 = u32::from_le_bytes(*b"RXGS");
 /// Magic of a refcount-tree node: `"RXRC"`.
 pub const MAGIC_REFCOUNT: u32 = u32::from_le_bytes(*b"RXRC");
+/// Magic of an inode's extended attribute block: `"RXXA"`.
+pub const MAGIC_XATTR: u32 = u32::from_le_bytes(*b"RXXA");
 
 /// Owner of the allocator's own blocks (bitmap, summary): the group number
 /// for bitmap blocks, the summary block index for summary blocks.

@@ -80,6 +80,12 @@ pub fn with_log(mut sb: Superblock, blocks: u64) -> Result<Superblock, Error> {
     Ok(sb)
 }
 
+/// Extended attributes (an on-disk feature: no blocks are set aside).
+pub fn with_xattr(mut sb: Superblock) -> Superblock {
+    sb.incompat |= super::format::features::INCOMPAT_XATTR;
+    sb
+}
+
 /// Turns reflink on in a new superblock: the refcount inode is the block
 /// after the root directory's.
 pub fn with_reflink(mut sb: Superblock) -> Result<Superblock, Error> {

@@ -18,6 +18,7 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/workqueue.h>
+#include <linux/xattr.h>
 
 #include "../helpers.h"
 

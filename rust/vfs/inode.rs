@@ -258,6 +258,13 @@ impl Inode {
         InvalidateLock(self)
     }
 
+    /// Changes to this inode must be durable when they return (`IS_SYNC`:
+    /// `chattr +S`, a `sync` mount).
+    pub fn is_sync(&self) -> bool {
+        // SAFETY: the inode is live.
+        unsafe { b::rxfs_helper_is_sync(self.as_raw()) }
+    }
+
     /// Namespace changes in this directory must be durable when they
     /// return (`IS_DIRSYNC`: a `dirsync` or `sync` mount, `chattr +S`).
     pub fn is_dirsync(&self) -> bool {

@@ -21,6 +21,7 @@ pub mod iomap;
 pub mod meta;
 pub mod namei;
 pub mod super_block;
+pub mod xattr;
 
 pub use super_block::{FileSystem, Knob, NewSuperBlock, Registration, StatFs, SuperBlock};
 
@@ -40,7 +41,7 @@ pub mod code {
         )*};
     }
 
-    errs!(enametoolong => ENAMETOOLONG, enotempty => ENOTEMPTY, euclean => EUCLEAN, eopnotsupp => EOPNOTSUPP);
+    errs!(enametoolong => ENAMETOOLONG, enotempty => ENOTEMPTY, euclean => EUCLEAN, eopnotsupp => EOPNOTSUPP, enodata => ENODATA);
 }
 
 /// A C pointer result: the object, or an `ERR_PTR` errno (`ENOMEM` for

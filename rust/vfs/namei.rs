@@ -237,6 +237,11 @@ pub trait InodeOps {
     fn fileattr_set(_idmap: &Idmap, _lock: &InodeLock<'_>, _fa: &FileAttr<'_>) -> Result {
         kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
     }
+    /// `listxattr`: the names (prefix, name, NUL each), copied into `buf`
+    /// if given (`ERANGE` if it is too short); returns their length.
+    fn listxattr(_inode: &Inode, _buf: Option<&mut [u8]>) -> Result<usize> {
+        kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
     /// Symlinks: `get_link` returns the target kept in the inode.
     const SYMLINK: bool = false;
 }
@@ -348,6 +353,9 @@ impl<T: InodeOps> InodeOpsTable<T> {
         }
         if T::HAS_FIEMAP {
             ops.fiemap = Some(Self::fiemap);
+        }
+        if T::HAS_LISTXATTR {
+            ops.listxattr = Some(Self::listxattr);
         }
         if T::SYMLINK {
             ops.get_link = Some(b::simple_get_link);
@@ -490,6 +498,22 @@ impl<T: InodeOps> InodeOpsTable<T> {
         // The kernel crate declares `fiemap_extent_info` opaque; it is
         // the same C type as the one generated here.
         neg(T::fiemap(inode, Fiemap(fi.cast(), PhantomData), start, len))
+    }
+
+    unsafe extern "C" fn listxattr(dentry: *mut b::dentry, list: *mut kernel::ffi::c_char, size: usize) -> isize {
+        // SAFETY: the VFS passes a live dentry of an rxfs inode.
+        let d = unsafe { Dentry::from_raw(dentry) };
+        let Some(inode) = d.inode() else { return ENOENT.to_errno() as isize };
+        let buf = if size == 0 || list.is_null() {
+            None
+        } else {
+            // SAFETY: the VFS's buffer of `size` bytes, ours for the call.
+            Some(unsafe { core::slice::from_raw_parts_mut(list.cast::<u8>(), size) })
+        };
+        match T::listxattr(inode, buf) {
+            Ok(n) => isize::try_from(n).unwrap_or(isize::MAX),
+            Err(e) => e.to_errno() as isize,
+        }
     }
 }
 

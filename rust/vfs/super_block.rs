@@ -397,6 +397,14 @@ impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
         Ok(())
     }
 
+    /// Extended attributes through `X` (`s_xattr`); without this call the
+    /// VFS answers every xattr call with `EOPNOTSUPP`.
+    pub fn set_xattr_handlers<X: super::xattr::XattrOps>(&self) {
+        // SAFETY: a superblock in fill_super, owned by this call; the
+        // handler table is static.
+        unsafe { (*self.raw).s_xattr = super::xattr::XattrTable::<X>::get_table().as_ptr().cast() };
+    }
+
     /// The device, for metadata I/O. `block_log` is the block size set up
     /// by [`NewSuperBlock::setup`]; the filesystem must fit the device.
     pub fn dev(&self, block_log: u32, block_count: u64, fsid: u64) -> super::meta::Dev {

@@ -11,10 +11,15 @@
 //! 3. the orphan list;
 //! 4. with reflink, the refcount inode and its tree (shared records, CoW
 //!    staging records);
-//! 5. blocks marked in use that nothing owns (leaked blocks and inodes);
-//! 6. link counts and block counts; shared data blocks against the
+//! 5. the xattr blocks of the inodes found, once everything else has
+//!    claimed its blocks (a pointer that does not lead to a valid xattr
+//!    block of its inode is cleared by repair; the block, if nothing else
+//!    owns it, is then a leaked block);
+//! 6. blocks marked in use that nothing owns (leaked blocks and inodes,
+//!    and the xattr blocks of those inodes);
+//! 7. link counts and block counts; shared data blocks against the
 //!    refcount tree, each block's mappings counted exactly;
-//! 7. the bitmap against the owners, the summary against the bitmap, the
+//! 8. the bitmap against the owners, the summary against the bitmap, the
 //!    superblock's counters.
 //!
 //! Every block gets at most one owner in an owner map over the whole device;
@@ -36,6 +41,7 @@ use librxfs::format::{Superblock, SB_SIZE};
 use librxfs::refcount;
 use librxfs::inode::{self, mode, Fork, Inode, FORK_OFF};
 use librxfs::meta::{self, mem::MemStore, Store, HDR_SIZE};
+use librxfs::xattr;
 use librxfs::Error;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -70,6 +76,11 @@ pub enum Fix {
     /// By rebuilding the refcount tree from the data forks, freeing CoW
     /// staging leftovers (needs a complete walk).
     Refcounts,
+    /// By clearing inode `ino`'s xattr block pointer (always safe: the
+    /// block is not a valid xattr block of it, or the filesystem cannot
+    /// have one). The block was not claimed for the inode: if nothing
+    /// else owns it, it is a leaked block, freed as those are.
+    Xattr(u64),
 }
 
 /// One problem found.
@@ -106,6 +117,8 @@ pub struct Stats {
     pub data_blocks: u64,
     /// Extent and directory tree node blocks.
     pub node_blocks: u64,
+    /// Extended attribute blocks.
+    pub xattr_blocks: u64,
     /// Inodes found (the superblock's `inode_count` should be this).
     pub inodes: u64,
     /// Blocks marked free in the bitmap (after repair, if any).
@@ -173,6 +186,11 @@ pub struct Checker<'a> {
     data_refs: HashMap<u64, u32>,
     /// The refcount tree's shared records, if it was read.
     shared: Option<Vec<refcount::Rec>>,
+    /// Xattr block pointers (inode, block) not yet checked: they are
+    /// checked once every other structure found has claimed its blocks
+    /// ([`Self::xattr_blocks`]), so that a pointer to another structure's
+    /// block is known as such whichever is found first.
+    xattrs: Vec<(u64, u64)>,
 }
 
 fn bit(b: &[u8], i: u64) -> bool {
@@ -266,6 +284,7 @@ impl<'a> Checker<'a> {
             data: vec![0; (sb.block_count as usize).div_ceil(64)],
             data_refs: HashMap::new(),
             shared: None,
+            xattrs: Vec::new(),
         }
     }
 
@@ -323,6 +342,7 @@ impl<'a> Checker<'a> {
         self.namespace();
         self.orphans();
         self.refcount_tree();
+        self.xattr_blocks();
         self.leaks();
         self.counts();
         self.shared_data();
@@ -511,6 +531,7 @@ impl<'a> Checker<'a> {
             }
         };
         self.claim(ino, 1, ino, "inode");
+        self.note_xattr(ino, &i);
         if i.ftype() != mode::S_IFREG || i.size != 0 {
             self.ino_problem(ino, "the refcount inode is not an empty regular file".into(), Fix::None);
         }
@@ -561,6 +582,66 @@ impl<'a> Checker<'a> {
             self.complete = false;
         }
         evict(self.s, ino);
+    }
+
+    /// Notes inode `ino`'s xattr block, if it has one, for
+    /// [`Self::xattr_blocks`]; on a filesystem without the feature, the
+    /// pointer itself is wrong.
+    fn note_xattr(&mut self, ino: u64, i: &Inode) {
+        if i.xattr == 0 {
+            return;
+        }
+        if !self.sb.has_xattr() {
+            let msg = format!(
+                "xattr block {}: set, but the filesystem does not have extended attributes",
+                i.xattr
+            );
+            self.ino_problem(ino, msg, Fix::Xattr(ino));
+            return;
+        }
+        self.xattrs.push((ino, i.xattr));
+    }
+
+    /// Checks the xattr blocks noted so far. Those that verify as their
+    /// inode's xattr block are claimed first (a block someone else also
+    /// claims is cross-linked, as any other); then each pointer to a block
+    /// that does not is reported, with the block's owner if it has one.
+    /// Such a block is not claimed: the pointer is what is wrong, and a
+    /// repair clears it; the block stays with its other owner, if any, or
+    /// is a leaked block.
+    fn xattr_blocks(&mut self) {
+        let fsid = self.fsid;
+        let mut bad = Vec::new();
+        for (ino, b) in std::mem::take(&mut self.xattrs) {
+            // The inode's decoder checked b < block_count and b != ino.
+            let r = match self.s.read(b) {
+                Ok(buf) => xattr::verify(&buf, b, ino, fsid),
+                Err(e) => {
+                    // Unreadable: what it holds is not known, so neither
+                    // is the pointer wrong; the block stays the inode's.
+                    self.ino_problem(ino, format!("xattr block {b}: {e}"), Fix::None);
+                    if self.owner[b as usize] == 0 {
+                        self.owner[b as usize] = ino;
+                    }
+                    continue;
+                }
+            };
+            evict(self.s, b);
+            match r {
+                Ok(()) => {
+                    self.stats.xattr_blocks += 1;
+                    self.claim(b, 1, ino, "xattr block");
+                }
+                Err(e) => bad.push((ino, b, why(&e))),
+            }
+        }
+        for (ino, b, why) in bad {
+            let msg = match self.owner[b as usize] {
+                0 => format!("xattr block {b}: {why}"),
+                o => format!("xattr block {b}: {why}; already owned by {}", owner_name(o)),
+            };
+            self.ino_problem(ino, msg, Fix::Xattr(ino));
+        }
     }
 
     /// Every data block's mappings against the refcount tree: a block in a
@@ -627,6 +708,7 @@ impl<'a> Checker<'a> {
             }
         };
         self.claim(ino, 1, ino, "inode");
+        self.note_xattr(ino, &i);
         if let Some(info) = self.inodes.get_mut(&ino) {
             info.inode = Some(i.clone());
         }
@@ -1132,6 +1214,8 @@ impl<'a> Checker<'a> {
                 self.ino_problem(b, msg, Fix::None);
             }
         }
+        // The xattr blocks of the inodes just found.
+        self.xattr_blocks();
         let mut runs: Vec<(u64, u64)> = Vec::new();
         for &b in &cand {
             if self.owner[b as usize] != 0 {
@@ -1322,7 +1406,7 @@ impl Repair {
     pub fn can_fix(&self, f: Fix) -> bool {
         match f {
             Fix::None => false,
-            Fix::Always | Fix::Nblocks(..) => true,
+            Fix::Always | Fix::Nblocks(..) | Fix::Xattr(..) => true,
             Fix::Bitmap(g) => self.group_known(g),
             Fix::Free | Fix::SbInodes | Fix::Nlink(..) | Fix::Refcounts => self.complete,
             Fix::Summary(g) => {
@@ -1370,6 +1454,10 @@ impl Repair {
                 }
                 Fix::Nblocks(ino, n) => {
                     inode::modify(s, ino, |i| i.nblocks = n)
+                        .map_err(|e| err(&format!("inode {ino}"), e))?;
+                }
+                Fix::Xattr(ino) => {
+                    inode::modify(s, ino, |i| i.xattr = 0)
                         .map_err(|e| err(&format!("inode {ino}"), e))?;
                 }
                 _ => {}

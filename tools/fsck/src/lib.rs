@@ -160,9 +160,10 @@ pub fn run(o: &Opts, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         );
         let _ = writeln!(
             out,
-            "fsck.rxfs: {dev}: {} data blocks, {} tree node blocks, {} fixed metadata blocks; walk {}",
+            "fsck.rxfs: {dev}: {} data blocks, {} tree node blocks, {} xattr blocks, {} fixed metadata blocks; walk {}",
             st.data_blocks,
             st.node_blocks,
+            st.xattr_blocks,
             img.sb.meta_blocks,
             if report.complete { "complete" } else { "incomplete" }
         );

@@ -8,7 +8,9 @@
 mod common;
 use common::*;
 use fsck_rxfs::{run, Opts};
+use librxfs::format::features;
 use librxfs::meta::{self, HDR_SIZE};
+use librxfs::xattr::{NS_SECURITY, NS_USER};
 use std::path::Path;
 
 struct Rng(u64);
@@ -40,10 +42,18 @@ fn fsck_in_process(img: &Path, repair: bool) -> (u8, String) {
     )
 }
 
-fn fuzz(bs: usize, blocks: u64, seed: u64) {
+/// `xattrs`: with the feature, and attributes on some inodes.
+fn fuzz(bs: usize, blocks: u64, seed: u64, xattrs: bool) {
     let sc = Scratch::new("fuzz");
     let img = sc.img();
     let mut st = standard(bs, blocks);
+    if xattrs {
+        st.b.sb.incompat |= features::INCOMPAT_XATTR;
+        let root = st.b.root();
+        for ino in [root, st.d1, st.f, st.big, st.bigdir, st.sym, st.orphan] {
+            st.b.set_xattrs(ino, &[(NS_USER, "a", b"value"), (NS_USER, "b", &[3; 40]), (NS_SECURITY, "c", b"")]);
+        }
+    }
     st.b.write(&img);
     let pristine = std::fs::read(&img).unwrap();
     let magics = [
@@ -52,6 +62,7 @@ fn fuzz(bs: usize, blocks: u64, seed: u64) {
         meta::MAGIC_DIR,
         meta::MAGIC_BITMAP,
         meta::MAGIC_SUMMARY,
+        meta::MAGIC_XATTR,
     ];
     let metablocks: Vec<u64> = (1..blocks)
         .filter(|&b| magics.contains(&meta::magic_of(&pristine[b as usize * bs..][..bs])))
@@ -132,10 +143,15 @@ fn fuzz(bs: usize, blocks: u64, seed: u64) {
 
 #[test]
 fn fuzz_1k() {
-    fuzz(1024, 4096, 0x9e37_79b9_7f4a_7c15);
+    fuzz(1024, 4096, 0x9e37_79b9_7f4a_7c15, false);
 }
 
 #[test]
 fn fuzz_4k() {
-    fuzz(4096, 1024, 0x2545_f491_4f6c_dd1d);
+    fuzz(4096, 1024, 0x2545_f491_4f6c_dd1d, false);
+}
+
+#[test]
+fn fuzz_2k_xattr() {
+    fuzz(2048, 2048, 0x853c_49e6_748f_ea9b, true);
 }

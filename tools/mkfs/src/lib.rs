@@ -3,11 +3,13 @@
 //! mkfs.rxfs: make an rxfs filesystem. The binary is `src/main.rs`.
 //!
 //! ```text
-//! mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-l size=SIZE] [-K] [-f] [-q] DEVICE|FILE [BLOCKS]
+//! mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1,xattr=0|1] [-l size=SIZE] [-K] [-f] [-q] DEVICE|FILE [BLOCKS]
 //! ```
 //!
 //! Reflink (the refcount tree) is on by default, as mkfs.xfs does;
-//! `-m reflink=0` makes a filesystem without it. The metadata journal is
+//! `-m reflink=0` makes a filesystem without it. Extended attributes are
+//! on by default; `-m xattr=0` makes a filesystem without them, which
+//! older modules (before the feature) can still mount. The metadata journal is
 //! on by default, sized with the filesystem (1/64, 1 MiB to 64 MiB);
 //! `-l size=SIZE` sets its size, `-l size=0` makes a filesystem without one
 //! (metadata then consistent only at sync points, as format v1 was).
@@ -28,7 +30,7 @@ use std::os::unix::fs::FileTypeExt;
 
 pub mod signature;
 
-pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1] [-l size=SIZE] [-K] [-f] [-q] DEVICE|FILE [BLOCKS]";
+pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1,xattr=0|1] [-l size=SIZE] [-K] [-f] [-q] DEVICE|FILE [BLOCKS]";
 
 pub struct Opts {
     block_size: u32,
@@ -38,6 +40,7 @@ pub struct Opts {
     /// `-K`: do not discard the device first.
     nodiscard: bool,
     reflink: bool,
+    xattr: bool,
     /// Journal size in bytes; `None`: the default; `Some(0)`: none.
     log_bytes: Option<u64>,
     target: String,
@@ -62,6 +65,7 @@ pub fn parse_args(args: &[String]) -> Result<Opts, String> {
         quiet: false,
         nodiscard: false,
         reflink: true,
+        xattr: true,
         log_bytes: None,
         target: String::new(),
         blocks: None,
@@ -96,6 +100,8 @@ pub fn parse_args(args: &[String]) -> Result<Opts, String> {
                     match opt {
                         "reflink=1" | "reflink" => o.reflink = true,
                         "reflink=0" => o.reflink = false,
+                        "xattr=1" | "xattr" => o.xattr = true,
+                        "xattr=0" => o.xattr = false,
                         _ => return Err(format!("unknown -m option '{opt}'")),
                     }
                 }
@@ -211,6 +217,9 @@ pub fn run(o: &Opts) -> Result<(), String> {
     if let Some(l) = &o.label {
         sb.label[..l.len()].copy_from_slice(l.as_bytes());
     }
+    if o.xattr {
+        sb = mkfs::with_xattr(sb);
+    }
     if o.reflink {
         sb = mkfs::with_reflink(sb).map_err(|e| format!("cannot make a filesystem of {blocks} blocks: {e}"))?;
     }
@@ -271,11 +280,12 @@ pub fn run(o: &Opts) -> Result<(), String> {
             fmt_uuid(&sb.uuid)
         );
         println!(
-            "     block size {bs}, {blocks} blocks ({:.2} MiB), {} metadata, {} free, reflink={}, log={} blocks",
+            "     block size {bs}, {blocks} blocks ({:.2} MiB), {} metadata, {} free, reflink={}, xattr={}, log={} blocks",
             (blocks * bs) as f64 / (1u64 << 20) as f64,
             sb.meta_blocks,
             sb.free_blocks,
             o.reflink as u8,
+            o.xattr as u8,
             sb.log_blocks
         );
     }

@@ -6,9 +6,10 @@
 //!
 //! ```text
 //! rxfs-db DEVICE locate sb|summary|bitmap|orphan|refcount|refnode|log
-//! rxfs-db DEVICE locate inode|dirnode|extnode PATH
+//! rxfs-db DEVICE locate inode|dirnode|extnode|xattr PATH
 //! rxfs-db DEVICE ls PATH
 //! rxfs-db DEVICE stat PATH
+//! rxfs-db DEVICE xattrs PATH
 //! rxfs-db DEVICE logprint
 //! ```
 //!
@@ -16,27 +17,33 @@
 //! of the block's start on the device. `inode` is the inode block of PATH
 //! (relative to the filesystem root, e.g. `/d1/f`); `dirnode` a block node
 //! (not the inline root) of directory PATH's tree; `extnode` a block node of
-//! file PATH's extent tree; `orphan` the first inode on the orphan list;
+//! file PATH's extent tree; `xattr` PATH's extended attribute block;
+//! `orphan` the first inode on the orphan list;
 //! `refcount` the refcount inode (reflink) and `refnode` a block node of
 //! its tree; `log` the journal's header block (the region follows it).
 //! `logprint` prints the journal's header and the chain of whole
 //! transactions after it (what mount would replay), as xfs_logprint.
 //! `ls` prints one `NAME INO DTYPE` line per entry, in hash order; `stat`
-//! the inode's fields. Exit status: 0 found, 1 not found or an error, 2
-//! usage.
+//! the inode's fields; `xattrs` one `NAME LENGTH HEX-VALUE` line per
+//! extended attribute (the name with its `user.`, `trusted.` or
+//! `security.` prefix), in the block's order. Exit status: 0 found, 1 not
+//! found or an error, 2 usage.
 
 use fsck_rxfs::image::{self, Image};
 use librxfs::btree::Tree;
 use librxfs::dir;
 use librxfs::extmap;
 use librxfs::inode::{self, mode};
+use librxfs::meta::Store;
+use librxfs::xattr;
 use std::io::Write;
 
 /// Usage text.
 pub const USAGE: &str = "usage: rxfs-db DEVICE locate sb|summary|bitmap|orphan|refcount|refnode|log
-       rxfs-db DEVICE locate inode|dirnode|extnode PATH
+       rxfs-db DEVICE locate inode|dirnode|extnode|xattr PATH
        rxfs-db DEVICE ls PATH
        rxfs-db DEVICE stat PATH
+       rxfs-db DEVICE xattrs PATH
        rxfs-db DEVICE logprint";
 
 /// A parsed command.
@@ -48,6 +55,8 @@ pub enum Cmd {
     Ls(String),
     /// `stat PATH`.
     Stat(String),
+    /// `xattrs PATH`.
+    Xattrs(String),
     /// `logprint`.
     LogPrint,
 }
@@ -59,7 +68,7 @@ pub fn parse_args(args: &[String]) -> Result<(String, Cmd), String> {
         [_, "locate", k @ ("sb" | "summary" | "bitmap" | "orphan" | "refcount" | "refnode" | "log")] => {
             Cmd::Locate(k.to_string(), None)
         }
-        [_, "locate", k @ ("inode" | "dirnode" | "extnode"), p] => {
+        [_, "locate", k @ ("inode" | "dirnode" | "extnode" | "xattr"), p] => {
             Cmd::Locate(k.to_string(), Some(p.to_string()))
         }
         [_, "locate", k, ..] => {
@@ -67,6 +76,7 @@ pub fn parse_args(args: &[String]) -> Result<(String, Cmd), String> {
         }
         [_, "ls", p] => Cmd::Ls(p.to_string()),
         [_, "stat", p] => Cmd::Stat(p.to_string()),
+        [_, "xattrs", p] => Cmd::Xattrs(p.to_string()),
         [_, "logprint"] => Cmd::LogPrint,
         [] | [_] => return Err("no command given".into()),
         [_, c, ..] => return Err(format!("unknown command or arguments for '{c}'")),
@@ -114,6 +124,16 @@ fn first_node(img: &Image, t: Tree) -> Result<Option<u64>, String> {
     Ok(first)
 }
 
+/// The xattr block of the inode at `path`, if it has one.
+fn xattr_block(img: &Image, path: &str) -> Result<(u64, u64), String> {
+    let ino = resolve(img, path)?;
+    let i = inode::read(&img.store, ino).map_err(|e| e.to_string())?;
+    match i.xattr {
+        0 => Err(format!("{path} has no extended attributes")),
+        b => Ok((ino, b)),
+    }
+}
+
 /// Runs a command; returns the exit status.
 pub fn run(dev: &str, cmd: &Cmd, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let img = match image::open(dev, false) {
@@ -155,6 +175,7 @@ fn exec(img: &Image, cmd: &Cmd, out: &mut dyn Write) -> Result<(), String> {
                 ("refnode", _) => first_node(img, librxfs::refcount::tree(img.sb.refcount_ino))?
                     .ok_or("the refcount tree has no block node")?,
                 ("inode", Some(p)) => resolve(img, p)?,
+                ("xattr", Some(p)) => xattr_block(img, p)?.1,
                 ("dirnode", Some(p)) => {
                     let ino = resolve(img, p)?;
                     let i = inode::read(&img.store, ino).map_err(|e| e.to_string())?;
@@ -230,8 +251,21 @@ fn exec(img: &Image, cmd: &Cmd, out: &mut dyn Write) -> Result<(), String> {
             w(out, format!("nblocks {}", i.nblocks))?;
             w(out, format!("parent {}", i.parent))?;
             w(out, format!("next_orphan {}", i.next_orphan))?;
+            w(out, format!("xattr {}", i.xattr))?;
             w(out, format!("generation {}", i.generation))?;
             w(out, format!("flags 0x{:x}", i.flags))
+        }
+        Cmd::Xattrs(p) => {
+            let (ino, blk) = xattr_block(img, p)?;
+            let buf = img.store.read(blk).map_err(|e| format!("{p}: xattr block {blk}: {e}"))?;
+            xattr::verify(&buf, blk, ino, img.sb.fsid()).map_err(|e| format!("{p}: {e}"))?;
+            for e in xattr::entries(&buf) {
+                let hex: String = e.value.iter().map(|b| format!("{b:02x}")).collect();
+                let name = [xattr::prefix(e.ns), e.name].concat();
+                let line = format!("{} {} {hex}", String::from_utf8_lossy(&name), e.value.len());
+                w(out, line.trim_end().to_string())?;
+            }
+            Ok(())
         }
     }
 }
@@ -259,6 +293,11 @@ mod tests {
             Cmd::Locate("inode".into(), Some("/a/b".into()))
         );
         assert_eq!(parse_args(&args("d ls /")).unwrap().1, Cmd::Ls("/".into()));
+        assert_eq!(
+            parse_args(&args("d locate xattr /f")).unwrap().1,
+            Cmd::Locate("xattr".into(), Some("/f".into()))
+        );
+        assert_eq!(parse_args(&args("d xattrs /f")).unwrap().1, Cmd::Xattrs("/f".into()));
         for bad in [
             "",
             "d",
@@ -268,6 +307,8 @@ mod tests {
             "d locate foo",
             "d frob",
             "d ls",
+            "d locate xattr",
+            "d xattrs",
         ] {
             assert!(parse_args(&args(bad)).is_err(), "accepted '{bad}'");
         }

@@ -5,7 +5,8 @@
 
 #[path = "../../fsck/tests/common/mod.rs"]
 mod common;
-use common::{flip, standard, Scratch};
+use common::{flip, standard, Builder, Scratch};
+use librxfs::xattr::{NS_SECURITY, NS_USER};
 use librxfs::{dir, extmap};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -165,4 +166,35 @@ fn damage_what_it_locates() {
             "{args:?}: {t}"
         );
     }
+}
+
+#[test]
+fn xattr_block_and_entries() {
+    let sc = Scratch::new("db-xattr");
+    let img = sc.img();
+    let mut b = Builder::new_xattr(1024, 2048);
+    let root = b.root();
+    let f = b.file(root, "f");
+    let fx = b.set_xattrs(f, &[(NS_USER, "mime", b"text"), (NS_SECURITY, "s", b"")]);
+    b.file(root, "plain");
+    b.write(&img);
+    assert_eq!(located(&img, &["locate", "xattr", "/f"]), (fx, fx * 1024));
+    let o = db(&img, &["stat", "/f"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("xattr {fx}\n")));
+    let o = db(&img, &["xattrs", "/f"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "user.mime 4 74657874\nsecurity.s 0\n");
+    for args in [&["locate", "xattr", "/plain"][..], &["xattrs", "/plain"]] {
+        let o = db(&img, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("has no extended attributes"));
+    }
+    // Damaged, as located: fsck names the block, and xattrs refuses it.
+    flip(&img, 1024, fx, 40);
+    assert_eq!(db(&img, &["xattrs", "/f"]).status.code(), Some(1));
+    let o = fsck_rxfs::Opts { repair: false, verbose: false, force: false, device: img.to_str().unwrap().into() };
+    let mut out = Vec::new();
+    assert_eq!(fsck_rxfs::run(&o, &mut out, &mut std::io::stderr()), 4);
+    let t = String::from_utf8_lossy(&out);
+    assert!(t.contains(&format!("inode {f} (/f): xattr block {fx}: bad checksum")), "{t}");
 }

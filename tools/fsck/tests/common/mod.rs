@@ -15,6 +15,7 @@ use librxfs::inode::{self, mode, Inode, Ts};
 use librxfs::meta::{self, mem::MemStore, Store};
 use librxfs::mkfs;
 use librxfs::orphan;
+use librxfs::xattr;
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -87,6 +88,36 @@ impl Builder {
         let s = MemStore::new(bs, blocks, sb.fsid());
         let a = mkfs::format(&s, &sb, NOW).unwrap();
         Builder { s, a, sb, bs }
+    }
+
+    /// As [`Builder::new`], with extended attributes (as mkfs.rxfs makes
+    /// it by default).
+    pub fn new_xattr(bs: usize, blocks: u64) -> Builder {
+        let mut uuid = [0u8; 16];
+        for (i, b) in uuid.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(43).wrapping_add(bs as u8 ^ blocks as u8);
+        }
+        let sb = mkfs::with_xattr(Superblock::new(bs as u32, blocks, uuid).unwrap());
+        let s = MemStore::new(bs, blocks, sb.fsid());
+        let a = mkfs::format(&s, &sb, NOW).unwrap();
+        Builder { s, a, sb, bs }
+    }
+
+    /// Gives `ino` an xattr block, allocated near it, holding `attrs`
+    /// (namespace, name, value); returns the block. As the kernel's, it is
+    /// not counted in the inode's `nblocks`. Whether the filesystem has the
+    /// feature is the caller's.
+    pub fn set_xattrs(&mut self, ino: u64, attrs: &[(u8, &str, &[u8])]) -> u64 {
+        let blk = self.a.alloc_meta(&self.s, ino).unwrap();
+        let mut b = self.s.read(blk).unwrap();
+        xattr::init_block(&mut b, blk, ino, self.sb.fsid());
+        for &(ns, name, value) in attrs {
+            xattr::set(&mut b, ns, name.as_bytes(), Some(value), xattr::Mode::Create).unwrap();
+        }
+        meta::seal(&mut b);
+        drop(b);
+        self.modify(ino, |i| i.xattr = blk);
+        blk
     }
 
     /// Maps file blocks `lblk..lblk+len` of `ino` to disk blocks
@@ -472,6 +503,20 @@ pub fn patch_sb(img: &Path, f: impl FnOnce(&mut Superblock)) {
 
 pub fn sb_of(img: &Path) -> Superblock {
     Superblock::decode(&read_block(img, SB_SIZE, 0)).unwrap()
+}
+
+/// Reads inode `ino` of an image.
+pub fn inode_of(img: &Path, bs: usize, ino: u64) -> Inode {
+    let sb = sb_of(img);
+    Inode::decode(&read_block(img, bs, ino), ino, sb.fsid(), sb.block_count).unwrap()
+}
+
+/// Whether block `blk` is marked in use in an image's bitmap.
+pub fn in_use(img: &Path, bs: usize, blk: u64) -> bool {
+    let g = sb_of(img).geometry();
+    let bm = read_block(img, bs, g.bitmap_start + blk / g.bits_per_group);
+    let i = (blk % g.bits_per_group) as usize;
+    bm[meta::HDR_SIZE + i / 8] & (1 << (i % 8)) != 0
 }
 
 /// Changes inode fields (re-encoded and re-sealed).
