@@ -18,6 +18,8 @@
  *   summary   the first free-space summary block  -> allocation fails
  *   orphan    the first inode on the orphan list  -> mount (recovery) fails
  *   log       the journal's header block          -> mount (log scan) fails
+ *   xattr     /xa's extended attribute block      -> getxattr, listxattr
+ *                                                    and setxattr fail
  *
  * Corruptions (variants):
  *   body      one byte flipped inside the checksummed area: the last byte
@@ -57,6 +59,7 @@
  */
 #include <dirent.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <linux/fiemap.h>
 #include "rxfs_test.h"
 #include "kselftest_harness.h"
@@ -182,6 +185,9 @@ static int build_images(const char *dev, int bs, char *why, size_t whylen)
 	if (make_file(RXFS_MNT "/keep", KEEP_SEED, KEEP_SIZE) ||
 	    mkdir(RXFS_MNT "/d1", 0755) ||
 	    make_file(RXFS_MNT "/d1/victim", 2, VICTIM_SIZE) ||
+	    make_file(RXFS_MNT "/xa", 3, 100) ||
+	    setxattr(RXFS_MNT "/xa", "user.a", "value a", 7, 0) ||
+	    setxattr(RXFS_MNT "/xa", "trusted.b", "value b", 7, 0) ||
 	    mkdir(RXFS_MNT "/big", 0755)) {
 		snprintf(why, whylen, "populating: %s", strerror(errno));
 		goto out;
@@ -407,7 +413,16 @@ static void probe_kernel(struct __test_metadata *_metadata, const char *dev,
 	}
 	pr->mounted = 1;
 	printf("#   mount: ok\n");
-	if (!strcmp(kind, "inode")) {
+	if (!strcmp(kind, "xattr")) {
+		char v[64];
+
+		op(pr, "stat /xa", stat(RXFS_MNT "/xa", &st), 1, 0);
+		op(pr, "read /xa", read_file(RXFS_MNT "/xa", 0), 1, 0);
+		op(pr, "getxattr /xa user.a", getxattr(RXFS_MNT "/xa", "user.a", v, sizeof(v)) < 0 ? -1 : 0, 0, 0);
+		op(pr, "listxattr /xa", listxattr(RXFS_MNT "/xa", v, sizeof(v)) < 0 ? -1 : 0, 0, 0);
+		op(pr, "setxattr /xa user.c", setxattr(RXFS_MNT "/xa", "user.c", "c", 1, 0), 0, 0);
+		op(pr, "removexattr /xa user.a", removexattr(RXFS_MNT "/xa", "user.a"), 0, 0);
+	} else if (!strcmp(kind, "inode")) {
 		op(pr, "stat /d1/victim", stat(RXFS_MNT "/d1/victim", &st), 0, 0);
 		op(pr, "read /d1/victim", read_file(RXFS_MNT "/d1/victim", 0), 0, 0);
 		op(pr, "readdir /d1 (the entry is fine)", readdir_all(RXFS_MNT "/d1", &n), 1, 0);
@@ -537,6 +552,9 @@ V(orphan_body, "orphan", NULL, BODY, "RXIN");
 V(orphan_crc, "orphan", NULL, CRC, "RXIN");
 V(orphan_blkno, "orphan", NULL, BLKNO, "RXIN");
 V(orphan_next, "orphan", NULL, NEXT, "RXIN");
+V(xattr_body, "xattr", "/xa", BODY, "RXXA");
+V(xattr_crc, "xattr", "/xa", CRC, "RXXA");
+V(xattr_blkno, "xattr", "/xa", BLKNO, "RXXA");
 
 FIXTURE_SETUP(corrupt)
 {
