@@ -716,7 +716,7 @@ static int ns_ops_kept(const char *d)
  * directory of the same plain mount are all gone (nothing forced them
  * out), so the shutdown really drops what was not durable.
  */
-TEST_F(blocksize, dirsync_namespace_is_durable)
+TEST_F_TIMEOUT(blocksize, dirsync_namespace_is_durable, 300)
 {
 	static const struct { const char *name; unsigned long flags; int chattr; } cases[] = {
 		{ "dirsync mount", MS_DIRSYNC, 0 },

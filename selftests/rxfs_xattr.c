@@ -91,7 +91,7 @@ FIXTURE_TEARDOWN(x)
 	umount(RXFS_MNT);
 }
 
-TEST_F(x, api)
+TEST_F_TIMEOUT(x, api, 120)
 {
 	char v[256], list[1024];
 	long long free0 = bfree();
@@ -162,7 +162,7 @@ TEST_F(x, api)
 	EXPECT_EQ(0, fsck_clean());
 }
 
-TEST_F(x, fill)
+TEST_F_TIMEOUT(x, fill, 120)
 {
 	long long free0 = bfree();
 	char name[64], v[64], list0[8192], list1[8192];
@@ -242,7 +242,7 @@ TEST_F(x, fill)
 	EXPECT_EQ(0, fsck_clean());
 }
 
-TEST_F(x, durable)
+TEST_F_TIMEOUT(x, durable, 120)
 {
 	const char *sf = RXFS_MNT "/sync", *plain = RXFS_MNT "/plain";
 	uint32_t how = 2;
@@ -279,7 +279,7 @@ TEST_F(x, durable)
 	EXPECT_EQ(0, fsck_clean());
 }
 
-TEST_F(x, trusted_hidden)
+TEST_F_TIMEOUT(x, trusted_hidden, 120)
 {
 	char list[1024], v[16];
 	int st;
@@ -312,7 +312,7 @@ TEST_F(x, trusted_hidden)
 	EXPECT_EQ(0, WEXITSTATUS(st)) TH_LOG("step %d of the unprivileged process failed", WEXITSTATUS(st));
 }
 
-TEST_F(x, no_feature)
+TEST_F_TIMEOUT(x, no_feature, 120)
 {
 	char v[16];
 
