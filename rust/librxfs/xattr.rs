@@ -224,7 +224,7 @@ pub fn set(buf: &mut [u8], ns: u8, name: &[u8], value: Option<&[u8]>, mode: Mode
         return Err(Error::NoSpace);
     }
     let room = buf.len().saturating_sub(ENTRIES_OFF);
-    if at + old > used {
+    if at + old > used || used > room {
         return Err(Error::Corrupt { what: "xattr block", blkno: le::u64_at(buf, 8).unwrap_or(0), why: "entry bytes do not match the count" });
     }
     let new_used = used - old + new;
