@@ -82,13 +82,12 @@ fn dirsync(dirs: &[&Inode], others: &[&Inode]) -> Result {
     if !dirs.iter().any(|d| d.is_dirsync()) {
         return Ok(());
     }
-    for i in Iterator::chain(dirs.iter(), others) {
+    let Some((first, rest)) = dirs.split_first() else { return Ok(()) };
+    for i in Iterator::chain(rest.iter(), others) {
         i.sync_metadata()?;
     }
-    match dirs.first() {
-        Some(d) => crate::file::sync_inode(d),
-        None => Ok(()),
-    }
+    // The first directory's own write, then the commit.
+    crate::file::sync_inode(first)
 }
 
 /// Knob (h): after a namespace operation's metadata change, before its VFS
@@ -186,10 +185,7 @@ impl InodeOps for DirInode {
 
     fn rename(idmap: &Idmap, old_dir: &Inode, old_dentry: &Dentry, new_dir: &Inode, new_dentry: &Dentry, flags: u32) -> Result {
         rename(idmap, old_dir, old_dentry, new_dir, new_dentry, flags)?;
-        match old_dentry.inode() {
-            Some(moved) => dirsync(&[old_dir, new_dir], &[moved]),
-            None => dirsync(&[old_dir, new_dir], &[]),
-        }
+        dirsync(&[old_dir, new_dir], old_dentry.inode().as_slice())
     }
 
     fn getattr(idmap: &Idmap, inode: &Inode, stat: &Kstat, request_mask: u32) -> Result {

@@ -70,7 +70,12 @@ pub(crate) fn cookie(inode: &Inode) -> u64 {
 /// Whether position knob `k` is armed inside `pos..pos+len` (without
 /// disarming it, as [`knob_hit`] does).
 pub(crate) fn knob_covers(k: &AtomicI64, pos: i64, len: i64) -> bool {
-    let at = k.load(Ordering::Relaxed);
+    covers(k.load(Ordering::Relaxed), pos, len)
+}
+
+/// Whether offset `at` (a position knob's value; negative: disarmed) lies
+/// inside `pos..pos+len`.
+fn covers(at: i64, pos: i64, len: i64) -> bool {
     at >= 0 && at >= pos && at - pos < len
 }
 
@@ -78,7 +83,7 @@ pub(crate) fn knob_covers(k: &AtomicI64, pos: i64, len: i64) -> bool {
 /// the offset and disarms the knob.
 pub(crate) fn knob_hit(k: &AtomicI64, pos: i64, len: i64) -> Option<i64> {
     let at = k.load(Ordering::Relaxed);
-    if at < 0 || at < pos || at - pos >= len {
+    if !covers(at, pos, len) {
         return None;
     }
     k.compare_exchange(at, -1, Ordering::AcqRel, Ordering::Relaxed).ok()

@@ -70,8 +70,7 @@ fn read_block<R>(fs: &FsInfo, ino: u64, f: impl FnOnce(Option<&[u8]>) -> Result<
 /// `listxattr`: the names the caller may see.
 pub(crate) fn list(inode: &Inode, out: Option<&mut [u8]>) -> Result<usize> {
     let sb = inode.sb();
-    let trusted = Namespace::Trusted.listed();
-    let show = |ns: u8| ns_from(ns).is_some_and(|n| n != Namespace::Trusted || trusted);
+    let show = |ns: u8| ns_from(ns).is_some_and(Namespace::listed);
     call(&sb, |fs| {
         read_block(fs, inode.ino(), |b| match b {
             None => Ok(0),

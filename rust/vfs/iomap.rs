@@ -538,9 +538,14 @@ pub struct DioOpsTable<T: DioOps>(PhantomData<T>);
 impl<T: DioOps> DioOpsTable<T> {
     const OPS: b::iomap_dio_ops = b::iomap_dio_ops {
         end_io: Some(Self::end_io),
-        submit_io: Some(Self::submit_io),
+        submit_io: None,
         bio_set: core::ptr::null_mut(),
     };
+
+    /// [`Self::OPS`] with `submit_io` holding bios back, for
+    /// [`dio_rw_submit_after_return`] only: every other direct I/O goes
+    /// straight to `submit_bio`.
+    const OPS_HELD: b::iomap_dio_ops = b::iomap_dio_ops { submit_io: Some(Self::submit_io), ..Self::OPS };
 
     /// # Safety
     ///
@@ -558,16 +563,16 @@ impl<T: DioOps> DioOpsTable<T> {
         })
     }
 
-    /// Submits `bio`, or holds it for [`dio_rw_submit_after_return`]
-    /// when the call passed its [`HeldBios`] as private data.
+    /// Holds `bio` for [`dio_rw_submit_after_return`] in the call's
+    /// [`HeldBios`] (its private data), or submits it when that is full.
     ///
     /// # Safety
     ///
-    /// Called by iomap with the iteration of the current `iomap_dio_rw`
-    /// call and a bio ready to submit.
+    /// Called by iomap, through [`Self::OPS_HELD`] only, with the iteration
+    /// of the current `iomap_dio_rw` call and a bio ready to submit.
     unsafe extern "C" fn submit_io(iter: *const b::iomap_iter, bio: *mut b::bio, _pos: b::loff_t) {
-        // SAFETY: as documented; the private data is null ([`dio_rw`]) or
-        // the caller's `HeldBios`, alive for the whole call.
+        // SAFETY: as documented; `OPS_HELD` is only passed with the
+        // caller's `HeldBios` as private data, alive for the whole call.
         let held = unsafe { (*iter).private.cast::<HeldBios>().as_mut() };
         if let Some(h) = held {
             if let Some(slot) = h.bios.get_mut(h.n) {
@@ -646,8 +651,7 @@ pub fn file_buffered_write<T: IomapOps>(iocb: &Kiocb, from: &IovIter) -> Result<
 
 /// `iomap_dio_rw`.
 pub fn dio_rw<T: IomapOps, D: DioOps>(iocb: &Kiocb, iter: &IovIter, dio_flags: u32) -> Result<usize> {
-    // SAFETY: as for `file_buffered_write`; both tables are static; no
-    // private data, so `submit_io` submits every bio at once.
+    // SAFETY: as for `file_buffered_write`; both tables are static.
     let r = unsafe {
         b::iomap_dio_rw(iocb.as_raw(), iter.as_raw(), IomapOpsTable::<T>::get(), &DioOpsTable::<D>::OPS, dio_flags, core::ptr::null_mut(), 0)
     };
@@ -685,7 +689,7 @@ pub fn dio_rw_submit_after_return<T: IomapOps, D: DioOps>(iocb: &Kiocb, iter: &I
             iocb.as_raw(),
             iter.as_raw(),
             IomapOpsTable::<T>::get(),
-            &DioOpsTable::<D>::OPS,
+            &DioOpsTable::<D>::OPS_HELD,
             dio_flags,
             (&raw mut held).cast(),
             0,
