@@ -12,6 +12,7 @@
 
 use crate::fs::{self, call, Links, Rename};
 use crate::inode::{getattr, setattr, to_dinode, Tables};
+use crate::vfs::acl::{AclRef, AclType, PosixAcl};
 use crate::vfs::bindings as b;
 use crate::vfs::file::File;
 use crate::vfs::inode::{FileType, Inode, InodeLock, NewInode};
@@ -45,7 +46,9 @@ fn create(idmap: &Idmap, dir: &Inode, name: &[u8], mode: u32, rdev: u32, link: O
     if link.is_some_and(|l| l.len() > bs.saturating_sub(192)) {
         return Err(crate::vfs::code::enametoolong());
     }
-    let mut n = new_inode(idmap, dir, mode, rdev)?;
+    // The directory's default ACL, or the umask (crate::acl).
+    let inherit = crate::acl::inherit(dir, mode)?;
+    let mut n = new_inode(idmap, dir, inherit.mode, rdev)?;
     n.set_nlink(if is_dir(mode) { 2 } else { 1 });
     if let Some(l) = link {
         n.set_link(l)?;
@@ -60,7 +63,9 @@ fn create(idmap: &Idmap, dir: &Inode, name: &[u8], mode: u32, rdev: u32, link: O
     if is_dir(mode) {
         links.set(dir.ino(), dir.nlink().saturating_add(1));
     }
-    call(&sb, |fs| fs::create(fs, dir.ino(), name, &mut d, link.unwrap_or(&[]), tmpfile, links))?;
+    let (xattrs, nx) = inherit.xattrs();
+    call(&sb, |fs| fs::create(fs, dir.ino(), name, &mut d, link.unwrap_or(&[]), &xattrs[..nx], tmpfile, links))?;
+    inherit.cache(n.inode());
     ns_delay(dir);
     n.set_ops::<Tables>();
     crate::inode::set_flags(n.inode(), d.flags);
@@ -206,6 +211,14 @@ impl InodeOps for DirInode {
 
     fn listxattr(inode: &Inode, buf: Option<&mut [u8]>) -> Result<usize> {
         crate::xattr::list(inode, buf)
+    }
+
+    fn get_acl(inode: &Inode, t: AclType) -> Result<Option<PosixAcl>> {
+        crate::acl::get(inode, t)
+    }
+
+    fn set_acl(idmap: &Idmap, _dentry: &Dentry, lock: &InodeLock<'_>, acl: Option<&AclRef>, t: AclType) -> Result {
+        crate::acl::set(idmap, lock, acl, t)
     }
 }
 

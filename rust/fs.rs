@@ -606,12 +606,29 @@ fn drop_inode_block(cx: &mut Ctx<'_>, ino: u64) -> Result<(), Error> {
 }
 
 /// Creates an inode and its entry `name` in `dir` (or, for a tmpfile, puts
-/// it on the orphan list). Fills in `d.ino` and `d.generation`.
-pub fn create(fs: &FsInfo, dir: u64, name: &[u8], d: &mut DInode, link: &[u8], tmpfile: bool, links: Links) -> Result<(), Error> {
+/// it on the orphan list), with the extended attributes `xattrs`
+/// (namespace, name, value: the ACLs it inherits) in the same change.
+/// Fills in `d.ino` and `d.generation`.
+pub fn create(fs: &FsInfo, dir: u64, name: &[u8], d: &mut DInode, link: &[u8], xattrs: &[(u8, &[u8], &[u8])], tmpfile: bool, links: Links) -> Result<(), Error> {
     fs.with(|cx| {
         // dir::add checks the name and that it is new; the VFS has already
         // looked it up, so failing after the inode block is written is rare.
         let ino = new_inode(cx, dir, dir, d, link)?;
+        let mut xblk = 0;
+        if !xattrs.is_empty() {
+            match crate::xattr::new_block(cx, ino, xattrs) {
+                Ok(b) => xblk = b,
+                Err(e) => {
+                    drop_inode_block(cx, ino)?;
+                    return Err(e);
+                }
+            }
+            if let Err(e) = inode::modify(&cx.s, ino, |i| i.xattr = xblk) {
+                cx.a.free(&cx.s, xblk, 1)?;
+                drop_inode_block(cx, ino)?;
+                return Err(e);
+            }
+        }
         let r = if tmpfile {
             orphan::add(&cx.s, &mut cx.sb.orphan_head, cx.orphans, ino)
         } else {
@@ -620,6 +637,9 @@ pub fn create(fs: &FsInfo, dir: u64, name: &[u8], d: &mut DInode, link: &[u8], t
             dir::add(&cx.s, cx.a, dir, fs.seed, &e, &mut delta).and_then(|_| charge_nodes(cx, dir, delta))
         };
         if let Err(e) = r {
+            if xblk != 0 {
+                cx.a.free(&cx.s, xblk, 1)?;
+            }
             drop_inode_block(cx, ino)?;
             return Err(e);
         }

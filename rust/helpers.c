@@ -123,3 +123,4 @@ struct delayed_work *rxfs_helper_to_delayed_work(struct work_struct *work) { ret
 bool rxfs_helper_fatal_signal_pending(void) { return fatal_signal_pending(current); }
 bool rxfs_helper_is_sync(const struct inode *inode) { return IS_SYNC(inode); }
 bool rxfs_helper_is_dirsync(const struct inode *inode) { return IS_DIRSYNC(inode); }
+void rxfs_helper_posix_acl_release(struct posix_acl *acl) { posix_acl_release(acl); }

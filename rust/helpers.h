@@ -15,6 +15,7 @@
 #include <linux/bio.h>
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
+#include <linux/posix_acl.h>
 
 loff_t rxfs_helper_i_size_read(const struct inode *inode);
 void rxfs_helper_i_size_write(struct inode *inode, loff_t size);
@@ -102,6 +103,7 @@ void rxfs_helper_folio_wait_locked(struct folio *folio);
 bool rxfs_helper_fatal_signal_pending(void);
 bool rxfs_helper_is_sync(const struct inode *inode);
 bool rxfs_helper_is_dirsync(const struct inode *inode);
+void rxfs_helper_posix_acl_release(struct posix_acl *acl);
 void rxfs_helper_page_cache_sync_readahead(struct address_space *mapping, struct file_ra_state *ra, pgoff_t index, unsigned long count);
 void *rxfs_helper_folio_address(const struct folio *folio);
 bool rxfs_helper_folio_test_checked(struct folio *folio);

@@ -14,6 +14,7 @@
 
 use crate::fs::{self, call};
 use crate::mount::Rxfs;
+use crate::vfs::acl::{AclRef, AclType, PosixAcl};
 use crate::vfs::inode::{Attrs, FileType, Iget, Inode, InodeLock, InodeTypes, Times};
 use crate::vfs::namei::{Dentry, FileAttr, Fiemap, Iattr, Idmap, InodeOps, InodeOpsTable, Kstat};
 use crate::fs::DInode;
@@ -185,6 +186,9 @@ pub(crate) fn setattr(idmap: &Idmap, dentry: &Dentry, lock: &InodeLock<'_>, attr
     }
     inode.setattr_copy(idmap, attr);
     inode.mark_dirty();
+    if attr.changes_mode() {
+        crate::acl::chmod(idmap, dentry)?;
+    }
     Ok(())
 }
 
@@ -203,6 +207,11 @@ impl InodeOps for FileInode {
 
     fn fiemap(inode: &Inode, fi: Fiemap<'_>, start: u64, len: u64) -> Result {
         let _l = inode.lock_shared();
+        if fi.wants_xattr() {
+            let blk = crate::xattr::block_of(inode)?;
+            let bs = inode.sb().info().dev.block_size() as u64;
+            return fi.xattr(inode, start, len, (blk != 0).then(|| (blk * bs, bs)));
+        }
         fi.iomap::<crate::iomap::ReadIomap>(inode, start, len)
     }
 
@@ -216,6 +225,14 @@ impl InodeOps for FileInode {
 
     fn listxattr(inode: &Inode, buf: Option<&mut [u8]>) -> Result<usize> {
         crate::xattr::list(inode, buf)
+    }
+
+    fn get_acl(inode: &Inode, t: AclType) -> Result<Option<PosixAcl>> {
+        crate::acl::get(inode, t)
+    }
+
+    fn set_acl(idmap: &Idmap, _dentry: &Dentry, lock: &InodeLock<'_>, acl: Option<&AclRef>, t: AclType) -> Result {
+        crate::acl::set(idmap, lock, acl, t)
     }
 }
 
@@ -344,5 +361,13 @@ impl InodeOps for SpecialInode {
 
     fn listxattr(inode: &Inode, buf: Option<&mut [u8]>) -> Result<usize> {
         crate::xattr::list(inode, buf)
+    }
+
+    fn get_acl(inode: &Inode, t: AclType) -> Result<Option<PosixAcl>> {
+        crate::acl::get(inode, t)
+    }
+
+    fn set_acl(idmap: &Idmap, _dentry: &Dentry, lock: &InodeLock<'_>, acl: Option<&AclRef>, t: AclType) -> Result {
+        crate::acl::set(idmap, lock, acl, t)
     }
 }

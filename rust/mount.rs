@@ -60,6 +60,9 @@ impl FileSystem for Rxfs {
         if dsb.has_xattr() {
             sb.set_xattr_handlers::<crate::xattr::RxfsXattr>();
         }
+        if dsb.has_acl() {
+            sb.set_posix_acl();
+        }
         let dev = sb.dev(dsb.block_log as u32, dsb.block_count, dsb.fsid()).with_data_start(dsb.meta_blocks);
         let (dsb, journal) = match dsb.log_geometry() {
             None => (dsb, None),

@@ -22,6 +22,7 @@ use kernel::prelude::*;
 pub mod librxfs;
 pub mod aops;
 pub mod data;
+pub mod acl;
 pub mod dir;
 pub mod file;
 pub mod fs;

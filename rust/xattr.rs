@@ -13,10 +13,10 @@
 //! before returning, as XFS's `wsync` transactions do. Filesystems made
 //! without the `xattr` feature install no handlers: the VFS answers
 //! `EOPNOTSUPP`. Inode eviction frees the block with the inode
-//! ([`crate::fs`]'s `free_inode`). POSIX ACLs (`system.posix_acl_*`) are not
-//! supported.
+//! ([`crate::fs`]'s `free_inode`). POSIX ACLs are names of the same block
+//! ([`crate::acl`]).
 
-use crate::fs::{call, FsInfo};
+use crate::fs::{call, Ctx, FsInfo};
 use crate::librxfs::error::Error;
 use crate::librxfs::inode;
 use crate::librxfs::meta::{self, Store};
@@ -67,10 +67,17 @@ fn read_block<R>(fs: &FsInfo, ino: u64, f: impl FnOnce(Option<&[u8]>) -> Result<
     })
 }
 
+/// The inode's xattr block, or 0 (FIEMAP_FLAG_XATTR).
+pub(crate) fn block_of(inode: &Inode) -> Result<u64> {
+    let ino = inode.ino();
+    call(&inode.sb(), |fs| fs.with(|cx| Ok(inode::read(&cx.s, ino)?.xattr)))
+}
+
 /// `listxattr`: the names the caller may see.
 pub(crate) fn list(inode: &Inode, out: Option<&mut [u8]>) -> Result<usize> {
     let sb = inode.sb();
-    let show = |ns: u8| ns_from(ns).is_some_and(Namespace::listed);
+    // ACLs (`system.`) are listed to everyone, as by every filesystem.
+    let show = |ns: u8| ns == x::NS_SYSTEM || ns_from(ns).is_some_and(Namespace::listed);
     call(&sb, |fs| {
         read_block(fs, inode.ino(), |b| match b {
             None => Ok(0),
@@ -80,34 +87,58 @@ pub(crate) fn list(inode: &Inode, out: Option<&mut [u8]>) -> Result<usize> {
     .map_err(errno)
 }
 
-/// Sets or removes a name in one metadata change (see the module's note).
-fn set_on_disk(fs: &FsInfo, ino: u64, ns: u8, name: &[u8], value: Option<&[u8]>, mode: Mode) -> Result<(), Error> {
+/// A new xattr block for inode `ino` holding `entries` (namespace, name,
+/// value), in the caller's metadata change: its number, for the inode's
+/// pointer. Nothing is left allocated on an error.
+pub(crate) fn new_block(cx: &mut Ctx<'_>, ino: u64, entries: &[(u8, &[u8], &[u8])]) -> Result<u64, Error> {
+    if cx.a.user_available() == 0 {
+        return Err(Error::NoSpace);
+    }
+    let blk = cx.a.alloc_meta(&cx.s, ino)?;
+    let mut b = cx.s.read(blk)?;
+    x::init_block(&mut b, blk, ino, cx.s.fsid());
+    if let Some(e) = entries.iter().find_map(|&(ns, name, value)| x::set(&mut b, ns, name, Some(value), Mode::Create).err()) {
+        drop(b);
+        cx.a.free(&cx.s, blk, 1)?;
+        return Err(e);
+    }
+    meta::commit(&cx.s, &mut b);
+    Ok(blk)
+}
+
+/// Sets or removes a name in one metadata change (see the module's note),
+/// and with `new_mode` the inode's mode in the same change (an access
+/// ACL's).
+pub(crate) fn set_on_disk(fs: &FsInfo, ino: u64, ns: u8, name: &[u8], value: Option<&[u8]>, mode: Mode, new_mode: Option<u32>) -> Result<(), Error> {
     fs.with(|cx| {
         let i = inode::read(&cx.s, ino)?;
+        let set_mode = |cx: &mut Ctx<'_>| match new_mode {
+            Some(m) => inode::modify(&cx.s, ino, |i| i.mode = m).map(|_| ()),
+            None => Ok(()),
+        };
         if i.xattr == 0 {
-            if value.is_none() || mode == Mode::Replace {
-                return Err(Error::NotFound);
+            match (value, mode) {
+                // Removing what is not there: only the mode changes (an
+                // access ACL the mode now says all of).
+                (None, _) if new_mode.is_some() => return set_mode(cx),
+                (None, _) | (_, Mode::Replace) => return Err(Error::NotFound),
+                (Some(v), _) => {
+                    let blk = new_block(cx, ino, &[(ns, name, v)])?;
+                    inode::modify(&cx.s, ino, |i| i.xattr = blk)?;
+                    return set_mode(cx);
+                }
             }
-            if cx.a.user_available() == 0 {
-                return Err(Error::NoSpace);
-            }
-            let blk = cx.a.alloc_meta(&cx.s, ino)?;
-            let mut b = cx.s.read(blk)?;
-            x::init_block(&mut b, blk, ino, cx.s.fsid());
-            if let Err(e) = x::set(&mut b, ns, name, value, mode) {
-                drop(b);
-                cx.a.free(&cx.s, blk, 1)?;
-                return Err(e);
-            }
-            meta::commit(&cx.s, &mut b);
-            drop(b);
-            inode::modify(&cx.s, ino, |i| i.xattr = blk)?;
-            return Ok(());
         }
         let blk = i.xattr;
         let mut b = cx.s.read(blk)?;
         x::verify_in(&cx.s, &b, blk, ino)?;
-        x::set(&mut b, ns, name, value, mode)?;
+        match x::set(&mut b, ns, name, value, mode) {
+            Err(Error::NotFound) if value.is_none() && new_mode.is_some() => {
+                drop(b);
+                return set_mode(cx);
+            }
+            r => r?,
+        }
         if x::is_empty(&b) {
             // The last name: the block goes with the pointer to it.
             drop(b);
@@ -115,9 +146,15 @@ fn set_on_disk(fs: &FsInfo, ino: u64, ns: u8, name: &[u8], value: Option<&[u8]>,
             cx.a.free(&cx.s, blk, 1)?;
         } else {
             meta::commit(&cx.s, &mut b);
+            drop(b);
         }
-        Ok(())
+        set_mode(cx)
     })
+}
+
+/// The value of `ns`/`name` of inode `ino`, copied out by `f`.
+pub(crate) fn get_on_disk<R>(fs: &FsInfo, ino: u64, ns: u8, name: &[u8], f: impl FnOnce(Option<&[u8]>) -> Result<R, Error>) -> Result<R, Error> {
+    read_block(fs, ino, |b| f(b.and_then(|b| x::get(b, ns, name))))
 }
 
 /// Extended attribute handlers.
@@ -129,8 +166,8 @@ impl XattrOps for RxfsXattr {
         let sb = inode.sb();
         let ns = ns_of(ns);
         call(&sb, |fs| {
-            read_block(fs, inode.ino(), |b| {
-                let v = b.and_then(|b| x::get(b, ns, name)).ok_or(Error::NotFound)?;
+            get_on_disk(fs, inode.ino(), ns, name, |v| {
+                let v = v.ok_or(Error::NotFound)?;
                 if let Some(out) = buf {
                     out.get_mut(..v.len()).ok_or(Error::TooBig)?.copy_from_slice(v);
                 }
@@ -148,7 +185,7 @@ impl XattrOps for RxfsXattr {
             SetMode::Create => Mode::Create,
             SetMode::Replace => Mode::Replace,
         };
-        call(&sb, |fs| set_on_disk(fs, inode.ino(), ns_of(ns), name, value, mode)).map_err(|e| {
+        call(&sb, |fs| set_on_disk(fs, inode.ino(), ns_of(ns), name, value, mode, None)).map_err(|e| {
             // A name too long for the format (the VFS allows 255 bytes with
             // the prefix, so this cannot happen) is ERANGE, as the VFS's.
             if e == crate::vfs::code::enametoolong() {

@@ -23,9 +23,14 @@
  *    security. names but not the trusted. ones, and cannot read them.
  *  no_feature: on a filesystem made with -m xattr=0 every call is
  *    EOPNOTSUPP.
+ *  fiemap_xattr: FIEMAP with FIEMAP_FLAG_XATTR maps the xattr block (one
+ *    extent of one block, the last) while the file has attributes, and
+ *    nothing before the first or after the last is removed; a plain
+ *    FIEMAP still maps the data.
  */
 #include <sys/xattr.h>
 #include <linux/fs.h>
+#include <linux/fiemap.h>
 #include "rxfs_test.h"
 #include "kselftest_harness.h"
 #include "rxfs_data.h"
@@ -326,6 +331,47 @@ TEST_F_TIMEOUT(x, no_feature, 120)
 	EXPECT_EQ(EOPNOTSUPP, errno);
 	EXPECT_EQ(0, llistxattr(self->f, NULL, 0));
 	EXPECT_EQ(0, fsck_clean());
+}
+
+/* FIEMAP of @path with @flags: the extent count, the first extent in @e. */
+static int fiemap1(const char *path, unsigned int flags, struct fiemap_extent *e)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent ext[4];
+	} r;
+	int fd = open(path, O_RDONLY), n;
+
+	if (fd < 0)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	r.fm.fm_length = FIEMAP_MAX_OFFSET;
+	r.fm.fm_flags = flags;
+	r.fm.fm_extent_count = 4;
+	n = ioctl(fd, FS_IOC_FIEMAP, &r) ? -1 : (int)r.fm.fm_mapped_extents;
+	close(fd);
+	if (n > 0)
+		*e = r.ext[0];
+	return n;
+}
+
+TEST_F_TIMEOUT(x, fiemap_xattr, 120)
+{
+	struct fiemap_extent e;
+
+	ASSERT_EQ(0, fiemap1(self->f, FIEMAP_FLAG_XATTR | FIEMAP_FLAG_SYNC, &e));
+	ASSERT_EQ(0, setxattr(self->f, "user.a", "1", 1, 0));
+	ASSERT_EQ(1, fiemap1(self->f, FIEMAP_FLAG_XATTR | FIEMAP_FLAG_SYNC, &e));
+	EXPECT_EQ(0, e.fe_logical);
+	EXPECT_EQ((unsigned long long)variant->bs, e.fe_length);
+	EXPECT_NE(0, e.fe_physical);
+	EXPECT_EQ(0, e.fe_physical % variant->bs);
+	EXPECT_TRUE(e.fe_flags & FIEMAP_EXTENT_LAST);
+	/* The data is not the xattr block. */
+	ASSERT_EQ(1, fiemap1(self->f, FIEMAP_FLAG_SYNC, &e));
+	EXPECT_LT(0, e.fe_length);
+	ASSERT_EQ(0, removexattr(self->f, "user.a"));
+	EXPECT_EQ(0, fiemap1(self->f, FIEMAP_FLAG_XATTR | FIEMAP_FLAG_SYNC, &e));
 }
 
 TEST_HARNESS_MAIN

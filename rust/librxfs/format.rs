@@ -66,8 +66,12 @@ pub mod features {
     /// requires to be zero (it could neither read such an inode nor free
     /// the block with it).
     pub const INCOMPAT_XATTR: u64 = 2;
+    /// Incompatible: xattr blocks may hold POSIX ACLs (namespace
+    /// [`NS_SYSTEM`](super::super::xattr::NS_SYSTEM)), which older code
+    /// takes for a corrupt block. Needs [`INCOMPAT_XATTR`].
+    pub const INCOMPAT_ACL: u64 = 4;
     /// Incompatible features this code knows.
-    pub const INCOMPAT_KNOWN: u64 = INCOMPAT_LOG | INCOMPAT_XATTR;
+    pub const INCOMPAT_KNOWN: u64 = INCOMPAT_LOG | INCOMPAT_XATTR | INCOMPAT_ACL;
 }
 
 // Byte offsets of the superblock fields.
@@ -235,6 +239,10 @@ impl Superblock {
                 bits: incompat & !features::INCOMPAT_KNOWN,
             });
         }
+        if incompat & features::INCOMPAT_ACL != 0 && incompat & features::INCOMPAT_XATTR == 0 {
+            // ACLs live in xattr blocks.
+            return Err(Error::BadField { field: "acl feature without xattr", value: incompat });
+        }
         let block_size = le::u32_at(sb, off::BLOCK_SIZE).ok_or(short)?;
         let block_log = block_log_of(block_size)?;
         let stored_log = le::u32_at(sb, off::BLOCK_LOG).ok_or(short)?;
@@ -342,6 +350,11 @@ impl Superblock {
     /// True if inodes may have extended attributes.
     pub fn has_xattr(&self) -> bool {
         self.incompat & features::INCOMPAT_XATTR != 0
+    }
+
+    /// True if files may have POSIX ACLs.
+    pub fn has_acl(&self) -> bool {
+        self.incompat & features::INCOMPAT_ACL != 0 && self.has_xattr()
     }
 
     /// True if the filesystem has a journal.

@@ -86,6 +86,12 @@ pub fn with_xattr(mut sb: Superblock) -> Superblock {
     sb
 }
 
+/// POSIX ACLs (an on-disk feature, on top of [`with_xattr`]).
+pub fn with_acl(mut sb: Superblock) -> Superblock {
+    sb.incompat |= super::format::features::INCOMPAT_XATTR | super::format::features::INCOMPAT_ACL;
+    sb
+}
+
 /// Turns reflink on in a new superblock: the refcount inode is the block
 /// after the root directory's.
 pub fn with_reflink(mut sb: Superblock) -> Result<Superblock, Error> {

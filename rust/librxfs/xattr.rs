@@ -13,7 +13,7 @@
 //! | 36     | ...  | entries, sorted by (namespace, name), no repeats  |
 //!
 //! An entry is a namespace byte ([`NS_USER`], [`NS_TRUSTED`],
-//! [`NS_SECURITY`]), a name length byte (1 to 255), a little-endian u16
+//! [`NS_SECURITY`], [`NS_SYSTEM`]), a name length byte (1 to 255), a little-endian u16
 //! value length, the name, then the value: a block holds at most
 //! `block size - 36` bytes of them (about 2 KiB of values at 4k blocks
 //! leaves room for dozens of names; one value can be up to
@@ -21,6 +21,12 @@
 //! entries is zero. Entries are kept sorted so a verifier sees a repeated
 //! name in one pass, and a change is rewritten in place: [`set`] checks the
 //! room before it touches anything, so a failure changes nothing.
+//!
+//! POSIX ACLs (with the `acl` feature) are the names `posix_acl_access`
+//! and `posix_acl_default` of [`NS_SYSTEM`], no other, and their values are
+//! the VFS's xattr form of an ACL (`struct posix_acl_xattr_header`, then
+//! `posix_acl_xattr_entry`s; little-endian, ids as the filesystem stores
+//! them), which [`acl_valid`] checks, as btrfs keeps them.
 
 use super::error::Error;
 use super::le;
@@ -32,6 +38,14 @@ pub const NS_USER: u8 = 1;
 pub const NS_TRUSTED: u8 = 2;
 /// `security.` attributes.
 pub const NS_SECURITY: u8 = 3;
+/// `system.`: only POSIX ACLs ([`ACL_ACCESS`], [`ACL_DEFAULT`]).
+pub const NS_SYSTEM: u8 = 4;
+/// The access ACL's name in [`NS_SYSTEM`].
+pub const ACL_ACCESS: &[u8] = b"posix_acl_access";
+/// The default ACL's name in [`NS_SYSTEM`].
+pub const ACL_DEFAULT: &[u8] = b"posix_acl_default";
+/// `POSIX_ACL_XATTR_VERSION`.
+pub const ACL_VERSION: u32 = 2;
 /// Longest name after the namespace prefix.
 pub const NAME_MAX: usize = 255;
 /// Where the entries start.
@@ -79,6 +93,7 @@ pub fn prefix(ns: u8) -> &'static [u8] {
         NS_USER => b"user.",
         NS_TRUSTED => b"trusted.",
         NS_SECURITY => b"security.",
+        NS_SYSTEM => b"system.",
         _ => b"",
     }
 }
@@ -159,11 +174,17 @@ fn verify_entries(buf: &[u8], blk: u64) -> Result<(), Error> {
     let mut prev: Option<(u8, &[u8])> = None;
     for _ in 0..count {
         let (x, next) = entry_at(e, at).ok_or(bad("entry runs past the entries"))?;
-        if !(NS_USER..=NS_SECURITY).contains(&x.ns) {
+        if !(NS_USER..=NS_SYSTEM).contains(&x.ns) {
             return Err(bad("unknown namespace"));
         }
         if x.name.is_empty() {
             return Err(bad("empty name"));
+        }
+        if x.ns == NS_SYSTEM && !(x.name == ACL_ACCESS || x.name == ACL_DEFAULT) {
+            return Err(bad("unknown system name"));
+        }
+        if x.ns == NS_SYSTEM && !acl_valid(x.value) {
+            return Err(bad("malformed ACL"));
         }
         if prev.is_some_and(|p| p >= key(&x)) {
             return Err(bad("entries out of order or repeated"));
@@ -178,6 +199,54 @@ fn verify_entries(buf: &[u8], blk: u64) -> Result<(), Error> {
         return Err(bad("bytes after the entries not zero"));
     }
     Ok(())
+}
+
+/// The most entries an ACL may have at block size `bs`: as many as let a
+/// directory's access and default ACLs both fit in an empty xattr block
+/// (250 at 4k), so that a new directory can always inherit both. More is
+/// `E2BIG`, as over XFS's `XFS_ACL_MAX_ENTRIES`; fewer may still not fit
+/// beside the inode's other attributes (`ENOSPC`).
+pub fn acl_max_entries(bs: usize) -> usize {
+    let fixed = ENTRIES_OFF + 2 * (ENTRY_HDR + 4) + ACL_ACCESS.len() + ACL_DEFAULT.len();
+    bs.saturating_sub(fixed) / 16
+}
+
+/// Whether `v` is a well-formed ACL in the VFS's xattr form: the version,
+/// whole entries, each with a known tag and permission bits only, and
+/// every tag the form requires (`ACL_USER_OBJ`, `ACL_GROUP_OBJ`,
+/// `ACL_OTHER`, and `ACL_MASK` when there are named entries) exactly once;
+/// what the kernel's `posix_acl_valid` also checks (the order of named
+/// entries) it checks again when it reads the value.
+pub fn acl_valid(v: &[u8]) -> bool {
+    const USER_OBJ: u16 = 1;
+    const USER: u16 = 2;
+    const GROUP_OBJ: u16 = 4;
+    const GROUP: u16 = 8;
+    const MASK: u16 = 0x10;
+    const OTHER: u16 = 0x20;
+    if v.len() < 4 || (v.len() - 4) % 8 != 0 || le::u32_at(v, 0) != Some(ACL_VERSION) {
+        return false;
+    }
+    let mut seen = [0u32; 6];
+    for e in v[4..].chunks_exact(8) {
+        let tag = u16::from_le_bytes([e[0], e[1]]);
+        let perm = u16::from_le_bytes([e[2], e[3]]);
+        let i = match tag {
+            USER_OBJ => 0,
+            USER => 1,
+            GROUP_OBJ => 2,
+            GROUP => 3,
+            MASK => 4,
+            OTHER => 5,
+            _ => return false,
+        };
+        if perm & !7 != 0 {
+            return false;
+        }
+        seen[i] = seen[i].saturating_add(1);
+    }
+    let named = seen[1] + seen[3];
+    seen[0] == 1 && seen[2] == 1 && seen[5] == 1 && seen[4] <= 1 && (named == 0 || seen[4] == 1)
 }
 
 /// The value of `ns`/`name` in a verified block.
@@ -419,6 +488,67 @@ mod tests {
                     let _ = get(&d, 1, b"aaa");
                 }
             }
+        }
+    }
+
+    fn acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+        let mut v = ACL_VERSION.to_le_bytes().to_vec();
+        for &(tag, perm, id) in entries {
+            v.extend_from_slice(&tag.to_le_bytes());
+            v.extend_from_slice(&perm.to_le_bytes());
+            v.extend_from_slice(&id.to_le_bytes());
+        }
+        v
+    }
+
+    /// ACLs in `system.`: the two names, well-formed values only; anything
+    /// else in that namespace is a corrupt block.
+    #[test]
+    fn acls_are_checked() {
+        let u = u32::MAX;
+        let minimal = acl(&[(1, 6, u), (4, 4, u), (0x20, 4, u)]);
+        let named = acl(&[(1, 7, u), (2, 6, 1000), (4, 4, u), (0x10, 6, u), (0x20, 0, u)]);
+        assert!(acl_valid(&minimal));
+        assert!(acl_valid(&named));
+        assert!(acl_valid(&acl(&[(1, 6, u), (4, 4, u), (0x10, 4, u), (0x20, 4, u)])), "a mask alone is allowed");
+        assert!(!acl_valid(&acl(&[(1, 7, u), (2, 6, 1000), (4, 4, u), (0x20, 0, u)])), "named entries need a mask");
+        assert!(!acl_valid(&acl(&[(1, 6, u), (0x20, 4, u)])), "no group");
+        assert!(!acl_valid(&acl(&[(1, 6, u), (1, 6, u), (4, 4, u), (0x20, 4, u)])), "two owners");
+        assert!(!acl_valid(&acl(&[(1, 8, u), (4, 4, u), (0x20, 4, u)])), "permission bits beyond rwx");
+        assert!(!acl_valid(&acl(&[(1, 6, u), (4, 4, u), (0x40, 4, u)])), "unknown tag");
+        assert!(!acl_valid(&minimal[..minimal.len() - 1]), "a partial entry");
+        let mut v1 = minimal.clone();
+        v1[0] = 1;
+        assert!(!acl_valid(&v1), "another version");
+        assert!(!acl_valid(&[]));
+        for bs in [1024usize, 2048, 4096] {
+            // Both ACLs at their largest fit in one block.
+            let n = acl_max_entries(bs);
+            let mut big = vec![(1u16, 7u16, u); 1];
+            big.extend((0..n - 4).map(|i| (2u16, 7u16, i as u32)));
+            big.extend([(4, 7, u), (0x10, 7, u), (0x20, 7, u)]);
+            let v = acl(&big);
+            assert_eq!(v.len(), 4 + 8 * n);
+            let mut c = block(bs);
+            assert_eq!(set(&mut c, NS_SYSTEM, ACL_ACCESS, Some(&v), Mode::Any), Ok(()), "{bs}");
+            assert_eq!(set(&mut c, NS_SYSTEM, ACL_DEFAULT, Some(&v), Mode::Any), Ok(()), "{bs}");
+            check(&mut c);
+        }
+        assert_eq!((acl_max_entries(1024), acl_max_entries(2048), acl_max_entries(4096)), (58, 122, 250));
+
+        let mut b = block(1024);
+        set(&mut b, NS_SYSTEM, ACL_ACCESS, Some(&named), Mode::Any).unwrap();
+        set(&mut b, NS_SYSTEM, ACL_DEFAULT, Some(&minimal), Mode::Any).unwrap();
+        set(&mut b, NS_USER, b"a", Some(b"1"), Mode::Any).unwrap();
+        check(&mut b);
+        let mut out = vec![0u8; 128];
+        let n = list(&b, |_| true, Some(&mut out)).unwrap();
+        assert_eq!(&out[..n], &b"user.a\0system.posix_acl_access\0system.posix_acl_default\0"[..]);
+        for (name, value) in [(&b"other"[..], &minimal[..]), (ACL_ACCESS, &minimal[..3])] {
+            let mut c = block(1024);
+            set(&mut c, NS_SYSTEM, name, Some(value), Mode::Any).unwrap();
+            meta::seal(&mut c);
+            assert!(matches!(verify(&c, 7, 5, 9), Err(Error::Corrupt { .. })), "{:?} verified", String::from_utf8_lossy(name));
         }
     }
 }

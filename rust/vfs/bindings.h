@@ -19,6 +19,9 @@
 #include <linux/blkdev.h>
 #include <linux/workqueue.h>
 #include <linux/xattr.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
+#include <linux/fiemap.h>
 
 #include "../helpers.h"
 
@@ -38,3 +41,4 @@ const blk_opf_t RXFS_CONST_REQ_META_FUA = REQ_OP_WRITE | REQ_META | REQ_SYNC | R
 const gfp_t RXFS_CONST_GFP_NOFS = GFP_NOFS;
 const unsigned int RXFS_CONST_SB_SILENT = SB_SILENT;
 const unsigned int RXFS_CONST_SB_RDONLY = SB_RDONLY;
+const unsigned int RXFS_CONST_SB_POSIXACL = SB_POSIXACL;

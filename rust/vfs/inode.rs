@@ -80,6 +80,11 @@ impl Inode {
         unsafe { (*self.as_raw()).i_mode as u32 }
     }
 
+    /// True for a directory.
+    pub fn is_dir(&self) -> bool {
+        self.mode() & b::S_IFMT == b::S_IFDIR
+    }
+
     /// True for a regular file.
     pub fn is_reg(&self) -> bool {
         self.mode() & b::S_IFMT == b::S_IFREG
@@ -339,6 +344,15 @@ impl<'a> InodeLock<'a> {
     /// The locked inode.
     pub fn inode(&self) -> &'a Inode {
         self.0
+    }
+
+    /// Sets the mode's permission bits (and S_ISUID, S_ISGID, S_ISVTX);
+    /// the file type stays.
+    pub fn set_mode(&self, mode: u32) {
+        let raw = self.0.as_raw();
+        // SAFETY: i_rwsem is held (the guard), under which the VFS changes
+        // the mode too.
+        unsafe { (*raw).i_mode = (((*raw).i_mode as u32 & b::S_IFMT) | (mode & !b::S_IFMT)) as u16 };
     }
 
     /// Takes the invalidate_lock exclusively, after i_rwsem (XFS: IOLOCK

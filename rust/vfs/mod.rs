@@ -11,6 +11,7 @@
 //! Rust. See `Documentation/filesystems/rxfs/design.rst`, "The abstraction
 //! layer".
 
+pub mod acl;
 pub mod aops;
 mod bdev;
 pub(crate) mod bindings;

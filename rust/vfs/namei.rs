@@ -4,6 +4,7 @@
 //! attributes, and the `#[vtable]` trait a filesystem implements for each
 //! kind of inode.
 
+use super::acl::{AclRef, AclType, PosixAcl};
 use super::bindings as b;
 use super::file::File;
 use super::inode::{Inode, InodeLock, NewInode};
@@ -73,6 +74,10 @@ impl Dentry {
 pub struct Idmap(*mut b::mnt_idmap);
 
 impl Idmap {
+    pub(crate) fn as_raw(&self) -> *mut b::mnt_idmap {
+        self.0
+    }
+
     /// The caller's fsuid and fsgid as seen on disk (whiteouts).
     pub fn fs_ids(&self) -> (u32, u32) {
         // SAFETY: the idmap lives for the operation; the helpers map the
@@ -130,6 +135,12 @@ impl Iattr {
     pub fn size(&self) -> Option<i64> {
         // SAFETY: the request of the current `setattr`.
         unsafe { ((*self.0).ia_valid & b::ATTR_SIZE != 0).then(|| (*self.0).ia_size) }
+    }
+
+    /// Whether the mode changes (a chmod).
+    pub fn changes_mode(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { (*self.0).ia_valid & b::ATTR_MODE != 0 }
     }
 }
 
@@ -242,6 +253,16 @@ pub trait InodeOps {
     fn listxattr(_inode: &Inode, _buf: Option<&mut [u8]>) -> Result<usize> {
         kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
     }
+    /// `get_inode_acl`: the inode's ACL of type `t`, `None` if it has none.
+    /// (The VFS caches the answer; an RCU walk gets `ECHILD` here.)
+    fn get_acl(_inode: &Inode, _t: AclType) -> Result<Option<PosixAcl>> {
+        kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+    /// `set_acl`: sets (or with `None` removes) the ACL of type `t`, with
+    /// i_rwsem held by the VFS (`lock`).
+    fn set_acl(_idmap: &Idmap, _dentry: &Dentry, _lock: &InodeLock<'_>, _acl: Option<&AclRef>, _t: AclType) -> Result {
+        kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
     /// Symlinks: `get_link` returns the target kept in the inode.
     const SYMLINK: bool = false;
 }
@@ -294,6 +315,31 @@ impl FileAttr<'_> {
 pub struct Fiemap<'a>(*mut b::fiemap_extent_info, PhantomData<&'a ()>);
 
 impl Fiemap<'_> {
+    /// `FIEMAP_FLAG_XATTR`: the request asks where the extended attributes
+    /// are, not the data.
+    pub fn wants_xattr(&self) -> bool {
+        // SAFETY: the request of the current `fiemap` call.
+        unsafe { (*self.0).fi_flags & b::FIEMAP_FLAG_XATTR != 0 }
+    }
+
+    /// Answers an xattr request (as ext4's `ext4_xattr_fiemap`): the one
+    /// block at `physical` (a byte address) of `len` bytes as the last
+    /// extent at offset 0, or nothing.
+    pub fn xattr(self, inode: &Inode, start: u64, len: u64, block: Option<(u64, u64)>) -> Result {
+        let mut len = len;
+        // SAFETY: the current request, for a live inode; fiemap_prep
+        // checks the flags and the range.
+        to_result(unsafe { b::fiemap_prep(inode.as_raw(), self.0, start, &mut len, b::FIEMAP_FLAG_XATTR) })?;
+        if let Some((physical, n)) = block {
+            // SAFETY: as above.
+            let r = unsafe { b::fiemap_fill_next_extent(self.0, 0, physical, n, b::FIEMAP_EXTENT_LAST) };
+            if r < 0 {
+                return to_result(r);
+            }
+        }
+        Ok(())
+    }
+
     /// Answers through iomap with `T`.
     pub fn iomap<T: super::iomap::IomapOps>(self, inode: &Inode, start: u64, len: u64) -> Result {
         // SAFETY: the request of the current `fiemap` call.
@@ -356,6 +402,12 @@ impl<T: InodeOps> InodeOpsTable<T> {
         }
         if T::HAS_LISTXATTR {
             ops.listxattr = Some(Self::listxattr);
+        }
+        if T::HAS_GET_ACL {
+            ops.get_inode_acl = Some(Self::get_inode_acl);
+        }
+        if T::HAS_SET_ACL {
+            ops.set_acl = Some(Self::set_acl);
         }
         if T::SYMLINK {
             ops.get_link = Some(b::simple_get_link);
@@ -498,6 +550,34 @@ impl<T: InodeOps> InodeOpsTable<T> {
         // The kernel crate declares `fiemap_extent_info` opaque; it is
         // the same C type as the one generated here.
         neg(T::fiemap(inode, Fiemap(fi.cast(), PhantomData), start, len))
+    }
+
+    unsafe extern "C" fn get_inode_acl(inode: *mut b::inode, t: kernel::ffi::c_int, rcu: bool) -> *mut b::posix_acl {
+        if rcu {
+            // Reading the disk may sleep: the VFS retries outside RCU.
+            // SAFETY: ERR_PTR only encodes the errno.
+            return unsafe { b::ERR_PTR(ECHILD.to_errno() as _) }.cast();
+        }
+        // SAFETY: the VFS asks about a live rxfs inode.
+        let inode = unsafe { Inode::from_raw(inode) };
+        match AclType::from_raw(t).ok_or(EINVAL).and_then(|t| T::get_acl(inode, t)) {
+            Ok(Some(acl)) => acl.into_raw(),
+            Ok(None) => core::ptr::null_mut(),
+            // SAFETY: ERR_PTR only encodes the errno.
+            Err(e) => unsafe { b::ERR_PTR(e.to_errno() as _) }.cast(),
+        }
+    }
+
+    unsafe extern "C" fn set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mut b::posix_acl, t: kernel::ffi::c_int) -> kernel::ffi::c_int {
+        // SAFETY: `vfs_set_acl` (or `posix_acl_chmod` from our setattr)
+        // passes a live positive dentry whose inode's i_rwsem is held, and
+        // an ACL (or NULL) it keeps a reference to for the call.
+        let d = unsafe { Dentry::from_raw(dentry) };
+        let Some(inode) = d.inode() else { return ENOENT.to_errno() };
+        let Some(t) = AclType::from_raw(t) else { return EINVAL.to_errno() };
+        // SAFETY: as above.
+        let (lock, acl) = unsafe { (InodeLock::held_by_vfs(inode), acl.as_mut().map(|a| AclRef::from_raw(a))) };
+        neg(T::set_acl(&Idmap(idmap), d, &lock, acl, t))
     }
 
     unsafe extern "C" fn listxattr(dentry: *mut b::dentry, list: *mut kernel::ffi::c_char, size: usize) -> isize {

@@ -405,6 +405,15 @@ impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
         unsafe { (*self.raw).s_xattr = super::xattr::XattrTable::<X>::get_table().as_ptr().cast() };
     }
 
+    /// POSIX ACLs (`SB_POSIXACL`): the VFS asks the inodes'
+    /// `get_inode_acl` in permission checks, sends the ACL names to
+    /// `set_acl`, and leaves the umask to the filesystem's creations
+    /// ([`super::acl::create`]).
+    pub fn set_posix_acl(&self) {
+        // SAFETY: a superblock in fill_super, owned by this call.
+        unsafe { (*self.raw).s_flags |= b::RXFS_CONST_SB_POSIXACL as kernel::ffi::c_ulong };
+    }
+
     /// The device, for metadata I/O. `block_log` is the block size set up
     /// by [`NewSuperBlock::setup`]; the filesystem must fit the device.
     pub fn dev(&self, block_log: u32, block_count: u64, fsid: u64) -> super::meta::Dev {

@@ -626,6 +626,14 @@ impl<'a> Checker<'a> {
                     continue;
                 }
             };
+            if r.is_ok() && !self.sb.has_acl() {
+                if let Ok(buf) = self.s.read(b) {
+                    if xattr::entries(&buf).any(|e| e.ns == xattr::NS_SYSTEM) {
+                        let msg = format!("xattr block {b}: holds POSIX ACLs, but the filesystem does not have the acl feature");
+                        self.ino_problem(ino, msg, Fix::None);
+                    }
+                }
+            }
             evict(self.s, b);
             match r {
                 Ok(()) => {

@@ -3,13 +3,15 @@
 //! mkfs.rxfs: make an rxfs filesystem. The binary is `src/main.rs`.
 //!
 //! ```text
-//! mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1,xattr=0|1] [-l size=SIZE] [-K] [-f] [-q] DEVICE|FILE [BLOCKS]
+//! mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1,xattr=0|1,acl=0|1] [-l size=SIZE] [-K] [-f] [-q] DEVICE|FILE [BLOCKS]
 //! ```
 //!
 //! Reflink (the refcount tree) is on by default, as mkfs.xfs does;
 //! `-m reflink=0` makes a filesystem without it. Extended attributes are
 //! on by default; `-m xattr=0` makes a filesystem without them, which
-//! older modules (before the feature) can still mount. The metadata journal is
+//! older modules (before the feature) can still mount. POSIX ACLs (kept
+//! with the xattrs) are on by default with them; `-m acl=0` makes a
+//! filesystem without them, which modules from before ACLs still mount. The metadata journal is
 //! on by default, sized with the filesystem (1/64, 1 MiB to 64 MiB);
 //! `-l size=SIZE` sets its size, `-l size=0` makes a filesystem without one
 //! (metadata then consistent only at sync points, as format v1 was).
@@ -30,7 +32,7 @@ use std::os::unix::fs::FileTypeExt;
 
 pub mod signature;
 
-pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1,xattr=0|1] [-l size=SIZE] [-K] [-f] [-q] DEVICE|FILE [BLOCKS]";
+pub const USAGE: &str = "usage: mkfs.rxfs [-b SIZE] [-L LABEL] [-m reflink=0|1,xattr=0|1,acl=0|1] [-l size=SIZE] [-K] [-f] [-q] DEVICE|FILE [BLOCKS]";
 
 pub struct Opts {
     block_size: u32,
@@ -41,6 +43,8 @@ pub struct Opts {
     nodiscard: bool,
     reflink: bool,
     xattr: bool,
+    /// POSIX ACLs; unset: with the xattrs.
+    acl: Option<bool>,
     /// Journal size in bytes; `None`: the default; `Some(0)`: none.
     log_bytes: Option<u64>,
     target: String,
@@ -66,6 +70,7 @@ pub fn parse_args(args: &[String]) -> Result<Opts, String> {
         nodiscard: false,
         reflink: true,
         xattr: true,
+        acl: None,
         log_bytes: None,
         target: String::new(),
         blocks: None,
@@ -102,6 +107,8 @@ pub fn parse_args(args: &[String]) -> Result<Opts, String> {
                         "reflink=0" => o.reflink = false,
                         "xattr=1" | "xattr" => o.xattr = true,
                         "xattr=0" => o.xattr = false,
+                        "acl=1" | "acl" => o.acl = Some(true),
+                        "acl=0" => o.acl = Some(false),
                         _ => return Err(format!("unknown -m option '{opt}'")),
                     }
                 }
@@ -217,8 +224,16 @@ pub fn run(o: &Opts) -> Result<(), String> {
     if let Some(l) = &o.label {
         sb.label[..l.len()].copy_from_slice(l.as_bytes());
     }
+    // ACLs live in xattr blocks: on with them unless asked otherwise.
+    let acl = o.acl.unwrap_or(o.xattr);
+    if acl && !o.xattr {
+        return Err("-m acl=1 needs xattr=1 (ACLs are kept with the extended attributes)".into());
+    }
     if o.xattr {
         sb = mkfs::with_xattr(sb);
+    }
+    if acl {
+        sb = mkfs::with_acl(sb);
     }
     if o.reflink {
         sb = mkfs::with_reflink(sb).map_err(|e| format!("cannot make a filesystem of {blocks} blocks: {e}"))?;
@@ -280,12 +295,13 @@ pub fn run(o: &Opts) -> Result<(), String> {
             fmt_uuid(&sb.uuid)
         );
         println!(
-            "     block size {bs}, {blocks} blocks ({:.2} MiB), {} metadata, {} free, reflink={}, xattr={}, log={} blocks",
+            "     block size {bs}, {blocks} blocks ({:.2} MiB), {} metadata, {} free, reflink={}, xattr={}, acl={}, log={} blocks",
             (blocks * bs) as f64 / (1u64 << 20) as f64,
             sb.meta_blocks,
             sb.free_blocks,
             o.reflink as u8,
             o.xattr as u8,
+            sb.has_acl() as u8,
             sb.log_blocks
         );
     }
