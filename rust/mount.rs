@@ -166,13 +166,12 @@ impl FileSystem for Rxfs {
         sb.info().sync(wait).map_err(|e| vfs::errno(e.errno()))
     }
 
-    /// Idmapped mounts stay off although every owner rxfs stores comes
-    /// through the VFS's idmap (new inodes, setattr, whiteouts; getattr
-    /// maps back): fstests' idmapped-mount suite (vfstest, generic/633)
-    /// takes idmap support to mean POSIX ACLs too, which rxfs lacks (no
-    /// xattrs), fails there and leaves processes holding the test device.
-    /// On with ACLs.
-    const ALLOW_IDMAP: bool = false;
+    /// Idmapped mounts: every owner rxfs stores comes through the VFS's
+    /// idmap (new inodes, setattr, whiteouts; getattr maps back), and the
+    /// VFS maps what else carries ids (POSIX ACLs in `vfs_set_acl` and
+    /// `vfs_get_acl`, file capabilities in `vfs_setxattr`) before rxfs
+    /// stores it in the initial namespace, as XFS's `FS_ALLOW_IDMAP`.
+    const ALLOW_IDMAP: bool = true;
 
     /// XFS's log worker period (`xfs_syncd_centisecs`).
     const PERIODIC_MS: u32 = 30_000;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * POSIX ACLs (system.posix_acl_access, system.posix_acl_default), at 1k
- * and 4k blocks. ACLs are set and read as the raw xattrs setfacl and
+ * POSIX ACLs (system.posix_acl_access, system.posix_acl_default) and
+ * idmapped mounts, at 1k and 4k blocks. ACLs are set and read as the raw xattrs setfacl and
  * getfacl use (struct posix_acl_xattr_header and entries).
  *
  *  enforced: a named-user entry grants what the mode does not: uid 1234
@@ -24,7 +24,15 @@
  *    and sets the mode; removing the ACL leaves the mode.
  *  no_feature: on a filesystem made with -m acl=0 the ACL names are
  *    EOPNOTSUPP and the umask still applies.
+ *  idmapped: an idmapped mount of rxfs (FS_ALLOW_IDMAP; a user namespace
+ *    mapping 0-999 to 10000-10999) shows on-disk owner 0 as 10000 and 7
+ *    as 10007; a file created through it by fsuid 10000 is owned by 0 on
+ *    disk; root, whom the mapping does not cover, cannot create there
+ *    (EOVERFLOW); an ACL naming user 10005 set through it names 5 on
+ *    disk and 10005 when read back through it.
  */
+#include <sched.h>
+#include <sys/fsuid.h>
 #include <sys/xattr.h>
 #include <linux/fs.h>
 #include "rxfs_test.h"
@@ -285,6 +293,109 @@ TEST_F_TIMEOUT(a, no_feature, 120)
 	snprintf(file, sizeof(file), RXFS_MNT "/g");
 	close(open(file, O_CREAT | O_RDWR, 0666));
 	EXPECT_EQ(0644, mode_of(file));
+	EXPECT_EQ(0, fsck_clean());
+}
+
+/* A user namespace mapping 0-999 to 10000-10999: an fd to it, or -1. */
+static int userns_fd(void)
+{
+	int p[2], fd = -1, st;
+	char path[64], c;
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(p[1]);
+		if (unshare(CLONE_NEWUSER))
+			_exit(1);
+		/* Wait until the parent has the namespace. */
+		read(p[0], &c, 1);
+		_exit(0);
+	}
+	close(p[0]);
+	usleep(200000);
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	if (rxfs_sh("echo '0 10000 1000' > %s", path) == 0) {
+		snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+		if (rxfs_sh("echo '0 10000 1000' > %s", path) == 0) {
+			snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		}
+	}
+	write(p[1], "x", 1);
+	close(p[1]);
+	waitpid(pid, &st, 0);
+	return fd;
+}
+
+/* In a child with fsuid/fsgid @id: creates @path; 0 or the errno. */
+static int create_as(const char *path, uid_t id)
+{
+	int st;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd;
+
+		setfsgid(id);
+		setfsuid(id);
+		fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0644);
+		_exit(fd < 0 ? errno : 0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+TEST_F_TIMEOUT(a, idmapped, 120)
+{
+	const char *idm = "/tmp/rxfs-idmapped";
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP };
+	struct ent e[] = {
+		{ USER_OBJ, 6, -1 }, { USER, 4, 10005 }, { GROUP_OBJ, 4, -1 }, { MASK, 4, -1 }, { OTHER, 0, -1 },
+	};
+	char p[300], acl[128];
+	struct stat st;
+	int tree;
+
+	ASSERT_EQ(0, chmod(self->d, 0777));
+	ASSERT_EQ(0, chown(self->f, 7, 7));
+	mkdir(idm, 0755);
+	attr.userns_fd = userns_fd();
+	ASSERT_LE(0, attr.userns_fd);
+	tree = open_tree(AT_FDCWD, RXFS_MNT, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	ASSERT_LE(0, tree);
+	ASSERT_EQ(0, mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr))) TH_LOG("mount_setattr(MOUNT_ATTR_IDMAP): %s", strerror(errno));
+	ASSERT_EQ(0, move_mount(tree, "", AT_FDCWD, idm, MOVE_MOUNT_F_EMPTY_PATH));
+	close(tree);
+	close(attr.userns_fd);
+
+	snprintf(p, sizeof(p), "%s/d", idm);
+	ASSERT_EQ(0, stat(p, &st));
+	EXPECT_EQ(10000, st.st_uid);
+	snprintf(p, sizeof(p), "%s/f", idm);
+	ASSERT_EQ(0, stat(p, &st));
+	EXPECT_EQ(10007, st.st_uid);
+	EXPECT_EQ(10007, st.st_gid);
+	/* Created through the mount by 10000: 0 on disk. */
+	snprintf(p, sizeof(p), "%s/d/by10000", idm);
+	EXPECT_EQ(0, create_as(p, 10000));
+	ASSERT_EQ(0, stat(p, &st));
+	EXPECT_EQ(10000, st.st_uid);
+	ASSERT_EQ(0, stat(RXFS_MNT "/d/by10000", &st));
+	EXPECT_EQ(0, st.st_uid);
+	EXPECT_EQ(0, st.st_gid);
+	/* Root is not in the mapping. */
+	snprintf(p, sizeof(p), "%s/d/byroot", idm);
+	EXPECT_EQ(EOVERFLOW, create_as(p, 0));
+	/* An ACL's ids are mapped too. */
+	snprintf(p, sizeof(p), "%s/f", idm);
+	ASSERT_EQ(0, setxattr(p, A_ACCESS, acl, acl_make(acl, e, 5), 0));
+	EXPECT_EQ(4, acl_perm(RXFS_MNT "/f", A_ACCESS, USER, 5)) TH_LOG("on disk the named user is not 5");
+	EXPECT_EQ(4, acl_perm(p, A_ACCESS, USER, 10005));
+	ASSERT_EQ(0, umount2(idm, MNT_DETACH));
 	EXPECT_EQ(0, fsck_clean());
 }
 

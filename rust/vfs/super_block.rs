@@ -61,8 +61,9 @@ pub trait FileSystem: Sized + 'static {
 
     /// Idmapped mounts allowed (`FS_ALLOW_IDMAP`): set only by a
     /// filesystem whose every inode operation passes the layer's [`Idmap`]
-    /// on (new inodes' owners, setattr, getattr, whiteouts) and that has no
-    /// ACLs or xattrs of its own to map.
+    /// on (new inodes' owners, setattr, getattr, whiteouts) and that keeps
+    /// ids in xattrs only through the VFS's ACL and file-capability calls,
+    /// which map them first.
     ///
     /// [`Idmap`]: super::namei::Idmap
     const ALLOW_IDMAP: bool = false;
