@@ -576,7 +576,7 @@ impl<T: InodeOps> InodeOpsTable<T> {
         let Some(inode) = d.inode() else { return ENOENT.to_errno() };
         let Some(t) = AclType::from_raw(t) else { return EINVAL.to_errno() };
         // SAFETY: as above.
-        let (lock, acl) = unsafe { (InodeLock::held_by_vfs(inode), acl.as_mut().map(|a| AclRef::from_raw(a))) };
+        let (lock, acl) = unsafe { (InodeLock::held_by_vfs(inode), (!acl.is_null()).then(|| AclRef::from_raw(acl))) };
         neg(T::set_acl(&Idmap(idmap), d, &lock, acl, t))
     }
 
